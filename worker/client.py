@@ -1,0 +1,237 @@
+"""The producer client: validate a payload, wrap it in an envelope, and enqueue it in one round trip.
+
+Jobs are written in arq's layout (``arq:job:<id>`` plus a member of the queue's sorted set), so a
+stock arq worker or client configured with jobq's serializer reads them too. An enqueue is one
+Lua script call; a batch is one pipelined round trip per :data:`BATCH_CHUNK` jobs. The payload is
+validated before anything is written, and an existing ``job_id`` is never enqueued twice.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Self
+
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
+
+from .connection import codec_for, create_redis
+from .errors import InvalidJobOptions
+from .execution import JobOptions, timeout_limit_s
+from .handle import JobHandle
+from .registry import Registry, TaskDef
+from .serialization import EnvelopeCodec
+from .settings import JobqSettings
+
+#: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
+BATCH_CHUNK = 1000
+MAX_JOB_ID_LEN = 256
+
+# KEYS: job key, result key, queue.  ARGV: job id, score (ms), job key TTL (ms), envelope.
+# Same checks as arq's WATCH/MULTI enqueue (job or result already there: do nothing), in one call.
+ENQUEUE_LUA = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 1
+"""
+
+Delay = float | int | timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class JobRequest:
+    """One job of a batch for :meth:`Client.enqueue_many`; fields mean what they mean in ``enqueue``."""
+
+    task: TaskDef[Any, Any] | str
+    payload: Any
+    job_id: str | None = None
+    defer_by: Delay | None = None
+    defer_until: datetime | None = None
+    timeout: float | None = None
+    queue: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    task: TaskDef[Any, Any]
+    job_id: str
+    queue: str
+    score_ms: int
+    ttl_ms: int
+    body: bytes
+
+
+class Client:
+    """Async producer client. Use ``async with Client(settings) as client:``.
+
+    ``registry`` resolves task names; when omitted it is loaded from ``JOBQ_TASK_MODULES`` the first
+    time a task is given by name. Passing the ``TaskDef`` itself needs no registry.
+    """
+
+    def __init__(
+        self,
+        settings: JobqSettings,
+        *,
+        registry: Registry | None = None,
+        redis: ArqRedis | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._registry = registry
+        self._codec: EnvelopeCodec = codec_for(settings)
+        self._owns_redis = redis is None
+        self.redis = redis if redis is not None else create_redis(settings, self._codec)
+        self._clock = clock
+        self._enqueue_script = self.redis.register_script(ENQUEUE_LUA)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the Redis connections this client opened."""
+        if self._owns_redis:
+            await self.redis.aclose(close_connection_pool=True)
+
+    @property
+    def registry(self) -> Registry:
+        """The task registry (loaded from the settings on first use)."""
+        if self._registry is None:
+            self._registry = Registry.from_modules(self.settings.task_modules)
+        return self._registry
+
+    def _task(self, task: TaskDef[Any, Any] | str) -> TaskDef[Any, Any]:
+        return task if isinstance(task, TaskDef) else self.registry.get(task)
+
+    def job(self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None) -> JobHandle:
+        """A handle to an existing job; give ``task`` to get results back as its result model."""
+        task_def = None if task is None else self._task(task)
+        return JobHandle(
+            job_id, redis=self.redis, codec=self._codec, queue_name=queue or self.settings.queue_name, task=task_def
+        )
+
+    async def enqueue(
+        self,
+        task: TaskDef[Any, Any] | str,
+        payload: Any,
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> JobHandle:
+        """Validate ``payload`` against the task's model and enqueue one job.
+
+        Raises :class:`~worker.errors.UnknownTaskError`, :class:`~worker.errors.InvalidPayload`
+        (naming each bad field) or :class:`~worker.errors.InvalidJobOptions` before writing
+        anything. With a ``job_id`` that already exists, nothing is written and the returned
+        handle has ``created == False``.
+        """
+        request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout, queue)
+        prepared = self._prepare(request, now_ms=self._now_ms())
+        created = await self._enqueue_script(
+            keys=[job_key_prefix + prepared.job_id, result_key_prefix + prepared.job_id, prepared.queue],
+            args=[prepared.job_id, prepared.score_ms, prepared.ttl_ms, prepared.body],
+        )
+        return self._handle(prepared, bool(created))
+
+    async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle]:
+        """Validate every job of the batch, then write them in one round trip per chunk.
+
+        Nothing is written unless every payload and option of the batch is valid; errors name the
+        batch item. Handles come back in the order of ``requests``.
+        """
+        now_ms = self._now_ms()
+        prepared = [self._prepare(request, now_ms=now_ms, item=i) for i, request in enumerate(requests)]
+        handles: list[JobHandle] = []
+        for start in range(0, len(prepared), BATCH_CHUNK):
+            chunk = prepared[start : start + BATCH_CHUNK]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for p in chunk:
+                    await self._enqueue_script(
+                        keys=[job_key_prefix + p.job_id, result_key_prefix + p.job_id, p.queue],
+                        args=[p.job_id, p.score_ms, p.ttl_ms, p.body],
+                        client=pipe,
+                    )
+                created = await pipe.execute()
+            handles.extend(self._handle(p, bool(c)) for p, c in zip(chunk, created, strict=True))
+        return handles
+
+    def _handle(self, prepared: _Prepared, created: bool) -> JobHandle:
+        return JobHandle(
+            prepared.job_id,
+            redis=self.redis,
+            codec=self._codec,
+            queue_name=prepared.queue,
+            task=prepared.task,
+            created=created,
+        )
+
+    def _now_ms(self) -> int:
+        return round(self._clock() * 1000)
+
+    def _prepare(self, request: JobRequest, *, now_ms: int, item: int | None = None) -> _Prepared:
+        task_def = self._task(request.task)
+        payload = task_def.validate(request.payload, item=item).model_dump(mode="json")
+        where = f" (batch item {item})" if item is not None else ""
+        job_id = _check_job_id(request.job_id, where)
+        score_ms = _score_ms(request.defer_by, request.defer_until, now_ms, where)
+        options = JobOptions(timeout_s=self._check_timeout(task_def, request.timeout, where))
+        queue = request.queue or self.settings.queue_name
+        if not isinstance(queue, str) or not queue.strip():
+            raise InvalidJobOptions(f"queue must be a non-empty string{where}")
+        body = serialize_job(task_def.name, (payload,), options.to_kwargs(), None, now_ms, serializer=self._codec.dumps)
+        ttl_ms = max(score_ms, now_ms) - now_ms + int(self.settings.job_expires_s * 1000)
+        return _Prepared(task_def, job_id, queue, score_ms, ttl_ms, body)
+
+    def _check_timeout(self, task_def: TaskDef[Any, Any], timeout: float | None, where: str) -> float | None:
+        if timeout is None:
+            return None
+        limit = timeout_limit_s(task_def, self.settings.job_timeout_s)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= limit:
+            raise InvalidJobOptions(
+                f"timeout must be a number of seconds in (0, {limit:g}] for task {task_def.name!r}{where}, "
+                f"got {timeout!r}; raise @task(timeout_s=...) to allow longer tries"
+            )
+        return float(timeout)
+
+
+def _check_job_id(job_id: str | None, where: str) -> str:
+    if job_id is None:
+        return uuid.uuid4().hex
+    if not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID_LEN:
+        raise InvalidJobOptions(f"job_id must be a string of 1 to {MAX_JOB_ID_LEN} characters{where}")
+    if not job_id.isprintable() or any(ch.isspace() for ch in job_id):
+        raise InvalidJobOptions(f"job_id must not contain spaces or control characters{where}, got {job_id!r}")
+    return job_id
+
+
+def _score_ms(defer_by: Delay | None, defer_until: datetime | None, now_ms: int, where: str) -> int:
+    if defer_by is not None and defer_until is not None:
+        raise InvalidJobOptions(f"give defer_by or defer_until, not both{where}")
+    if defer_until is not None:
+        if not isinstance(defer_until, datetime) or defer_until.tzinfo is None:
+            raise InvalidJobOptions(
+                f"defer_until must be a timezone-aware datetime{where}, e.g. datetime.now(UTC) + timedelta(...)"
+            )
+        return round(defer_until.timestamp() * 1000)
+    if defer_by is None:
+        return now_ms
+    seconds = defer_by.total_seconds() if isinstance(defer_by, timedelta) else defer_by
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds < 0:
+        raise InvalidJobOptions(f"defer_by must be a non-negative number of seconds or a timedelta{where}")
+    return now_ms + round(seconds * 1000)
+
+
+def job_requests(task: TaskDef[Any, Any] | str, payloads: Sequence[Any], **options: Any) -> list[JobRequest]:
+    """One :class:`JobRequest` per payload, all with the same task and options."""
+    return [JobRequest(task, payload, **options) for payload in payloads]

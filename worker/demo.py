@@ -1,0 +1,232 @@
+"""``jobq demo``: worker processes and a producer push a real batch of jobs through Redis.
+
+The batch holds text jobs (enqueued in one ``enqueue_many``), a deferred job, a job that fails
+once and then succeeds, a job that fails every try, a payload the producer rejects before
+anything is written, and a duplicate ``job_id`` that is not enqueued twice. The demo prints a
+summary and exits non-zero unless every outcome is the expected one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .client import Client, JobRequest
+from .embedded import EmbeddedRedis
+from .errors import InvalidPayload, JobqError
+from .handle import JobHandle, JobResult
+from .settings import JobqSettings, load_settings
+
+DEFER_S = 1.5
+DETAIL_CHARS = 48
+TEXTS = (
+    "The queue is a sorted set; each member is a job id and each score is the time it may run.",
+    "Workers claim due jobs, run them as coroutines under a timeout, and store each result with a TTL.",
+    "A failing job is tried again later, with a backoff that grows, until its tries are used up.",
+    "Producers validate every payload before writing it, so a bad job never reaches the workers.",
+)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``jobq demo`` was asked to do."""
+
+    jobs: int = 24
+    workers: int = 2
+    embedded: Literal["auto", "redis-server", "fakeredis"] = "auto"
+    timeout_s: float = 60.0
+
+
+@dataclass
+class Group:
+    """Jobs of one kind in the batch, and the outcome the demo expects of them."""
+
+    name: str
+    task: str
+    handles: list[JobHandle]
+    expect_success: bool
+    expect_tries: int
+    results: list[JobResult] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Everything the summary prints."""
+
+    groups: list[Group]
+    checks: list[tuple[str, bool]]
+    elapsed_s: float
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> bool:
+    """Run the demo end to end; return whether every outcome was the expected one."""
+    # Piped output (CI, make) gets a fixed width wide enough for the summary table.
+    console = console or Console(width=None if sys.stdout.isatty() else 110)
+    with ExitStack() as stack:
+        env = dict(os.environ)
+        if "JOBQ_REDIS_URL" in os.environ:
+            console.print(f"Using the configured Redis ({load_settings().redis_url}).")
+        else:
+            server = stack.enter_context(EmbeddedRedis.start(options.embedded))
+            env["JOBQ_REDIS_URL"] = server.url
+            console.print(f"Started an embedded Redis ({server.kind}) at {server.url}.")
+        env["JOBQ_QUEUE_NAME"] = f"jobq:demo:{uuid.uuid4().hex[:8]}"
+        env["JOBQ_TASK_MODULES"] = "tasks"
+        settings = load_settings(
+            redis_url=env["JOBQ_REDIS_URL"], queue_name=env["JOBQ_QUEUE_NAME"], task_modules=["tasks"]
+        )
+        logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jobq-demo-")))
+        workers = _start_workers(options.workers, env, logs)
+        stack.callback(_stop_workers, workers, console)
+        console.print(f"Started {len(workers)} worker processes on queue {settings.queue_name!r}.")
+        try:
+            report = asyncio.run(_produce(settings, options, console))
+        except (JobqError, TimeoutError) as exc:
+            console.print(f"[red]demo failed:[/red] {exc}")
+            _print_worker_logs(logs, console)
+            return False
+    _print_report(report, console)
+    return all(ok for _, ok in report.checks)
+
+
+def _start_workers(count: int, env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
+    env = {**env, "JOBQ_LOG_LEVEL": "WARNING"}
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "worker", "worker"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(logs / f"worker-{i}.log").open("wb"),
+        )
+        for i in range(count)
+    ]
+
+
+def _stop_workers(workers: Sequence[subprocess.Popen[bytes]], console: Console) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    console.print(f"Stopped {len(workers)} worker processes.")
+
+
+def _print_worker_logs(logs: Path, console: Console) -> None:
+    for log in sorted(logs.glob("worker-*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        if tail:
+            console.print(f"[bold]{log.name}[/bold] (last lines):\n" + "\n".join(tail), highlight=False)
+
+
+async def _produce(settings: JobqSettings, options: DemoOptions, console: Console) -> Report:
+    async with Client(settings) as client:
+        started = time.monotonic()
+        batch = [
+            JobRequest("word_stats", {"text": TEXTS[i % len(TEXTS)], "top": 3}, job_id=f"demo-text-{i}")
+            for i in range(options.jobs)
+        ]
+        groups = [
+            Group("text batch", "word_stats", await client.enqueue_many(batch), True, 1),
+            Group("deferred", "ping", [await client.enqueue("ping", {"message": "later"}, defer_by=DEFER_S)], True, 1),
+            Group("fails once", "fail", [await client.enqueue("fail", {"fail_tries": 1})], True, 2),
+            Group("always fails", "fail", [await client.enqueue("fail", {"message": "broken on purpose"})], False, 3),
+        ]
+        checks = [await _check_rejected(client), await _check_duplicate(client)]
+        await _wait_all(groups, options.timeout_s, console)
+        deferred = groups[1].results[0]
+        ran_late_enough = (deferred.started_at - deferred.enqueued_at).total_seconds() >= DEFER_S - 0.01
+        checks.append((f"deferred job started no earlier than {DEFER_S}s after enqueue", ran_late_enough))
+        for g in groups:
+            ok = all(r.success == g.expect_success and r.tries == g.expect_tries for r in g.results)
+            verb = "succeeded" if g.expect_success else "failed"
+            tries = f"{g.expect_tries} {'try' if g.expect_tries == 1 else 'tries'}"
+            checks.append((f"{g.name}: {len(g.results)} of {len(g.results)} {verb} after {tries}", ok))
+        return Report(groups, checks, time.monotonic() - started)
+
+
+async def _check_rejected(client: Client) -> tuple[str, bool]:
+    before = await client.redis.zcard(client.settings.queue_name)
+    try:
+        await client.enqueue("word_stats", {"text": 42, "top": 0})
+    except InvalidPayload as exc:
+        after = await client.redis.zcard(client.settings.queue_name)
+        return (f"invalid payload rejected before writing ({', '.join(exc.fields)})", after == before)
+    return ("invalid payload rejected before writing", False)
+
+
+async def _check_duplicate(client: Client) -> tuple[str, bool]:
+    again = await client.enqueue("word_stats", {"text": TEXTS[0]}, job_id="demo-text-0")
+    return ("second enqueue of job id demo-text-0 created nothing", not again.created)
+
+
+async def _wait_all(groups: list[Group], timeout_s: float, console: Console) -> None:
+    total = sum(len(g.handles) for g in groups)
+    columns = (TextColumn("jobs"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        bar = progress.add_task("jobs", total=total)
+
+        async def wait_one(group: Group, handle: JobHandle) -> None:
+            group.results.append(await handle.wait(timeout_s))
+            progress.advance(bar)
+
+        await asyncio.gather(*(wait_one(g, h) for g in groups for h in g.handles))
+
+
+def _median_ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:.1f}" if values else "-"
+
+
+def _detail(group: Group) -> str:
+    first = group.results[0]
+    if first.error is not None:
+        text = f"{first.error.error_type.rsplit('.', 1)[-1]}: {first.error.message}"
+    elif hasattr(first.value, "top"):
+        text = "top: " + ", ".join(f"{w.word}={w.count}" for w in first.value.top)
+    else:
+        text = repr(first.value)
+    return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"
+
+
+def _print_report(report: Report, console: Console) -> None:
+    table = Table(title="jobq demo: what happened")
+    for column in ("jobs", "task", "done", "ok", "failed", "tries", "run ms", "first result"):
+        table.add_column(column, no_wrap=column != "first result")
+    for g in report.groups:
+        ok = sum(r.success for r in g.results)
+        tries = sorted({r.tries for r in g.results})
+        table.add_row(
+            g.name,
+            g.task,
+            str(len(g.results)),
+            str(ok),
+            str(len(g.results) - ok),
+            ",".join(map(str, tries)),
+            _median_ms([r.duration_s for r in g.results]),
+            _detail(g),
+        )
+    console.print(table)
+    done = sum(len(g.results) for g in report.groups)
+    console.print(f"{done} jobs finished in {report.elapsed_s:.2f}s.")
+    for text, ok in report.checks:
+        console.print(f"  {'[green]✓[/green]' if ok else '[red]✗[/red]'} {text}")

@@ -1,0 +1,124 @@
+"""The one exception tree of jobq.
+
+Every error jobq raises on purpose derives from :class:`JobqError`::
+
+    JobqError
+    ├── SettingsError               a setting is invalid; names the environment variable
+    ├── SerializationError          bytes in Redis are not a job or result jobq can trust
+    │   ├── EnvelopeVersionError    written by a newer or older envelope version
+    │   └── SignatureError          missing or wrong HMAC signature
+    ├── TaskDefinitionError         a @task declaration is wrong (raised at import time)
+    ├── UnknownTaskError            no task is registered under that name
+    ├── InvalidPayload              the payload does not match the task's model; names the field
+    ├── InvalidJobOptions           an enqueue option is wrong (timeout, defer, job id, ...)
+    ├── JobTimeout                  one try of a job ran past its timeout (raised inside the worker)
+    ├── JobFailed                   a finished job failed; carries the stored error
+    ├── JobNotFound                 no job or result with that id exists
+    └── ResultTimeout               waited for a result longer than asked (also a TimeoutError)
+
+Messages say what happened, name the field, setting or job id involved, and what to do next.
+"""
+
+from __future__ import annotations
+
+
+class JobqError(Exception):
+    """Root of every error jobq raises on purpose."""
+
+
+class SettingsError(JobqError):
+    """One or more settings are invalid; the message names each environment variable."""
+
+
+class SerializationError(JobqError):
+    """Bytes read from Redis are not a jobq envelope that can be trusted and decoded."""
+
+
+class EnvelopeVersionError(SerializationError):
+    """The envelope was written with a version this jobq does not read."""
+
+    def __init__(self, found: object, supported: int) -> None:
+        super().__init__(
+            f"envelope version {found!r} is not supported (this jobq reads version {supported}); "
+            "upgrade or downgrade the producer or worker so both speak the same version"
+        )
+        self.found = found
+        self.supported = supported
+
+
+class SignatureError(SerializationError):
+    """The envelope's HMAC signature is missing or does not match the signing key."""
+
+
+class TaskDefinitionError(JobqError):
+    """A ``@task`` declaration or the set of task modules is wrong."""
+
+
+class UnknownTaskError(JobqError, LookupError):
+    """No task is registered under the requested name."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        hint = ", ".join(sorted(known)) or "none; check JOBQ_TASK_MODULES"
+        super().__init__(f"unknown task {name!r}; registered tasks: {hint}")
+        self.name = name
+
+
+class InvalidPayload(JobqError, ValueError):
+    """The payload does not validate against the task's payload model.
+
+    ``errors`` holds one ``(field, message)`` pair per problem; ``field`` is a dotted path.
+    """
+
+    def __init__(self, task: str, errors: list[tuple[str, str]], *, item: int | None = None) -> None:
+        where = f" (batch item {item})" if item is not None else ""
+        detail = "; ".join(f"{field}: {msg}" for field, msg in errors)
+        super().__init__(f"invalid payload for task {task!r}{where}: {detail}")
+        self.task = task
+        self.errors = errors
+        self.item = item
+
+    @property
+    def fields(self) -> list[str]:
+        """The dotted paths of the fields that failed validation."""
+        return [field for field, _ in self.errors]
+
+
+class InvalidJobOptions(JobqError, ValueError):
+    """An enqueue option (job id, timeout, defer, queue) is invalid."""
+
+
+class JobTimeout(JobqError, TimeoutError):
+    """One try of a job ran longer than its timeout and was cancelled."""
+
+    def __init__(self, task: str, job_id: str, timeout_s: float) -> None:
+        super().__init__(f"job {job_id} ({task}) exceeded its timeout of {timeout_s:g}s and was cancelled")
+        self.task = task
+        self.job_id = job_id
+        self.timeout_s = timeout_s
+
+
+class JobFailed(JobqError):
+    """A job finished unsuccessfully; the stored error is kept as plain data.
+
+    Failures are stored in Redis as ``{type, message, traceback}``; reading a failed result raises
+    this exception carrying those three fields, so no exception class from the worker is ever
+    instantiated on the reading side.
+    """
+
+    def __init__(self, error_type: str, message: str, traceback: str | None = None) -> None:
+        super().__init__(f"{error_type}: {message}" if message else error_type)
+        self.error_type = error_type
+        self.message = message
+        self.traceback = traceback
+
+    def to_dict(self) -> dict[str, str | None]:
+        """The stored form: ``{type, message, traceback}``."""
+        return {"type": self.error_type, "message": self.message, "traceback": self.traceback}
+
+
+class JobNotFound(JobqError, LookupError):
+    """No job, running try or result exists under this id (it never existed or its result expired)."""
+
+
+class ResultTimeout(JobqError, TimeoutError):
+    """The job did not finish within the time the caller was willing to wait."""

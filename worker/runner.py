@@ -1,0 +1,38 @@
+"""Run one worker process until it is told to stop (or, in burst mode, until the queue is empty)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from .connection import create_redis, wait_for_redis
+from .engine import build_worker
+from .registry import Registry
+from .settings import JobqSettings
+
+logger = logging.getLogger("jobq.worker")
+
+
+async def run_worker(settings: JobqSettings, *, registry: Registry | None = None, burst: bool = False) -> None:
+    """Load the tasks, connect, and process jobs; returns after SIGTERM/SIGINT or a finished burst."""
+    registry = registry if registry is not None else Registry.from_modules(settings.task_modules)
+    redis = create_redis(settings)
+    try:
+        await wait_for_redis(redis)
+    except BaseException:
+        await redis.aclose(close_connection_pool=True)
+        raise
+    worker = build_worker(settings, registry, redis, burst=burst)
+    try:
+        await worker.async_run()
+    except asyncio.CancelledError:
+        # arq's signal handler cancels the main task; running jobs were cancelled and re-queued.
+        logger.info("worker stopping on signal")
+    finally:
+        await worker.close()
+    logger.info(
+        "worker stopped: %d complete, %d failed, %d retried",
+        worker.jobs_complete,
+        worker.jobs_failed,
+        worker.jobs_retried,
+    )

@@ -1,0 +1,220 @@
+"""The one settings object of jobq, read from ``JOBQ_*`` environment variables.
+
+Build it once at the edge with :func:`load_settings` and pass it down; nothing in jobq reads the
+environment anywhere else. Secrets are :class:`~pydantic.SecretStr` and print as ``**********``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .errors import SettingsError
+from .policy import RetryPolicy
+
+ENV_PREFIX = "JOBQ_"
+logger = logging.getLogger("jobq.settings")
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):  # a JSON list is accepted too
+            return json.loads(stripped)
+        return [part.strip() for part in stripped.split(",") if part.strip()]
+    return value
+
+
+class JobqSettings(BaseSettings):
+    """Every knob of jobq. Each field is set by the environment variable ``JOBQ_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+
+    # --- Redis connection -------------------------------------------------------------------
+    redis_url: str = Field(
+        "redis://localhost:6379/0",
+        description="Redis to use: `redis://host:port/db`, `rediss://` for TLS, or `unix:///path.sock`. "
+        "A password in the URL is moved into JOBQ_REDIS_PASSWORD and never logged.",
+    )
+    redis_username: str | None = Field(None, description="ACL user name (overrides the URL's).")
+    redis_password: SecretStr | None = Field(None, description="Password for AUTH or the ACL user (secret).")
+    redis_tls_ca_file: Path | None = Field(None, description="CA bundle that signs the server's certificate.")
+    redis_tls_cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    redis_tls_key_file: Path | None = Field(None, description="Private key of the client certificate.")
+    redis_tls_verify: Literal["required", "optional", "none"] = Field(
+        "required", description="Server certificate check: `required`, `optional` or `none`."
+    )
+    redis_tls_check_hostname: bool = Field(True, description="Check the server certificate's host name.")
+    redis_sentinels: CommaList = Field(
+        default_factory=list,
+        description="Sentinel addresses `host:port,host:port`; when set, the master is found through them.",
+    )
+    redis_sentinel_master: str = Field("mymaster", description="Name of the master the sentinels watch.")
+    redis_sentinel_password: SecretStr | None = Field(None, description="Password of the sentinels (secret).")
+    redis_socket_timeout_s: float = Field(
+        5.0, gt=0, description="Seconds a Redis command may take before the connection is dropped."
+    )
+    redis_connect_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for a Redis connection.")
+
+    # --- Queue and worker -------------------------------------------------------------------
+    queue_name: str = Field(
+        "arq:queue", min_length=1, description="Queue (Redis sorted set) that producers and workers share."
+    )
+    max_jobs: int = Field(10, ge=1, description="Jobs one worker process runs at once.")
+    poll_delay_s: float = Field(0.1, gt=0, description="Seconds between polls of the queue by an idle worker.")
+    job_timeout_s: float = Field(300.0, gt=0, description="Default time limit of one try, in seconds.")
+    max_tries: int = Field(5, ge=1, description="Default number of tries before a job fails for good.")
+    retry_backoff_base_s: float = Field(1.0, ge=0, description="Delay ceiling after the first failed try.")
+    retry_backoff_factor: float = Field(2.0, ge=1, description="Growth of the delay ceiling per failed try.")
+    retry_backoff_max_s: float = Field(300.0, ge=0, description="Largest delay between two tries.")
+    result_ttl_s: float = Field(3600.0, ge=0, description="Seconds results are kept; 0 keeps none.")
+    job_expires_s: float = Field(
+        86400.0, gt=0, description="Seconds after its scheduled time that a job not yet started expires."
+    )
+    task_modules: CommaList = Field(
+        default_factory=lambda: ["tasks"],
+        description="Modules or packages (with all their submodules) that define the tasks.",
+    )
+    signing_key: SecretStr | None = Field(
+        None,
+        description="HMAC-SHA256 key; when set, envelopes are signed and unsigned ones refused (secret).",
+    )
+
+    # --- Logs and error reporting -----------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["text", "json"] = Field("text", description="`text` for people, `json` for collectors.")
+    sentry_dsn: SecretStr | None = Field(None, description="Sentry DSN; errors are reported when set (secret).")
+    sentry_environment: str | None = Field(None, description="Environment name shown in Sentry.")
+    sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1, description="Share of jobs traced in Sentry.")
+    sentry_send_job_args: bool = Field(False, description="Send job payloads to Sentry (off: they may hold PII).")
+
+    @field_validator("redis_sentinels", "task_modules", mode="before")
+    @classmethod
+    def _lists_from_commas(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("expected a URL starting with redis://, rediss:// or unix://")
+        if parts.scheme != "unix" and not parts.hostname:
+            raise ValueError("expected a host, as in redis://host:6379/0")
+        if parts.scheme != "unix":
+            db = parts.path.lstrip("/")
+            if db and not db.isdigit():
+                raise ValueError(f"the database after the host must be a number, got {db!r}")
+        return value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _check_sentinels(cls, value: list[str]) -> list[str]:
+        for item in value:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port entries, got {item!r}")
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _move_url_password(cls, data: Any) -> Any:
+        """Keep secrets out of ``redis_url`` so the URL can be logged and shown safely."""
+        if not isinstance(data, dict) or not isinstance(data.get("redis_url"), str):
+            return data
+        parts = urlsplit(data["redis_url"])
+        if parts.password is None and parts.username is None:
+            return data
+        data = dict(data)
+        if parts.password is not None and not data.get("redis_password"):
+            data["redis_password"] = parts.password
+        if parts.username and not data.get("redis_username"):
+            data["redis_username"] = parts.username
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc = f"{netloc}:{parts.port}"
+        data["redis_url"] = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        return data
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The default retry policy of tasks that do not declare their own."""
+        return RetryPolicy(
+            max_tries=self.max_tries,
+            backoff_base_s=self.retry_backoff_base_s,
+            backoff_factor=self.retry_backoff_factor,
+            backoff_max_s=self.retry_backoff_max_s,
+        )
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``JOBQ_REDIS_SENTINELS`` as ``(host, port)`` pairs."""
+        pairs = []
+        for item in self.redis_sentinels:
+            host, _, port = item.rpartition(":")
+            pairs.append((host, int(port)))
+        return pairs
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    return ENV_PREFIX + field.upper()
+
+
+def _describe(error: dict[str, Any]) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    info = JobqSettings.model_fields.get(field)
+    if field and info is not None:
+        shown = "<hidden>" if info.annotation is not None and "SecretStr" in str(info.annotation) else None
+        value = shown or repr(error.get("input"))
+        msg = str(error["msg"]).removeprefix("Value error, ")
+        return f"{env_name(field)}={value}: {msg} (expected: {info.description})"
+    return str(error["msg"])
+
+
+def load_settings(**overrides: Any) -> JobqSettings:
+    """Read the settings from the environment (plus ``overrides``), or raise :class:`SettingsError`.
+
+    The error lists every invalid variable with the value seen and the form expected.
+    """
+    _warn_unknown_env()
+    try:
+        return JobqSettings(**overrides)
+    except ValidationError as exc:
+        lines = [_describe(dict(error)) for error in exc.errors()]
+        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+
+
+def _warn_unknown_env() -> None:
+    # Only a warning: Kubernetes service links inject JOBQ_PORT and friends for a Service named jobq.
+    known = {env_name(name) for name in JobqSettings.model_fields}
+    for name in sorted(os.environ):
+        if name.startswith(ENV_PREFIX) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            logger.warning("ignoring unknown setting %s%s", name, hint)
+
+
+def settings_table_markdown() -> str:
+    """The configuration table of the README, generated from the settings class."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, info in JobqSettings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            shown = ",".join(default) if default else "(empty)"
+        elif default is None:
+            shown = "(unset)"
+        else:
+            shown = str(default)
+        rows.append(f"| `{env_name(name)}` | `{shown}` | {info.description} |")
+    return "\n".join(rows)
