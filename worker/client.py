@@ -21,11 +21,11 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 
 from .connection import codec_for, create_redis
-from .errors import InvalidJobOptions
+from .errors import InvalidJobOptions, InvalidPayload
 from .execution import JobOptions, timeout_limit_s
 from .handle import JobHandle
 from .registry import Registry, TaskDef
-from .serialization import EnvelopeCodec
+from .serialization import EnvelopeCodec, non_finite_path
 from .settings import JobqSettings
 
 #: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
@@ -114,8 +114,9 @@ class Client:
     def job(self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None) -> JobHandle:
         """A handle to an existing job; give ``task`` to get results back as its result model."""
         task_def = None if task is None else self._task(task)
+        queue_name = queue or self.settings.queue_name
         return JobHandle(
-            job_id, redis=self.redis, codec=self._codec, queue_name=queue or self.settings.queue_name, task=task_def
+            job_id, redis=self.redis, codec=self._codec, queue_name=queue_name, task=task_def, clock=self._clock
         )
 
     async def enqueue(
@@ -174,6 +175,7 @@ class Client:
             queue_name=prepared.queue,
             task=prepared.task,
             created=created,
+            clock=self._clock,
         )
 
     def _now_ms(self) -> int:
@@ -182,6 +184,9 @@ class Client:
     def _prepare(self, request: JobRequest, *, now_ms: int, item: int | None = None) -> _Prepared:
         task_def = self._task(request.task)
         payload = task_def.validate(request.payload, item=item).model_dump(mode="json")
+        bad_number = non_finite_path(payload)
+        if bad_number is not None:
+            raise InvalidPayload(task_def.name, [(bad_number, "NaN and infinity cannot be sent as JSON")], item=item)
         where = f" (batch item {item})" if item is not None else ""
         job_id = _check_job_id(request.job_id, where)
         score_ms = _score_ms(request.defer_by, request.defer_until, now_ms, where)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -99,7 +100,7 @@ class JobHandle:
     (nothing new was written).
     """
 
-    __slots__ = ("_codec", "_redis", "_task", "created", "job_id", "queue_name")
+    __slots__ = ("_clock", "_codec", "_redis", "_task", "created", "job_id", "queue_name")
 
     def __init__(
         self,
@@ -110,6 +111,7 @@ class JobHandle:
         queue_name: str,
         task: TaskDef[Any, Any] | None = None,
         created: bool = True,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.job_id = job_id
         self.queue_name = queue_name
@@ -117,6 +119,7 @@ class JobHandle:
         self._redis = redis
         self._codec = codec
         self._task = task
+        self._clock = clock
 
     def __repr__(self) -> str:
         task = f" {self._task.name}" if self._task else ""
@@ -141,7 +144,7 @@ class JobHandle:
         if running:
             return JobStatus.IN_PROGRESS
         if score is not None:
-            return JobStatus.DEFERRED if score > time.time() * 1000 else JobStatus.QUEUED
+            return JobStatus.DEFERRED if score > self._clock() * 1000 else JobStatus.QUEUED
         return JobStatus.NOT_FOUND
 
     async def result_info(self) -> JobResult | None:

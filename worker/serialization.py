@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import traceback
 from typing import Any
 
@@ -57,6 +58,30 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def non_finite_path(value: Any) -> str | None:
+    """The dotted path of the first NaN or infinity inside ``value``, or ``None`` if there is none.
+
+    JSON has neither, and orjson would silently write them as null, so they are refused instead.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return path or "(value)"
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), v) for key, v in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(item))
+    return None
+
+
+def _check_finite(value: Any) -> None:
+    path = non_finite_path(value)
+    if path is not None:
+        raise ValueError(f"{path}: NaN and infinity cannot be stored in JSON; use a finite number or null")
+
+
 def _check_job_fields(d: dict[str, Any]) -> None:
     """Refuse bodies whose arq fields have the wrong types, before arq trips over them."""
     if "f" not in d:
@@ -93,7 +118,10 @@ class EnvelopeCodec:
         return self._key is not None
 
     def dumps(self, data: dict[str, Any]) -> bytes:
-        """Encode one arq dict as envelope bytes."""
+        """Encode one arq dict as envelope bytes; non-finite floats raise ``ValueError``."""
+        _check_finite(data.get("a"))
+        _check_finite(data.get("k"))
+        _check_finite(data.get("r"))
         body = orjson.dumps(data, default=_default)
         if self._key is None:
             return b'{"v":1,"d":' + body + b"}"

@@ -74,9 +74,9 @@ class JobqSettings(BaseSettings):
     poll_delay_s: float = Field(0.1, gt=0, description="Seconds between polls of the queue by an idle worker.")
     job_timeout_s: float = Field(300.0, gt=0, description="Default time limit of one try, in seconds.")
     max_tries: int = Field(5, ge=1, description="Default number of tries before a job fails for good.")
-    retry_backoff_base_s: float = Field(1.0, ge=0, description="Delay ceiling after the first failed try.")
-    retry_backoff_factor: float = Field(2.0, ge=1, description="Growth of the delay ceiling per failed try.")
-    retry_backoff_max_s: float = Field(300.0, ge=0, description="Largest delay between two tries.")
+    retry_backoff_base_s: float = Field(1.0, ge=0, description="Seconds: delay ceiling after the first failed try.")
+    retry_backoff_factor: float = Field(2.0, ge=1, description="Factor the delay ceiling grows by per failed try.")
+    retry_backoff_max_s: float = Field(300.0, ge=0, description="Seconds: the largest delay between two tries.")
     result_ttl_s: float = Field(3600.0, ge=0, description="Seconds results are kept; 0 keeps none.")
     job_expires_s: float = Field(
         86400.0, gt=0, description="Seconds after its scheduled time that a job not yet started expires."

@@ -1,0 +1,45 @@
+# jobq: every task is one command. `make demo` and `make test` set everything up on their own.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint format bench venv lock redis-server clean help
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install jobq with its pinned dependencies
+
+demo: $(STAMP) ## Run workers and a producer through a real batch on an embedded Redis
+	$(BIN)/jobq demo
+
+test: $(STAMP) redis-server ## Run the whole test suite (unit on fakeredis, integration on a real redis-server)
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on worker/ and tasks/
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy worker tasks
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP) redis-server ## Run the benchmarks and write bench/RESULTS.md
+	$(BIN)/python -m bench
+
+lock: $(STAMP) ## Re-pin constraints.txt from the current environment
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e ' > constraints.txt
+
+redis-server: ## Install Debian's redis-server package when the binary is missing
+	@command -v redis-server >/dev/null 2>&1 || .ci/install-redis-server
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

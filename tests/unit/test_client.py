@@ -1,0 +1,176 @@
+"""The producer client: validation before any write, arq's key layout, idempotent ids, batches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio.client import Pipeline
+
+from tests import sample_tasks
+from tests.unit.conftest import Harness
+from worker import JobRequest, JobStatus
+from worker.errors import InvalidJobOptions, InvalidPayload, UnknownTaskError
+
+
+async def keys(h: Harness) -> list[bytes]:
+    return sorted(await h.redis.keys("*"))
+
+
+async def test_enqueue_writes_arqs_layout(harness: Harness) -> None:
+    handle = await harness.client.enqueue(sample_tasks.add, {"a": 1, "b": 2}, job_id="j1")
+    assert handle.created
+    assert await keys(harness) == [b"arq:job:j1", b"arq:queue"]
+    assert await harness.redis.zscore("arq:queue", "j1") == harness.clock.ms()
+    envelope = orjson.loads(await harness.redis.get("arq:job:j1"))
+    assert envelope["v"] == 1
+    assert envelope["d"] == {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": harness.clock.ms()}
+    ttl_ms = await harness.redis.pttl("arq:job:j1")
+    assert 0 < ttl_ms <= harness.settings.job_expires_s * 1000
+
+
+async def test_enqueue_by_name_uses_the_registry(harness: Harness) -> None:
+    handle = await harness.client.enqueue("add", sample_tasks.AddIn(a=1, b=1))
+    assert await handle.status() == JobStatus.QUEUED
+
+
+async def test_invalid_payload_names_the_field_and_writes_nothing(harness: Harness) -> None:
+    with pytest.raises(InvalidPayload) as info:
+        await harness.client.enqueue("add", {"a": "one", "b": 2})
+    assert info.value.fields == ["a"]
+    assert "a: Input should be a valid integer" in str(info.value)
+    assert await keys(harness) == []
+
+
+async def test_missing_field_is_named(harness: Harness) -> None:
+    with pytest.raises(InvalidPayload) as info:
+        await harness.client.enqueue("add", {"b": 2})
+    assert info.value.fields == ["a"]
+    assert "Field required" in str(info.value)
+
+
+async def test_non_finite_number_is_refused_with_its_field(harness: Harness) -> None:
+    with pytest.raises(InvalidPayload) as info:
+        await harness.client.enqueue("slow", {"seconds": float("inf")})
+    assert info.value.fields == ["seconds"]
+    assert await keys(harness) == []
+
+
+async def test_unknown_task_is_a_typed_error_that_writes_nothing(harness: Harness) -> None:
+    with pytest.raises(UnknownTaskError, match="unknown task 'nope'"):
+        await harness.client.enqueue("nope", {})
+    assert await keys(harness) == []
+
+
+async def test_same_job_id_is_enqueued_once(harness: Harness) -> None:
+    first = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="once")
+    second = await harness.client.enqueue("add", {"a": 9, "b": 9}, job_id="once")
+    assert (first.created, second.created) == (True, False)
+    assert await harness.redis.zcard("arq:queue") == 1
+    envelope = orjson.loads(await harness.redis.get("arq:job:once"))
+    assert envelope["d"]["a"] == [{"a": 1, "b": 1}]  # the first payload stands
+
+
+async def test_job_id_is_refused_while_its_result_exists(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="done")
+    await harness.run_due()
+    again = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="done")
+    assert not again.created
+    assert await harness.redis.zcard("arq:queue") == 0
+
+
+async def test_defer_by_and_defer_until_set_the_score(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="by", defer_by=timedelta(seconds=30))
+    until = datetime.fromtimestamp(harness.clock() + 90, tz=UTC)
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="until", defer_until=until)
+    assert await harness.redis.zscore("arq:queue", "by") == harness.clock.ms() + 30_000
+    assert await harness.redis.zscore("arq:queue", "until") == harness.clock.ms() + 90_000
+    # The job key outlives its scheduled time by job_expires_s.
+    assert await harness.redis.pttl("arq:job:until") > harness.settings.job_expires_s * 1000
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"defer_by": 1, "defer_until": datetime.now(UTC)}, "not both"),
+        ({"defer_until": datetime(2030, 1, 1)}, "timezone-aware"),  # a naive datetime is the point
+        ({"defer_by": -5}, "non-negative"),
+        ({"defer_by": float("nan")}, "non-negative"),
+        ({"timeout": 0}, "timeout must be a number of seconds in"),
+        ({"timeout": 6}, r"\(0, 5\] for task 'add'"),
+        ({"job_id": ""}, "1 to 256 characters"),
+        ({"job_id": "has space"}, "spaces or control characters"),
+        ({"job_id": "x" * 257}, "1 to 256 characters"),
+        ({"queue": " "}, "queue must be a non-empty string"),
+    ],
+)
+async def test_invalid_options_are_refused_before_writing(
+    harness: Harness, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidJobOptions, match=message):
+        await harness.client.enqueue("add", {"a": 1, "b": 1}, **options)
+    assert await keys(harness) == []
+
+
+async def test_timeout_override_is_carried_in_the_reserved_kwarg(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="t", timeout=2.5)
+    envelope = orjson.loads(await harness.redis.get("arq:job:t"))
+    assert envelope["d"]["k"] == {"_jobq": {"timeout_s": 2.5}}
+
+
+async def test_enqueue_on_another_queue(harness: Harness) -> None:
+    handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, queue="other")
+    assert handle.queue_name == "other"
+    assert await harness.redis.zcard("other") == 1
+    assert await handle.status() == JobStatus.QUEUED
+
+
+async def test_enqueue_many_writes_in_one_round_trip_per_chunk(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    executes = 0
+    original = Pipeline.execute
+
+    async def counting(self: Pipeline, raise_on_error: bool = True) -> Any:
+        nonlocal executes
+        executes += 1
+        return await original(self, raise_on_error)
+
+    monkeypatch.setattr(Pipeline, "execute", counting)
+    requests = [JobRequest("add", {"a": i, "b": 0}, job_id=f"m{i}") for i in range(2500)]
+    handles = await harness.client.enqueue_many(requests)
+    assert executes == 3  # chunks of 1000
+    assert [h.job_id for h in handles] == [f"m{i}" for i in range(2500)]
+    assert all(h.created for h in handles)
+    assert await harness.redis.zcard("arq:queue") == 2500
+
+
+async def test_enqueue_many_validates_every_item_before_writing(harness: Harness) -> None:
+    requests = [JobRequest("add", {"a": 1, "b": 1}), JobRequest("add", {"a": 1, "b": -1})]
+    with pytest.raises(InvalidPayload) as info:
+        await harness.client.enqueue_many(requests)
+    assert info.value.item == 1
+    assert info.value.fields == ["b"]
+    assert "batch item 1" in str(info.value)
+    assert await keys(harness) == []
+
+
+async def test_enqueue_many_is_idempotent_per_id(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="dup")
+    handles = await harness.client.enqueue_many(
+        [JobRequest("add", {"a": 1, "b": 1}, job_id="dup"), JobRequest("add", {"a": 2, "b": 2}, job_id="new")]
+    )
+    assert [h.created for h in handles] == [False, True]
+
+
+async def test_status_moves_from_deferred_to_queued_with_time(harness: Harness) -> None:
+    handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, defer_by=10)
+    assert await handle.status() == JobStatus.DEFERRED
+    harness.clock.advance(10)
+    assert await handle.status() == JobStatus.QUEUED
+
+
+async def test_unknown_job_is_not_found(harness: Harness) -> None:
+    assert await harness.client.job("missing").status() == JobStatus.NOT_FOUND

@@ -1,0 +1,34 @@
+"""The README stays true: set-up commands first, configuration table generated from the settings."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from worker.settings import JobqSettings, env_name, settings_table_markdown
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def test_readme_opens_with_the_two_set_up_commands() -> None:
+    head = "\n".join(README.splitlines()[:20])
+    assert "make demo" in head
+    assert "make test" in head
+
+
+def test_configuration_table_matches_the_settings_class() -> None:
+    assert settings_table_markdown() in README
+
+
+def test_every_variable_in_the_readme_exists() -> None:
+    known = {env_name(name) for name in JobqSettings.model_fields}
+    mentioned = set(re.findall(r"\bJOBQ_[A-Z0-9_]*[A-Z0-9]\b", README))
+    assert mentioned - known == set()
+
+
+def test_python_examples_parse() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        ast.parse(block)
