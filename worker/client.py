@@ -20,7 +20,7 @@ from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 
-from .connection import codec_for, create_redis
+from .connection import close_redis, codec_for, create_redis
 from .errors import InvalidJobOptions, InvalidPayload
 from .execution import JobOptions, timeout_limit_s
 from .handle import JobHandle
@@ -99,7 +99,7 @@ class Client:
     async def close(self) -> None:
         """Close the Redis connections this client opened."""
         if self._owns_redis:
-            await self.redis.aclose(close_connection_pool=True)
+            await close_redis(self.redis)
 
     @property
     def registry(self) -> Registry:

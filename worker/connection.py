@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -26,8 +25,6 @@ from .settings import JobqSettings
 
 logger = logging.getLogger("jobq.connection")
 
-_CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
-
 
 def codec_for(settings: JobqSettings) -> EnvelopeCodec:
     """The envelope codec the settings ask for (signed when ``JOBQ_SIGNING_KEY`` is set)."""
@@ -40,7 +37,8 @@ def _tls_kwargs(settings: JobqSettings) -> dict[str, Any]:
         "ssl_ca_certs": str(settings.redis_tls_ca_file) if settings.redis_tls_ca_file else None,
         "ssl_certfile": str(settings.redis_tls_cert_file) if settings.redis_tls_cert_file else None,
         "ssl_keyfile": str(settings.redis_tls_key_file) if settings.redis_tls_key_file else None,
-        "ssl_cert_reqs": _CERT_REQS[settings.redis_tls_verify],
+        # redis-py's asyncio SSL context accepts only the string form ("required", "optional", "none").
+        "ssl_cert_reqs": settings.redis_tls_verify,
         "ssl_check_hostname": settings.redis_tls_check_hostname and settings.redis_tls_verify != "none",
     }
 
@@ -54,7 +52,8 @@ def connection_kwargs(settings: JobqSettings) -> dict[str, Any]:
         # Short in-command retries ride out a dropped connection; longer outages surface as errors.
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=3),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
-        "health_check_interval": 15,
+        # No health_check_interval: with redis-py 5.3 a connection dropped during its handshake then
+        # recurses without end (PING -> reconnect -> handshake -> PING). Keep-alive and timeouts cover it.
     }
     if settings.redis_username:
         kwargs["username"] = settings.redis_username
@@ -97,6 +96,14 @@ def _sentinel_master(settings: JobqSettings, kwargs: dict[str, Any], *, tls: boo
         settings.sentinel_addresses, sentinel_kwargs=sentinel_kwargs, **kwargs
     )
     return cast(ArqRedis, sentinel.master_for(settings.redis_sentinel_master, redis_class=ArqRedis, db=int(db or 0)))
+
+
+async def close_redis(redis: ArqRedis) -> None:
+    """Close ``redis`` and its pool, and the connections to the sentinels when it found its master through them."""
+    await redis.aclose(close_connection_pool=True)
+    manager = getattr(redis.connection_pool, "sentinel_manager", None)
+    for sentinel_client in getattr(manager, "sentinels", ()):
+        await sentinel_client.aclose()
 
 
 async def wait_for_redis(redis: ArqRedis, *, attempts: int = 10, delay_s: float = 0.5) -> None:

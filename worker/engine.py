@@ -17,7 +17,7 @@ from arq.utils import poll
 from arq.worker import Function, Worker, func
 from redis.exceptions import RedisError
 
-from .connection import codec_for
+from .connection import close_redis, codec_for
 from .execution import ExecutionDefaults, job_coroutine, timeout_limit_s
 from .registry import Registry
 from .settings import JobqSettings
@@ -93,7 +93,7 @@ class JobqWorker(Worker):
             logger.warning("could not remove health key on shutdown: %s", exc)
         if self.on_shutdown:
             await self.on_shutdown(self.ctx)
-        await self.pool.aclose(close_connection_pool=True)
+        await close_redis(self.pool)
         self._pool = None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .connection import create_redis, wait_for_redis
+from .connection import close_redis, create_redis, wait_for_redis
 from .engine import build_worker
 from .registry import Registry
 from .settings import JobqSettings
@@ -20,7 +20,7 @@ async def run_worker(settings: JobqSettings, *, registry: Registry | None = None
     try:
         await wait_for_redis(redis)
     except BaseException:
-        await redis.aclose(close_connection_pool=True)
+        await close_redis(redis)
         raise
     worker = build_worker(settings, registry, redis, burst=burst)
     try:

@@ -1,0 +1,53 @@
+"""Extra redis-server processes for connection tests: TLS, ACL users and Sentinel."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from worker.embedded import free_port
+
+
+class ServerProcess:
+    """A redis-server (or sentinel) started with ``args``; ready once ``probe`` stops raising."""
+
+    def __init__(self, args: list[str], workdir: Path, probe: Callable[[int], object], port: int) -> None:
+        self.port = port
+        binary = shutil.which("redis-server")
+        assert binary is not None
+        log = workdir / f"redis-{port}.log"
+        self.proc = subprocess.Popen([binary, *args, "--logfile", str(log)], cwd=workdir, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                probe(port)
+                return
+            except Exception:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise AssertionError(f"server on port {port} did not start:\n{log.read_text()}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(
+    args: list[str], workdir: Path, probe: Callable[[int], object], *, config_file: Path | None = None
+) -> ServerProcess:
+    """Start a server on a free port (``{port}`` in ``args`` is replaced); a config file goes first."""
+    port = free_port()
+    base = ["--bind", "127.0.0.1", "--dir", str(workdir)]
+    if config_file is None:
+        base += ["--save", "", "--appendonly", "no"]
+    head = [str(config_file)] if config_file else []
+    return ServerProcess([*head, *base, *[a.replace("{port}", str(port)) for a in args]], workdir, probe, port)
