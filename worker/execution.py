@@ -21,13 +21,14 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from arq.constants import retry_key_prefix
 from arq.worker import Retry
 
 from .context import JobContext
 from .errors import InvalidPayload, JobTimeout
+from .observability import report_job_failure
 from .policy import RandomDraw, RetryPolicy, backoff_delay_s, resolve_timeout_s, should_retry
 from .registry import TaskDef
 
@@ -91,7 +92,6 @@ def job_coroutine(
 
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         options = JobOptions.pop_from(kwargs)
-        payload = task_def.payload_from_call(args, kwargs)
         job_ctx = JobContext(
             job_id=ctx["job_id"],
             task=task_def.name,
@@ -103,35 +103,42 @@ def job_coroutine(
             redis=ctx["redis"],
             resources=shared,
         )
-        if slots is not None and slots.locked():
-            await _defer_without_charge(job_ctx, draw)
         try:
+            payload = task_def.payload_from_call(args, kwargs)
             if slots is None:
                 result = await _run_with_timeout(task_def, job_ctx, payload)
+            elif slots.locked():
+                await _defer_without_charge(job_ctx, draw)
             else:
                 async with slots:
                     result = await _run_with_timeout(task_def, job_ctx, payload)
-        except (InvalidPayload, Retry):
+        except Retry:
             raise
         except Exception as exc:
-            if should_retry(retry_policy, job_ctx.try_number):
-                delay_s = backoff_delay_s(retry_policy, job_ctx.try_number, draw)
-                logger.info(
-                    "job %s (%s) try %d of %d failed with %s: %s; retrying in %.2fs",
-                    job_ctx.job_id,
-                    task_def.name,
-                    job_ctx.try_number,
-                    retry_policy.max_tries,
-                    type(exc).__name__,
-                    exc,
-                    delay_s,
-                )
-                raise Retry(defer=delay_s) from exc
+            _retry_or_give_up(exc, job_ctx, retry_policy, draw, args or kwargs)
             raise
         return task_def.dump_result(result)
 
     run.__qualname__ = run.__name__ = f"jobq_task_{task_def.name}"
     return run
+
+
+def _retry_or_give_up(exc: Exception, ctx: JobContext, policy: RetryPolicy, draw: RandomDraw, raw: Any) -> None:
+    """Raise arq's ``Retry`` (deferring the job in Redis) if another try is allowed; else report the failure."""
+    if should_retry(policy, ctx.try_number) and not isinstance(exc, InvalidPayload):
+        delay_s = backoff_delay_s(policy, ctx.try_number, draw)
+        logger.info(
+            "job %s (%s) try %d of %d failed with %s: %s; retrying in %.2fs",
+            ctx.job_id,
+            ctx.task,
+            ctx.try_number,
+            policy.max_tries,
+            type(exc).__name__,
+            exc,
+            delay_s,
+        )
+        raise Retry(defer=delay_s) from exc
+    report_job_failure(exc, ctx, payload=raw)
 
 
 async def _run_with_timeout(task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
@@ -149,7 +156,7 @@ async def _run_with_timeout(task_def: TaskDef[Any, Any], ctx: JobContext, payloa
     return result
 
 
-async def _defer_without_charge(ctx: JobContext, draw: RandomDraw) -> None:
+async def _defer_without_charge(ctx: JobContext, draw: RandomDraw) -> NoReturn:
     """Give the job back for a short while; waiting for a slot is not a try."""
     await ctx.redis.decr(retry_key_prefix + ctx.job_id)
     raise Retry(defer=SLOT_WAIT_MAX_S * (0.5 + draw() / 2))

@@ -8,7 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import sentry_sdk
+from sentry_sdk.integrations.arq import ArqIntegration
 
+from .context import JobContext
 from .settings import JobqSettings
 
 # arq logs each job start as '<delay> → <job ref>(<args>)<extra>'; the arguments may hold personal data.
@@ -57,6 +60,26 @@ def configure_logging(settings: JobqSettings) -> None:
     root.setLevel(settings.log_level)
 
 
+def report_job_failure(exc: BaseException, ctx: JobContext, payload: Any = None) -> None:
+    """Report the final failure of a job to Sentry, tagged with task, job id and try.
+
+    The payload is attached only when ``JOBQ_SENTRY_SEND_JOB_ARGS`` allowed it at :func:`init_sentry`.
+    A no-op while Sentry is not initialised; tries that will be retried are not reported as errors.
+    """
+    client = sentry_sdk.get_client()
+    if not client.is_active():
+        return
+    job: dict[str, Any] = {"task": ctx.task, "job_id": ctx.job_id, "try": ctx.try_number, "max_tries": ctx.max_tries}
+    if payload is not None and (client.options.get("data_collection") or {}).get("queues"):
+        job["payload"] = payload
+    with sentry_sdk.new_scope() as scope:
+        scope.set_tag("jobq.task", ctx.task)
+        scope.set_tag("jobq.job_id", ctx.job_id)
+        scope.set_tag("jobq.try", ctx.try_number)
+        scope.set_context("jobq job", job)
+        sentry_sdk.capture_exception(exc)
+
+
 def init_sentry(settings: JobqSettings) -> bool:
     """Start Sentry when a DSN is configured; must run before the arq worker is created.
 
@@ -65,15 +88,16 @@ def init_sentry(settings: JobqSettings) -> bool:
     """
     if settings.sentry_dsn is None:
         return False
-    import sentry_sdk
-    from sentry_sdk.integrations.arq import ArqIntegration
-
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.sentry_environment,
         traces_sample_rate=settings.sentry_traces_sample_rate,
-        send_default_pii=settings.sentry_send_job_args,
-        include_local_variables=False,
+        # Payloads leave the worker only when asked for; frame variables (which hold them) never do.
+        data_collection={
+            "queues": settings.sentry_send_job_args,
+            "user_info": False,
+            "stack_frame_variables": False,
+        },
         integrations=[ArqIntegration()],
     )
     return True

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
-from worker import JobRequest, JobStatus
+from worker import InvalidPayload, JobFailed, JobRequest, JobStatus, SyncClient
 from worker.client import Client
 from worker.settings import JobqSettings
 
@@ -106,3 +106,20 @@ def test_secrets_stay_out_of_the_worker_log(settings: JobqSettings, start_worker
     worker = start_worker(JOBQ_SIGNING_KEY="canary-signing-key", JOBQ_LOG_LEVEL="DEBUG")
     worker.stop()
     assert "canary-signing-key" not in worker.log()
+
+
+def test_sync_client_in_this_process(settings: JobqSettings, start_worker: StartWorker) -> None:
+    start_worker()
+    with SyncClient(settings) as client:
+        with pytest.raises(InvalidPayload) as info:
+            client.enqueue("add", {"a": 1, "b": "two"})
+        assert info.value.fields == ["b"]
+        handle = client.enqueue("add", {"a": 1, "b": 2}, job_id="sync-1")
+        assert not client.enqueue("add", {"a": 1, "b": 2}, job_id="sync-1").created
+        assert handle.result(timeout=10).total == 3
+        assert client.job("sync-1").status() == JobStatus.SUCCEEDED
+        failing = client.enqueue("slow", {"seconds": 1})
+        with pytest.raises(JobFailed, match="exceeded its timeout"):
+            failing.result(timeout=10)
+        many = client.enqueue_many([JobRequest("add", {"a": i, "b": 0}) for i in range(5)])
+        assert [h.wait(timeout=10).value.total for h in many] == list(range(5))

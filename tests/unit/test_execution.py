@@ -7,7 +7,7 @@ import pytest
 from arq.jobs import Job
 
 from tests.unit.conftest import Harness
-from worker import JobFailed, JobStatus
+from worker import JobFailed, JobNotFound, JobStatus, ResultTimeout
 from worker.execution import SLOT_WAIT_MAX_S
 
 
@@ -165,3 +165,19 @@ async def test_result_is_readable_with_stock_arq(harness: Harness) -> None:
         "total": 42,
         "try_number": 1,
     }
+
+
+async def test_job_without_a_kept_result_is_not_found_after_it_ran(make_harness: object) -> None:
+    h = make_harness(result_ttl_s=0)  # type: ignore[operator]
+    handle = await h.client.enqueue("add", {"a": 1, "b": 1})
+    await h.run_due()
+    with pytest.raises(JobNotFound, match="its task keeps none"):
+        await handle.wait(timeout=1)
+    assert await handle.status() == JobStatus.NOT_FOUND
+
+
+async def test_waiting_longer_than_asked_raises_result_timeout(harness: Harness) -> None:
+    handle = await harness.client.enqueue("add", {"a": 1, "b": 1})
+    with pytest.raises(ResultTimeout, match=r"did not finish within 0\.05s"):
+        await handle.wait(timeout=0.05)
+    assert await handle.status() == JobStatus.QUEUED
