@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from arq.connections import ArqRedis
 
@@ -15,8 +13,7 @@ class JobContext:
     """The job being run, passed to every task as its first argument.
 
     ``job_id`` is stable across tries: use it as the idempotency key of side effects, since a job
-    may run more than once (at-least-once delivery). ``resources`` holds what the worker set up at
-    start-up for all jobs to share.
+    may run more than once (at-least-once delivery).
     """
 
     job_id: str
@@ -27,7 +24,6 @@ class JobContext:
     timeout_s: float
     queue_name: str
     redis: ArqRedis = field(repr=False)
-    resources: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_last_try(self) -> bool:

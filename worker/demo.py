@@ -31,6 +31,7 @@ from .client import Client, JobRequest
 from .embedded import EmbeddedRedis
 from .errors import InvalidPayload, JobqError
 from .handle import JobHandle, JobResult
+from .processes import stop_process
 from .settings import JobqSettings, load_settings
 
 DEFER_S = 1.5
@@ -120,15 +121,11 @@ def _start_workers(count: int, env: dict[str, str], logs: Path) -> list[subproce
 
 
 def _stop_workers(workers: Sequence[subprocess.Popen[bytes]], console: Console) -> None:
-    for proc in workers:
+    for proc in workers:  # signal all first, so they drain in parallel
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     for proc in workers:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
     console.print(f"Stopped {len(workers)} worker processes.")
 
 

@@ -18,6 +18,8 @@ from typing import Literal, Self
 
 import redis
 
+from .processes import stop_process
+
 EmbeddedKind = Literal["auto", "redis-server", "fakeredis"]
 START_TIMEOUT_S = 10.0
 
@@ -110,12 +112,7 @@ class EmbeddedRedis:
     def stop(self) -> None:
         """Stop the server and remove its files; safe to call twice."""
         if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process(self._process, timeout_s=5)
             self._process = None
         if self._fake_server is not None:
             server = self._fake_server

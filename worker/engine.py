@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from arq import utils as arq_utils
 from arq.connections import ArqRedis
@@ -23,7 +23,7 @@ from .registry import Registry
 from .settings import JobqSettings
 
 if TYPE_CHECKING:
-    from arq.typing import StartupShutdown, WorkerCoroutine
+    from arq.typing import WorkerCoroutine
 
 logger = logging.getLogger("jobq.worker")
 
@@ -81,7 +81,8 @@ class JobqWorker(Worker):
         logger.info("redis %s on queue %r", info.get("redis_version", "?"), self.queue_name)
 
     async def close(self) -> None:
-        # Override: arq calls the deprecated Redis.close(); closing is otherwise unchanged.
+        # Override: arq calls the deprecated Redis.close(), does not close sentinel connections, and
+        # lets one failed job task abort the shutdown; the steps are otherwise arq's.
         if not self._handle_signals:
             self.handle_sig(signal.SIGUSR1)
         if not self._pool:
@@ -97,16 +98,14 @@ class JobqWorker(Worker):
         self._pool = None
 
 
-def arq_functions(
-    registry: Registry, settings: JobqSettings, *, resources: dict[str, Any] | None = None
-) -> list[Function]:
+def arq_functions(registry: Registry, settings: JobqSettings) -> list[Function]:
     """One arq ``Function`` per task, each wrapped by jobq's execution policies."""
     defaults = ExecutionDefaults(job_timeout_s=settings.job_timeout_s, retry=settings.retry_policy)
     functions = []
     for task_def in registry:
         functions.append(
             func(
-                cast("WorkerCoroutine", job_coroutine(task_def, defaults, resources=resources)),
+                cast("WorkerCoroutine", job_coroutine(task_def, defaults)),
                 name=task_def.name,
                 timeout=timeout_limit_s(task_def, settings.job_timeout_s) + BACKSTOP_MARGIN_S,
                 keep_result=task_def.result_ttl_s,
@@ -124,13 +123,11 @@ def build_worker(
     *,
     burst: bool = False,
     handle_signals: bool = True,
-    resources: dict[str, Any] | None = None,
-    on_startup: StartupShutdown | None = None,
 ) -> JobqWorker:
     """A :class:`JobqWorker` for ``registry`` on ``redis``; call it inside the running event loop."""
     codec = codec_for(settings)
     return JobqWorker(
-        functions=arq_functions(registry, settings, resources=resources),
+        functions=arq_functions(registry, settings),
         queue_name=settings.queue_name,
         redis_pool=redis,
         burst=burst,
@@ -144,7 +141,6 @@ def build_worker(
         job_deserializer=codec.loads,
         expires_extra_ms=int(settings.job_expires_s * 1000),
         ctx={"queue_name": settings.queue_name},
-        on_startup=on_startup,
         # Results are data, possibly personal: never write them into logs.
         log_results=False,
     )

@@ -81,14 +81,12 @@ def job_coroutine(
     task_def: TaskDef[Any, Any],
     defaults: ExecutionDefaults,
     *,
-    resources: dict[str, Any] | None = None,
     draw: RandomDraw = random.random,
 ) -> ArqCoroutine:
     """The coroutine function arq calls for each job of ``task_def`` (one per worker)."""
     retry_policy = task_def.retry_policy(defaults.retry)
     limit_s = timeout_limit_s(task_def, defaults.job_timeout_s)
     slots = asyncio.Semaphore(task_def.concurrency) if task_def.concurrency else None
-    shared = resources if resources is not None else {}
 
     async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         options = JobOptions.pop_from(kwargs)
@@ -101,7 +99,6 @@ def job_coroutine(
             timeout_s=min(resolve_timeout_s(options.timeout_s, None, limit_s), limit_s),
             queue_name=ctx.get("queue_name", ""),
             redis=ctx["redis"],
-            resources=shared,
         )
         try:
             payload = task_def.payload_from_call(args, kwargs)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from worker.embedded import free_port
+from worker.processes import stop_process
 
 
 class ServerProcess:
@@ -32,13 +33,7 @@ class ServerProcess:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout_s=5)
 
 
 def start_server(
