@@ -23,10 +23,10 @@ demo: $(STAMP) ## Run workers and a producer through a real batch on an embedded
 test: $(STAMP) redis-server ## Run the whole test suite (unit on fakeredis, integration on a real redis-server)
 	$(BIN)/pytest
 
-lint: $(STAMP) ## ruff (lint and format check) and mypy --strict on worker/ and tasks/
+lint: $(STAMP) ## ruff (lint and format check); mypy --strict on worker/, tasks/ and the API type checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy worker tasks
+	$(BIN)/mypy worker tasks tests/api_types.py
 
 format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format .

@@ -11,14 +11,15 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any, Self, TypeVar, overload
 
 from arq.connections import ArqRedis
 from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
+from pydantic import BaseModel
 
 from .connection import close_redis, codec_for, create_redis
 from .errors import InvalidJobOptions, InvalidPayload
@@ -42,6 +43,8 @@ return 1
 """
 
 Delay = float | int | timedelta
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,13 @@ class Client:
     def _task(self, task: TaskDef[Any, Any] | str) -> TaskDef[Any, Any]:
         return task if isinstance(task, TaskDef) else self.registry.get(task)
 
-    def job(self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None) -> JobHandle:
+    @overload
+    def job(self, job_id: str, *, task: TaskDef[Any, R], queue: str | None = None) -> JobHandle[R]: ...
+    @overload
+    def job(self, job_id: str, *, task: str | None = None, queue: str | None = None) -> JobHandle[Any]: ...
+    def job(
+        self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None
+    ) -> JobHandle[Any]:
         """A handle to an existing job; give ``task`` to get results back as its result model."""
         task_def = None if task is None else self._task(task)
         queue_name = queue or self.settings.queue_name
@@ -119,6 +128,30 @@ class Client:
             job_id, redis=self.redis, codec=self._codec, queue_name=queue_name, task=task_def, clock=self._clock
         )
 
+    @overload
+    async def enqueue(
+        self,
+        task: TaskDef[P, R],
+        payload: P | Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> JobHandle[R]: ...
+    @overload
+    async def enqueue(
+        self,
+        task: str,
+        payload: Any,
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> JobHandle[Any]: ...
     async def enqueue(
         self,
         task: TaskDef[Any, Any] | str,
@@ -129,7 +162,7 @@ class Client:
         defer_until: datetime | None = None,
         timeout: float | None = None,
         queue: str | None = None,
-    ) -> JobHandle:
+    ) -> JobHandle[Any]:
         """Validate ``payload`` against the task's model and enqueue one job.
 
         Raises :class:`~worker.errors.UnknownTaskError`, :class:`~worker.errors.InvalidPayload`
@@ -145,7 +178,7 @@ class Client:
         )
         return self._handle(prepared, bool(created))
 
-    async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle]:
+    async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle[Any]]:
         """Validate every job of the batch, then write them in one round trip per chunk.
 
         Nothing is written unless every payload and option of the batch is valid; errors name the
@@ -153,7 +186,7 @@ class Client:
         """
         now_ms = self._now_ms()
         prepared = [self._prepare(request, now_ms=now_ms, item=i) for i, request in enumerate(requests)]
-        handles: list[JobHandle] = []
+        handles: list[JobHandle[Any]] = []
         for start in range(0, len(prepared), BATCH_CHUNK):
             chunk = prepared[start : start + BATCH_CHUNK]
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -167,7 +200,7 @@ class Client:
             handles.extend(self._handle(p, bool(c)) for p, c in zip(chunk, created, strict=True))
         return handles
 
-    def _handle(self, prepared: _Prepared, created: bool) -> JobHandle:
+    def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
         return JobHandle(
             prepared.job_id,
             redis=self.redis,

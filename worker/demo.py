@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -60,10 +60,10 @@ class Group:
 
     name: str
     task: str
-    handles: list[JobHandle]
+    handles: list[JobHandle[Any]]
     expect_success: bool
     expect_tries: int
-    results: list[JobResult] = field(default_factory=list)
+    results: list[JobResult[Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -183,7 +183,7 @@ async def _wait_all(groups: list[Group], timeout_s: float, console: Console) -> 
     with Progress(*columns, console=console, transient=True) as progress:
         bar = progress.add_task("jobs", total=total)
 
-        async def wait_one(group: Group, handle: JobHandle) -> None:
+        async def wait_one(group: Group, handle: JobHandle[Any]) -> None:
             group.results.append(await handle.wait(timeout_s))
             progress.advance(bar)
 
@@ -196,10 +196,11 @@ def _median_ms(values: list[float]) -> str:
 
 def _detail(group: Group) -> str:
     first = group.results[0]
+    top = getattr(first.value, "top", None)  # word_stats results (the demo knows tasks only by name)
     if first.error is not None:
         text = f"{first.error.error_type.rsplit('.', 1)[-1]}: {first.error.message}"
-    elif hasattr(first.value, "top"):
-        text = "top: " + ", ".join(f"{w.word}={w.count}" for w in first.value.top)
+    elif top is not None:
+        text = "top: " + ", ".join(f"{w.word}={w.count}" for w in top)
     else:
         text = repr(first.value)
     return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1] + "…"

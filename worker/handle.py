@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from arq.constants import in_progress_key_prefix, result_key_prefix
 
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from arq.connections import ArqRedis
 
     from .registry import TaskDef
+
+R = TypeVar("R")
 
 #: How often :meth:`JobHandle.wait` looks at Redis: it starts fast and slows down to the cap.
 POLL_FIRST_S = 0.005
@@ -45,13 +47,17 @@ def _ms_to_datetime(ms: int | float) -> datetime:
 
 
 @dataclass(frozen=True, slots=True)
-class JobResult:
-    """A finished job as stored in Redis: its value or its error, and when it ran."""
+class JobResult(Generic[R]):
+    """A finished job as stored in Redis: its value or its error, and when it ran.
+
+    ``value`` is what the task returned, rebuilt as its return model when that is a pydantic model
+    and the task is known; otherwise the stored JSON value. It is ``None`` when the job failed.
+    """
 
     job_id: str
     task: str
     success: bool
-    value: Any
+    value: R | None
     error: JobFailed | None
     tries: int
     enqueued_at: datetime
@@ -64,14 +70,14 @@ class JobResult:
         """Seconds the last try ran."""
         return (self.finished_at - self.started_at).total_seconds()
 
-    def unwrap(self) -> Any:
+    def unwrap(self) -> R:
         """The value, or raise the stored :class:`JobFailed`."""
         if self.error is not None:
             raise self.error
-        return self.value
+        return cast(R, self.value)
 
     @classmethod
-    def from_arq(cls, job_id: str, d: dict[str, Any], task_def: TaskDef[Any, Any] | None) -> JobResult:
+    def from_arq(cls, job_id: str, d: dict[str, Any], task_def: TaskDef[Any, R] | None) -> JobResult[R]:
         """Build from arq's decoded result dict."""
         success = bool(d.get("s"))
         raw = d.get("r")
@@ -93,7 +99,7 @@ class JobResult:
         )
 
 
-class JobHandle:
+class JobHandle(Generic[R]):
     """A reference to one job: ask for its status, or wait for its result.
 
     ``created`` is ``False`` when an enqueue with an existing ``job_id`` found the job already there
@@ -109,7 +115,7 @@ class JobHandle:
         redis: ArqRedis,
         codec: EnvelopeCodec,
         queue_name: str,
-        task: TaskDef[Any, Any] | None = None,
+        task: TaskDef[Any, R] | None = None,
         created: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -133,7 +139,7 @@ class JobHandle:
             raw, running, score = await pipe.execute()
         return raw, int(running), score
 
-    def _decode(self, raw: bytes) -> JobResult:
+    def _decode(self, raw: bytes) -> JobResult[R]:
         return JobResult.from_arq(self.job_id, self._codec.loads(raw), self._task)
 
     async def status(self) -> JobStatus:
@@ -147,12 +153,12 @@ class JobHandle:
             return JobStatus.DEFERRED if score > self._clock() * 1000 else JobStatus.QUEUED
         return JobStatus.NOT_FOUND
 
-    async def result_info(self) -> JobResult | None:
+    async def result_info(self) -> JobResult[R] | None:
         """The finished job, or ``None`` while it has not finished. Does not wait."""
         raw = await self._redis.get(result_key_prefix + self.job_id)
         return None if raw is None else self._decode(raw)
 
-    async def wait(self, timeout: float | None = None) -> JobResult:
+    async def wait(self, timeout: float | None = None) -> JobResult[R]:
         """Wait until the job has finished and return it, failed or not.
 
         Raises :class:`ResultTimeout` after ``timeout`` seconds, and :class:`JobNotFound` when the
@@ -177,6 +183,6 @@ class JobHandle:
             await asyncio.sleep(delay)
             delay = min(delay * 2, POLL_MAX_S)
 
-    async def result(self, timeout: float | None = None) -> Any:
+    async def result(self, timeout: float | None = None) -> R:
         """Wait for the job and return its value; raise :class:`JobFailed` if it failed."""
         return (await self.wait(timeout)).unwrap()

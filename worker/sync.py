@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar, overload
+
+from pydantic import BaseModel
 
 from .client import Client, Delay, JobRequest
 from .handle import JobHandle, JobResult, JobStatus
@@ -18,6 +20,8 @@ from .registry import Registry, TaskDef
 from .settings import JobqSettings
 
 T = TypeVar("T")
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R")
 
 
 class _LoopThread:
@@ -40,12 +44,12 @@ class _LoopThread:
         self.loop.close()
 
 
-class SyncJobHandle:
+class SyncJobHandle(Generic[R]):
     """Blocking twin of :class:`~worker.handle.JobHandle`."""
 
     __slots__ = ("_handle", "_loop")
 
-    def __init__(self, handle: JobHandle, loop: _LoopThread) -> None:
+    def __init__(self, handle: JobHandle[R], loop: _LoopThread) -> None:
         self._handle = handle
         self._loop = loop
 
@@ -66,11 +70,11 @@ class SyncJobHandle:
         """The job's current status."""
         return self._loop.run(self._handle.status())
 
-    def wait(self, timeout: float | None = None) -> JobResult:
+    def wait(self, timeout: float | None = None) -> JobResult[R]:
         """Block until the job has finished; see :meth:`JobHandle.wait`."""
         return self._loop.run(self._handle.wait(timeout))
 
-    def result(self, timeout: float | None = None) -> Any:
+    def result(self, timeout: float | None = None) -> R:
         """Block until the job has finished; return its value or raise :class:`~worker.errors.JobFailed`."""
         return self._loop.run(self._handle.result(timeout))
 
@@ -103,6 +107,30 @@ class SyncClient:
         finally:
             self._loop.stop()
 
+    @overload
+    def enqueue(
+        self,
+        task: TaskDef[P, R],
+        payload: P | Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> SyncJobHandle[R]: ...
+    @overload
+    def enqueue(
+        self,
+        task: str,
+        payload: Any,
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> SyncJobHandle[Any]: ...
     def enqueue(
         self,
         task: TaskDef[Any, Any] | str,
@@ -113,22 +141,22 @@ class SyncClient:
         defer_until: datetime | None = None,
         timeout: float | None = None,
         queue: str | None = None,
-    ) -> SyncJobHandle:
+    ) -> SyncJobHandle[Any]:
         """See :meth:`Client.enqueue`."""
-        handle = self._loop.run(
+        handle: JobHandle[Any] = self._loop.run(
             self._client.enqueue(
                 task, payload, job_id=job_id, defer_by=defer_by, defer_until=defer_until, timeout=timeout, queue=queue
             )
         )
         return SyncJobHandle(handle, self._loop)
 
-    def enqueue_many(self, requests: Iterable[JobRequest]) -> list[SyncJobHandle]:
+    def enqueue_many(self, requests: Iterable[JobRequest]) -> list[SyncJobHandle[Any]]:
         """See :meth:`Client.enqueue_many`."""
         handles = self._loop.run(self._client.enqueue_many(list(requests)))
         return [SyncJobHandle(h, self._loop) for h in handles]
 
     def job(
         self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None
-    ) -> SyncJobHandle:
+    ) -> SyncJobHandle[Any]:
         """A handle to an existing job."""
         return SyncJobHandle(self._client.job(job_id, task=task, queue=queue), self._loop)
