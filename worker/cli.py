@@ -84,7 +84,8 @@ def demo(
     """Run workers and a producer through a real batch of jobs, and print what happened.
 
     Without JOBQ_REDIS_URL it starts an embedded Redis (redis-server when installed, otherwise
-    fakeredis) and stops everything it started before exiting.
+    fakeredis) and stops everything it started before exiting. On a configured Redis it uses a queue
+    and job ids of its own, and its results expire after JOBQ_RESULT_TTL_S.
     """
     from .demo import DemoOptions, run_demo
 

@@ -140,7 +140,7 @@ async def _produce(settings: JobqSettings, options: DemoOptions, console: Consol
     async with Client(settings) as client:
         started = time.monotonic()
         batch = [
-            JobRequest("word_stats", {"text": TEXTS[i % len(TEXTS)], "top": 3}, job_id=f"demo-text-{i}")
+            JobRequest("word_stats", {"text": TEXTS[i % len(TEXTS)], "top": 3}, job_id=_text_job_id(settings, i))
             for i in range(options.jobs)
         ]
         groups = [
@@ -149,7 +149,7 @@ async def _produce(settings: JobqSettings, options: DemoOptions, console: Consol
             Group("fails once", "fail", [await client.enqueue("fail", {"fail_tries": 1})], True, 2),
             Group("always fails", "fail", [await client.enqueue("fail", {"message": "broken on purpose"})], False, 3),
         ]
-        checks = [await _check_rejected(client), await _check_duplicate(client)]
+        checks = [await _check_rejected(client), await _check_duplicate(client, _text_job_id(settings, 0))]
         await _wait_all(groups, options.timeout_s, console)
         deferred = groups[1].results[0]
         ran_late_enough = (deferred.started_at - deferred.enqueued_at).total_seconds() >= DEFER_S - 0.01
@@ -172,9 +172,14 @@ async def _check_rejected(client: Client) -> tuple[str, bool]:
     return ("invalid payload rejected before writing", False)
 
 
-async def _check_duplicate(client: Client) -> tuple[str, bool]:
-    again = await client.enqueue("word_stats", {"text": TEXTS[0]}, job_id="demo-text-0")
-    return ("second enqueue of job id demo-text-0 created nothing", not again.created)
+def _text_job_id(settings: JobqSettings, i: int) -> str:
+    # Unique per run (the queue name is), so a shared Redis never hands back an earlier run's results.
+    return f"{settings.queue_name.rsplit(':', 1)[-1]}-text-{i}"
+
+
+async def _check_duplicate(client: Client, job_id: str) -> tuple[str, bool]:
+    again = await client.enqueue("word_stats", {"text": TEXTS[0]}, job_id=job_id)
+    return (f"second enqueue of job id {job_id} created nothing", not again.created)
 
 
 async def _wait_all(groups: list[Group], timeout_s: float, console: Console) -> None:
