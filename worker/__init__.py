@@ -6,47 +6,67 @@ API (a test keeps it honest).
 
 from .client import Client, JobRequest, job_requests
 from .context import JobContext
+from .dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
 from .errors import (
     EnvelopeVersionError,
     InvalidJobOptions,
     InvalidPayload,
+    JobAborted,
+    JobExpired,
     JobFailed,
     JobNotFound,
     JobqError,
+    JobQuarantined,
     JobTimeout,
+    PermanentError,
     ResultTimeout,
+    RetryLater,
     SerializationError,
     SettingsError,
     SignatureError,
     TaskDefinitionError,
     UnknownTaskError,
 )
-from .handle import TERMINAL, JobHandle, JobResult, JobStatus
+from .handle import JobHandle, JobInfo, JobResult
+from .limits import Limit
 from .policy import RetryPolicy
 from .registry import Registry, TaskDef, task
 from .serialization import EnvelopeCodec
 from .settings import JobqSettings, load_settings
+from .states import TERMINAL, TERMINAL_OUTCOMES, JobStatus, Outcome
 from .sync import SyncClient, SyncJobHandle
 
 __all__ = [
     "TERMINAL",
+    "TERMINAL_OUTCOMES",
     "Client",
+    "DeadLetter",
+    "DeadLetterFilter",
+    "DeadLetterStore",
     "EnvelopeCodec",
     "EnvelopeVersionError",
     "InvalidJobOptions",
     "InvalidPayload",
+    "JobAborted",
     "JobContext",
+    "JobExpired",
     "JobFailed",
     "JobHandle",
+    "JobInfo",
     "JobNotFound",
+    "JobQuarantined",
     "JobRequest",
     "JobResult",
     "JobStatus",
     "JobTimeout",
     "JobqError",
     "JobqSettings",
+    "Limit",
+    "Outcome",
+    "PermanentError",
     "Registry",
     "ResultTimeout",
+    "RetryLater",
     "RetryPolicy",
     "SerializationError",
     "SettingsError",

@@ -17,28 +17,31 @@ from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar, overload
 
 from arq.connections import ArqRedis
-from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import serialize_job
 from pydantic import BaseModel
 
 from .connection import close_redis, codec_for, create_redis
 from .errors import InvalidJobOptions, InvalidPayload
-from .execution import JobOptions, timeout_limit_s
 from .handle import JobHandle
+from .keys import JobKeys
+from .options import JobOptions, timeout_limit_s
 from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, non_finite_path
 from .settings import JobqSettings
+from .states import JobStatus
 
 #: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
 BATCH_CHUNK = 1000
 MAX_JOB_ID_LEN = 256
 
-# KEYS: job key, result key, queue.  ARGV: job id, score (ms), job key TTL (ms), envelope.
-# Same checks as arq's WATCH/MULTI enqueue (job or result already there: do nothing), in one call.
+# KEYS: job key, result key, queue, abort marker.  ARGV: job id, score (ms), job key TTL (ms), envelope.
+# Same checks as arq's WATCH/MULTI enqueue (job or result already there: do nothing), in one call;
+# a new job also clears any abort marker left under its id.
 ENQUEUE_LUA = """
 if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('PSETEX', KEYS[1], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('DEL', KEYS[4])
 return 1
 """
 
@@ -123,9 +126,24 @@ class Client:
     ) -> JobHandle[Any]:
         """A handle to an existing job; give ``task`` to get results back as its result model."""
         task_def = None if task is None else self._task(task)
-        queue_name = queue or self.settings.queue_name
+        return self._new_handle(job_id, queue or self.settings.queue_name, task_def, created=True)
+
+    async def abort(self, job_id: str, *, queue: str | None = None, wait: float | None = None) -> JobStatus:
+        """Abort a job by id; see :meth:`JobHandle.abort`."""
+        return await self.job(job_id, queue=queue).abort(wait=wait)
+
+    def _new_handle(
+        self, job_id: str, queue: str, task_def: TaskDef[Any, Any] | None, *, created: bool
+    ) -> JobHandle[Any]:
         return JobHandle(
-            job_id, redis=self.redis, codec=self._codec, queue_name=queue_name, task=task_def, clock=self._clock
+            job_id,
+            redis=self.redis,
+            codec=self._codec,
+            queue_name=queue,
+            task=task_def,
+            created=created,
+            clock=self._clock,
+            result_ttl_ms=round(self.settings.result_ttl_s * 1000),
         )
 
     @overload
@@ -172,10 +190,7 @@ class Client:
         """
         request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout, queue)
         prepared = self._prepare(request, now_ms=self._now_ms())
-        created = await self._enqueue_script(
-            keys=[job_key_prefix + prepared.job_id, result_key_prefix + prepared.job_id, prepared.queue],
-            args=[prepared.job_id, prepared.score_ms, prepared.ttl_ms, prepared.body],
-        )
+        created = await self._enqueue_script(keys=_enqueue_keys(prepared), args=_enqueue_args(prepared))
         return self._handle(prepared, bool(created))
 
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle[Any]]:
@@ -191,25 +206,13 @@ class Client:
             chunk = prepared[start : start + BATCH_CHUNK]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for p in chunk:
-                    await self._enqueue_script(
-                        keys=[job_key_prefix + p.job_id, result_key_prefix + p.job_id, p.queue],
-                        args=[p.job_id, p.score_ms, p.ttl_ms, p.body],
-                        client=pipe,
-                    )
+                    await self._enqueue_script(keys=_enqueue_keys(p), args=_enqueue_args(p), client=pipe)
                 created = await pipe.execute()
             handles.extend(self._handle(p, bool(c)) for p, c in zip(chunk, created, strict=True))
         return handles
 
     def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
-        return JobHandle(
-            prepared.job_id,
-            redis=self.redis,
-            codec=self._codec,
-            queue_name=prepared.queue,
-            task=prepared.task,
-            created=created,
-            clock=self._clock,
-        )
+        return self._new_handle(prepared.job_id, prepared.queue, prepared.task, created=created)
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -241,6 +244,15 @@ class Client:
                 f"got {timeout!r}; raise @task(timeout_s=...) to allow longer tries"
             )
         return float(timeout)
+
+
+def _enqueue_keys(p: _Prepared) -> list[str]:
+    k = JobKeys(p.job_id, p.queue)
+    return [k.job, k.result, k.queue, k.abort]
+
+
+def _enqueue_args(p: _Prepared) -> list[str | int | bytes]:
+    return [p.job_id, p.score_ms, p.ttl_ms, p.body]
 
 
 def _check_job_id(job_id: str | None, where: str) -> str:

@@ -1,11 +1,18 @@
-"""What a running task sees: :class:`JobContext`, a typed view of arq's ``ctx`` dict."""
+"""What a running task sees: :class:`JobContext`, a typed view of the job and its try."""
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from arq.connections import ArqRedis
+
+from .keys import JobKeys
+
+MAX_PROGRESS_MESSAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,19 +20,49 @@ class JobContext:
     """The job being run, passed to every task as its first argument.
 
     ``job_id`` is stable across tries: use it as the idempotency key of side effects, since a job
-    may run more than once (at-least-once delivery).
+    may run more than once (at-least-once delivery). ``try_number`` counts the tries charged to the
+    job (1 for the first); tries cut short by crashed or stopping workers are counted separately,
+    in ``interruptions``.
     """
 
     job_id: str
     task: str
     try_number: int
     max_tries: int
+    interruptions: int
     enqueued_at: datetime
     timeout_s: float
     queue_name: str
     redis: ArqRedis = field(repr=False)
+    keep_ms: int = field(default=86_400_000, repr=False)
+    clock: Callable[[], float] = field(default=time.time, repr=False)
 
     @property
     def is_last_try(self) -> bool:
         """Whether a failure of this try ends the job for good."""
         return self.try_number >= self.max_tries
+
+    @property
+    def attempt(self) -> int:
+        """Starts of this job so far, this one included (charged tries plus interruptions)."""
+        return self.try_number + self.interruptions
+
+    async def report_progress(self, fraction: float, message: str = "") -> None:
+        """Publish how far the job has got (0.0 to 1.0) and what it is doing, for ``status()`` to show.
+
+        Each call is one Redis round trip; report at a human pace (a few times a second at most).
+        """
+        if not (isinstance(fraction, int | float) and math.isfinite(fraction) and 0 <= fraction <= 1):
+            raise ValueError(f"progress must be a number from 0 to 1, got {fraction!r}")
+        meta = JobKeys(self.job_id, self.queue_name).meta
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(
+                meta,
+                mapping={
+                    "progress": repr(float(fraction)),
+                    "progress_message": message[:MAX_PROGRESS_MESSAGE],
+                    "progress_at": round(self.clock() * 1000),
+                },
+            )
+            pipe.pexpire(meta, self.keep_ms)
+            await pipe.execute()

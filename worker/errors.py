@@ -11,9 +11,14 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
     ├── UnknownTaskError            no task is registered under that name
     ├── InvalidPayload              the payload does not match the task's model; names the field
     ├── InvalidJobOptions           an enqueue option is wrong (timeout, defer, job id, ...)
+    ├── PermanentError              raised by a task: this job can never succeed, do not retry it
+    ├── RetryLater                  raised by a task: try again after this many seconds
     ├── JobTimeout                  one try of a job ran past its timeout (raised inside the worker)
+    ├── JobAborted                  the job was aborted on request (stored as its error)
+    ├── JobQuarantined              the job was interrupted too often (worker crashes); dead-lettered
+    ├── JobExpired                  the job's payload expired before a worker started it
     ├── JobFailed                   a finished job failed; carries the stored error
-    ├── JobNotFound                 no job or result with that id exists
+    ├── JobNotFound                 no job, result or dead letter with that id exists
     └── ResultTimeout               waited for a result longer than asked (also a TimeoutError)
 
 Messages say what happened, name the field, setting or job id involved, and what to do next.
@@ -87,6 +92,38 @@ class InvalidJobOptions(JobqError, ValueError):
     """An enqueue option (job id, timeout, defer, queue) is invalid."""
 
 
+class PermanentError(JobqError):
+    """Raise from a task when retrying cannot help (bad input, a 404, a refused request).
+
+    The job goes straight to the dead letters with this error, whatever tries it has left.
+    """
+
+
+class RetryLater(JobqError):
+    """Raise from a task to be tried again after ``after_s`` seconds (e.g. from a Retry-After header).
+
+    The try counts towards ``max_tries``; when none is left the job is dead-lettered with this error.
+    """
+
+    def __init__(self, after_s: float, message: str = "") -> None:
+        if not after_s >= 0:  # also refuses NaN
+            raise ValueError(f"RetryLater needs a delay of 0 or more seconds, got {after_s!r}")
+        super().__init__(message or f"retry requested in {after_s:g}s")
+        self.after_s = float(after_s)
+
+
+class JobAborted(JobqError):
+    """The job was aborted on request; stored as the error of an aborted job."""
+
+
+class JobQuarantined(JobqError):
+    """The job's tries were cut short too often (worker crashes or shutdowns); it was dead-lettered."""
+
+
+class JobExpired(JobqError):
+    """The job's payload expired (``JOBQ_JOB_EXPIRES_S``) before a worker could start it."""
+
+
 class JobTimeout(JobqError, TimeoutError):
     """One try of a job ran longer than its timeout and was cancelled."""
 
@@ -117,7 +154,7 @@ class JobFailed(JobqError):
 
 
 class JobNotFound(JobqError, LookupError):
-    """No job, running try or result exists under this id (it never existed or its result expired)."""
+    """No job, running try, result or dead letter exists under this id."""
 
 
 class ResultTimeout(JobqError, TimeoutError):

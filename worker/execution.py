@@ -1,159 +1,281 @@
-"""Policies applied to one job: payload validation, concurrency slot, timeout and retry decision.
+"""One job, start to end: load it, run one try under the task's policies, record what happened.
 
-:func:`job_coroutine` turns a :class:`~worker.registry.TaskDef` into the coroutine arq runs for each
-job. arq stays in charge of claiming, storing results and deferring retries in Redis; this module
-decides what one try means:
+:class:`JobExecutor` is the seam between arq's claim loop and jobq's policies. For each claimed job
+it counts the start, decodes the envelope, checks for an abort request and for a job that keeps
+crashing its workers, runs the try (:mod:`worker.attempt`), classifies the outcome
+(:func:`worker.policy.decide`) and records it in one atomic step (:mod:`worker.finish`):
 
-* an invalid payload fails the job at once (retrying cannot fix it);
-* no free per-task slot defers the job briefly without charging a try and without holding a
-  worker slot while waiting;
-* the try runs under ``asyncio.timeout``; running past it is :class:`~worker.errors.JobTimeout`,
-  also when the task swallowed the cancellation and returned late;
-* any other failure is retried after a backoff delay (scheduled in Redis by deferring the job,
-  never by sleeping) until the task's ``max_tries`` is used up, then stored as the job's failure.
+==================  =========================================================================
+SUCCEEDED           result stored, job removed
+RETRYING            failure counted, next try scheduled by re-scoring the job in Redis
+DEAD_LETTERED       no tries left, permanent error, or the job cannot run at all: dead letter
+ABORTED             aborted on request: stored as aborted, never retried
+INTERRUPTED         cut short by shutdown: back on the queue at once, not charged
+DEFERRED            no free concurrency slot: back on the queue shortly, not charged
+==================  =========================================================================
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Container
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
-from arq.constants import retry_key_prefix
-from arq.worker import Retry
+import sentry_sdk
 
+from .attempt import AttemptRunner
 from .context import JobContext
-from .errors import InvalidPayload, JobTimeout
-from .observability import report_job_failure
-from .policy import RandomDraw, RetryPolicy, backoff_delay_s, resolve_timeout_s, should_retry
-from .registry import TaskDef
-
-logger = logging.getLogger("jobq.execution")
-
-#: Reserved keyword argument in arq's job dict that carries jobq's per-job options.
-OPTIONS_KWARG = "_jobq"
-#: Upper bound of the short deferral when a task's concurrency slots are all taken.
-SLOT_WAIT_MAX_S = 0.5
-
-ArqCoroutine = Callable[..., Awaitable[Any]]
+from .dead_letters import DeadLetter
+from .errors import JobAborted, JobExpired, JobQuarantined, PermanentError, SerializationError, UnknownTaskError
+from .finish import StartedTry, TryRecorder
+from .keys import JobKeys
+from .limits import NoFreeSlot
+from .observability import log_try, report_job_failure
+from .options import JobOptions, timeout_limit_s
+from .policy import RandomDraw, RetryPolicy, decide
+from .registry import Registry, TaskDef
+from .serialization import EnvelopeCodec, error_to_dict
+from .states import Outcome
 
 
 @dataclass(frozen=True, slots=True)
-class ExecutionDefaults:
-    """Settings-level defaults that a task's own policy may override."""
+class ExecutionConfig:
+    """The settings one executor needs (see :class:`~worker.settings.JobqSettings` for each)."""
 
+    queue_name: str
     job_timeout_s: float
     retry: RetryPolicy
+    result_ttl_s: float
+    job_expires_s: float
+    max_interruptions: int
+    slot_retry_s: float
 
 
 @dataclass(frozen=True, slots=True)
-class JobOptions:
-    """Per-job options set at enqueue, carried in the reserved ``_jobq`` keyword argument."""
+class _Job:
+    """A decoded job and the try that is about to run it."""
 
-    timeout_s: float | None = None
-
-    @classmethod
-    def pop_from(cls, kwargs: dict[str, Any]) -> JobOptions:
-        """Remove and parse the reserved options argument; unknown or malformed options are ignored."""
-        raw = kwargs.pop(OPTIONS_KWARG, None)
-        if not isinstance(raw, dict):
-            return cls()
-        timeout = raw.get("timeout_s")
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
-            return cls(timeout_s=float(timeout))
-        return cls()
-
-    def to_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments that carry these options ({} when there are none)."""
-        return {OPTIONS_KWARG: {"timeout_s": self.timeout_s}} if self.timeout_s is not None else {}
+    keys: JobKeys
+    envelope: bytes | None
+    task: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    enqueued_ms: int
+    started_ms: int
+    try_number: int
+    max_tries: int
+    interruptions: int
 
 
-def timeout_limit_s(task_def: TaskDef[Any, Any], default_s: float) -> float:
-    """The longest timeout a job of this task may ask for: the task's own (or the default)."""
-    return resolve_timeout_s(None, task_def.timeout_s, default_s)
+class JobExecutor:
+    """Runs claimed jobs of one queue; one instance per worker process."""
 
+    def __init__(
+        self,
+        registry: Registry,
+        codec: EnvelopeCodec,
+        config: ExecutionConfig,
+        *,
+        recorder: TryRecorder,
+        attempts: AttemptRunner,
+        clock: Callable[[], float] = time.time,
+        draw: RandomDraw = random.random,
+    ) -> None:
+        self._registry = registry
+        self._codec = codec
+        self._config = config
+        self._recorder = recorder
+        self._attempts = attempts
+        self._clock = clock
+        self._draw = draw
 
-def job_coroutine(
-    task_def: TaskDef[Any, Any],
-    defaults: ExecutionDefaults,
-    *,
-    draw: RandomDraw = random.random,
-) -> ArqCoroutine:
-    """The coroutine function arq calls for each job of ``task_def`` (one per worker)."""
-    retry_policy = task_def.retry_policy(defaults.retry)
-    limit_s = timeout_limit_s(task_def, defaults.job_timeout_s)
-    slots = asyncio.Semaphore(task_def.concurrency) if task_def.concurrency else None
+    def _now_ms(self) -> int:
+        return round(self._clock() * 1000)
 
-    async def run(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        options = JobOptions.pop_from(kwargs)
-        job_ctx = JobContext(
-            job_id=ctx["job_id"],
-            task=task_def.name,
-            try_number=ctx["job_try"],
-            max_tries=retry_policy.max_tries,
-            enqueued_at=ctx.get("enqueue_time") or datetime.now(UTC),
-            timeout_s=min(resolve_timeout_s(options.timeout_s, None, limit_s), limit_s),
-            queue_name=ctx.get("queue_name", ""),
-            redis=ctx["redis"],
+    async def run(self, job_id: str, *, aborting: Container[str] = ()) -> Outcome:
+        """Run one try of ``job_id`` (already claimed by this worker) and return its outcome."""
+        keys = self._recorder.keys(job_id)
+        with sentry_sdk.isolation_scope():
+            try:
+                started = await self._recorder.start(keys)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._recorder.interrupt(keys))
+                return Outcome.INTERRUPTED
+            return await self._run_started(keys, started, aborting)
+
+    async def _run_started(self, keys: JobKeys, started: StartedTry, aborting: Container[str]) -> Outcome:
+        base = _Job(keys, started.envelope, "?", (), {}, 0, self._now_ms(), started.failures + 1, 1, 0)
+        if started.envelope is None:
+            return await self._dead_letter(base, JobExpired(f"job {keys.job_id} expired before it was started"))
+        try:
+            body = self._codec.loads(started.envelope)
+        except SerializationError as exc:
+            return await self._dead_letter(base, SerializationError(f"unable to decode job: {exc}"))
+        base = replace(
+            base,
+            # arq's _job_try lets a producer say which try this is; it never lowers the count.
+            try_number=max(base.try_number, body.get("t") or 1),
+            task=body["f"],
+            args=tuple(body["a"]),
+            kwargs=dict(body["k"]),
+            enqueued_ms=int(body["et"]),
+            interruptions=started.interruptions,
         )
         try:
-            payload = task_def.payload_from_call(args, kwargs)
-            if slots is None:
-                result = await _run_with_timeout(task_def, job_ctx, payload)
-            elif slots.locked():
-                await _defer_without_charge(job_ctx, draw)
-            else:
-                async with slots:
-                    result = await _run_with_timeout(task_def, job_ctx, payload)
-        except Retry:
-            raise
-        except Exception as exc:
-            _retry_or_give_up(exc, job_ctx, retry_policy, draw, args or kwargs)
-            raise
-        return task_def.dump_result(result)
+            task_def = self._registry.get(base.task)
+        except UnknownTaskError as exc:
+            return await self._dead_letter(base, exc)
+        policy = task_def.retry_policy(self._config.retry)
+        job = replace(base, max_tries=policy.max_tries)
+        if started.abort_requested or keys.job_id in aborting:
+            return await self._abort(job)
+        if job.interruptions > self._config.max_interruptions:
+            return await self._dead_letter(
+                job,
+                JobQuarantined(
+                    f"job {keys.job_id} was interrupted {job.interruptions} times by worker crashes or shutdowns "
+                    f"(JOBQ_MAX_INTERRUPTIONS={self._config.max_interruptions}); quarantined"
+                ),
+            )
+        return await self._attempt(job, task_def, policy, aborting)
 
-    run.__qualname__ = run.__name__ = f"jobq_task_{task_def.name}"
-    return run
-
-
-def _retry_or_give_up(exc: Exception, ctx: JobContext, policy: RetryPolicy, draw: RandomDraw, raw: Any) -> None:
-    """Raise arq's ``Retry`` (deferring the job in Redis) if another try is allowed; else report the failure."""
-    if should_retry(policy, ctx.try_number) and not isinstance(exc, InvalidPayload):
-        delay_s = backoff_delay_s(policy, ctx.try_number, draw)
-        logger.info(
-            "job %s (%s) try %d of %d failed with %s: %s; retrying in %.2fs",
-            ctx.job_id,
-            ctx.task,
-            ctx.try_number,
-            policy.max_tries,
-            type(exc).__name__,
-            exc,
-            delay_s,
+    async def _attempt(
+        self, job: _Job, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str]
+    ) -> Outcome:
+        kwargs = dict(job.kwargs)
+        options = JobOptions.pop_from(kwargs)
+        limit_s = timeout_limit_s(task_def, self._config.job_timeout_s)
+        ctx = JobContext(
+            job_id=job.keys.job_id,
+            task=task_def.name,
+            try_number=job.try_number,
+            max_tries=job.max_tries,
+            interruptions=job.interruptions,
+            enqueued_at=datetime.fromtimestamp(job.enqueued_ms / 1000, tz=UTC),
+            timeout_s=min(options.timeout_s or limit_s, limit_s),
+            queue_name=self._config.queue_name,
+            redis=self._recorder.redis,
+            keep_ms=self._keep_ms(0),
+            clock=self._clock,
         )
-        raise Retry(defer=delay_s) from exc
-    report_job_failure(exc, ctx, payload=raw)
+        try:
+            payload = task_def.payload_from_call(job.args, kwargs)
+            value = await self._attempts.run(task_def, ctx, payload)
+            result = self._result(job, success=True, value=task_def.dump_result(value), outcome=Outcome.SUCCEEDED)
+        except asyncio.CancelledError:
+            if job.keys.job_id in aborting:
+                return await asyncio.shield(self._abort(job))
+            await asyncio.shield(self._recorder.interrupt(job.keys))
+            return self._logged(job, Outcome.INTERRUPTED, "worker shutting down; back on the queue")
+        except NoFreeSlot as exc:
+            return await self._defer(job, exc)
+        except Exception as exc:
+            return await asyncio.shield(self._failed(job, policy, exc, job.args or job.kwargs))
+        await asyncio.shield(self._recorder.finish(job.keys, result, self._result_ttl_ms(task_def)))
+        return self._logged(job, Outcome.SUCCEEDED)
 
+    async def _failed(self, job: _Job, policy: RetryPolicy, exc: Exception, payload: Any) -> Outcome:
+        decision = decide(exc, policy, job.try_number, self._draw)
+        if decision.next is Outcome.DEAD_LETTERED:
+            return await self._dead_letter(job, exc, failure=decision.failure, reason=decision.reason, payload=payload)
+        delay_s = decision.delay_s or 0.0
+        delay_ms = round(delay_s * 1000)
+        last_error = self._codec.dumps({"e": error_to_dict(exc), "at": self._now_ms()})
+        await self._recorder.retry(job.keys, self._now_ms() + delay_ms, last_error, self._keep_ms(delay_ms))
+        detail = f"{decision.failure}: {type(exc).__name__}: {exc}; next try in {delay_s:.2f}s ({decision.reason})"
+        return self._logged(job, Outcome.RETRYING, detail, failure=decision.failure)
 
-async def _run_with_timeout(task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
-    timeout_s = ctx.timeout_s
-    try:
-        async with asyncio.timeout(timeout_s) as scope:
-            result = await task_def.fn(ctx, payload)
-    except TimeoutError:
-        if scope.expired():
-            raise JobTimeout(task_def.name, ctx.job_id, timeout_s) from None
-        raise
-    if scope.expired():
-        # The task swallowed the cancellation and returned late: the try still ran past its limit.
-        raise JobTimeout(task_def.name, ctx.job_id, timeout_s)
-    return result
+    async def _defer(self, job: _Job, exc: NoFreeSlot) -> Outcome:
+        delay_s = self._config.slot_retry_s * (0.5 + self._draw() / 2)
+        await asyncio.shield(self._recorder.defer(job.keys, self._now_ms() + round(delay_s * 1000)))
+        return self._logged(job, Outcome.DEFERRED, f"{exc.what}; again in {delay_s:.2f}s")
 
+    async def _abort(self, job: _Job) -> Outcome:
+        error = JobAborted(f"job {job.keys.job_id} was aborted on request")
+        result = self._result(job, success=False, value=error, outcome=Outcome.ABORTED)
+        await self._recorder.finish(job.keys, result, self._result_ttl_ms(None))
+        return self._logged(job, Outcome.ABORTED)
 
-async def _defer_without_charge(ctx: JobContext, draw: RandomDraw) -> NoReturn:
-    """Give the job back for a short while; waiting for a slot is not a try."""
-    await ctx.redis.decr(retry_key_prefix + ctx.job_id)
-    raise Retry(defer=SLOT_WAIT_MAX_S * (0.5 + draw() / 2))
+    async def _dead_letter(
+        self,
+        job: _Job,
+        exc: BaseException,
+        *,
+        failure: Outcome = Outcome.FAILED,
+        reason: str = "cannot run",
+        payload: Any = None,
+    ) -> Outcome:
+        now_ms = self._now_ms()
+        error = error_to_dict(exc)
+        text, is_b64 = DeadLetter.encode_envelope(job.envelope)
+        entry = DeadLetter(
+            job_id=job.keys.job_id,
+            queue=self._config.queue_name,
+            task=job.task,
+            error_type=str(error["type"]),
+            message=str(error["message"]),
+            traceback=error["traceback"],
+            tries=job.try_number,
+            interruptions=job.interruptions,
+            enqueued_at_ms=job.enqueued_ms,
+            failed_at_ms=now_ms,
+            envelope=text,
+            envelope_base64=is_b64,
+        )
+        result = self._result(job, success=False, value=exc, outcome=Outcome.DEAD_LETTERED)
+        dropped = await self._recorder.dead_letter(
+            job.keys, result, self._result_ttl_ms(self._task_or_none(job.task)), entry.to_json(), now_ms
+        )
+        report_job_failure(
+            exc, task=job.task, job_id=job.keys.job_id, try_number=job.try_number, max_tries=job.max_tries,
+            payload=payload,
+        )  # fmt: skip
+        detail = f"{failure}: {error['type']}: {error['message']} ({reason})"
+        if dropped:
+            detail += f"; the dead-letter store was full or old: {dropped} entries dropped"
+        return self._logged(job, Outcome.DEAD_LETTERED, detail, failure=failure)
+
+    def _result(self, job: _Job, *, success: bool, value: Any, outcome: Outcome) -> bytes:
+        try:
+            return self._codec.dumps(self._result_body(job, success, value, outcome))
+        except (TypeError, ValueError) as exc:
+            if not success:
+                raise
+            # A value JSON cannot hold is a bug in the task: no retry will fix it.
+            raise PermanentError(f"the result of task {job.task!r} cannot be stored as JSON: {exc}") from None
+
+    def _result_body(self, job: _Job, success: bool, value: Any, outcome: Outcome) -> dict[str, Any]:
+        return {
+            "t": job.try_number,
+            "f": job.task,
+            "a": list(job.args),
+            "k": job.kwargs,
+            "et": job.enqueued_ms,
+            "s": success,
+            "r": value,
+            "st": job.started_ms,
+            "ft": self._now_ms(),
+            "q": self._config.queue_name,
+            "id": job.keys.job_id,
+            "o": outcome.value,
+            "n": job.interruptions,
+        }
+
+    def _task_or_none(self, name: str) -> TaskDef[Any, Any] | None:
+        return self._registry.get(name) if name in self._registry else None
+
+    def _result_ttl_ms(self, task_def: TaskDef[Any, Any] | None) -> int:
+        ttl_s = task_def.result_ttl_s if task_def is not None and task_def.result_ttl_s is not None else None
+        return round((self._config.result_ttl_s if ttl_s is None else ttl_s) * 1000)
+
+    def _keep_ms(self, delay_ms: int) -> int:
+        return delay_ms + round(self._config.job_expires_s * 1000)
+
+    def _logged(self, job: _Job, outcome: Outcome, detail: str = "", *, failure: Outcome | None = None) -> Outcome:
+        duration_s = self._clock() - job.started_ms / 1000
+        log_try(job.keys.job_id, job.task, job.try_number, job.max_tries, outcome, duration_s, detail, failure)
+        return outcome

@@ -1,19 +1,20 @@
-"""Job handles: the producer's view of one job's status and result."""
+"""Job handles: the producer's view of one job — its status, progress, result, and abort."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from arq.constants import in_progress_key_prefix, result_key_prefix
-
-from .errors import JobFailed, JobNotFound, ResultTimeout
+from .abort import request_abort
+from .dead_letters import DeadLetter
+from .errors import JobFailed, JobNotFound, ResultTimeout, SerializationError
+from .keys import JobKeys, dead_letter_store
 from .serialization import EnvelopeCodec
+from .states import STATUS_OF_OUTCOME, TERMINAL, JobStatus, Outcome
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -27,28 +28,17 @@ POLL_FIRST_S = 0.005
 POLL_MAX_S = 0.25
 
 
-class JobStatus(StrEnum):
-    """Where a job is in its life."""
-
-    DEFERRED = "deferred"  #: queued, its time to run has not come yet
-    QUEUED = "queued"  #: queued and due; waiting for a free worker
-    IN_PROGRESS = "in_progress"  #: a worker is running a try
-    SUCCEEDED = "succeeded"  #: finished; the result is stored
-    FAILED = "failed"  #: finished unsuccessfully; the error is stored
-    NOT_FOUND = "not_found"  #: unknown id, or the result has expired
+def _at(ms: int | float | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-#: Statuses a job never leaves.
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
-
-
-def _ms_to_datetime(ms: int | float) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+def _error(raw: Any) -> JobFailed:
+    return raw if isinstance(raw, JobFailed) else JobFailed("UnknownError", str(raw))
 
 
 @dataclass(frozen=True, slots=True)
 class JobResult(Generic[R]):
-    """A finished job as stored in Redis: its value or its error, and when it ran.
+    """A finished job: its value or its error, how it ended, and when it ran.
 
     ``value`` is what the task returned, rebuilt as its return model when that is a pydantic model
     and the task is known; otherwise the stored JSON value. It is ``None`` when the job failed.
@@ -59,11 +49,20 @@ class JobResult(Generic[R]):
     success: bool
     value: R | None
     error: JobFailed | None
+    outcome: Outcome | None  #: SUCCEEDED, DEAD_LETTERED or ABORTED (None: written by stock arq)
     tries: int
+    interruptions: int
     enqueued_at: datetime
     started_at: datetime
     finished_at: datetime
     queue_name: str
+
+    @property
+    def status(self) -> JobStatus:
+        """The final status this result stands for."""
+        if self.outcome in STATUS_OF_OUTCOME:
+            return STATUS_OF_OUTCOME[self.outcome]
+        return JobStatus.SUCCEEDED if self.success else JobStatus.FAILED
 
     @property
     def duration_s(self) -> float:
@@ -78,35 +77,77 @@ class JobResult(Generic[R]):
 
     @classmethod
     def from_arq(cls, job_id: str, d: dict[str, Any], task_def: TaskDef[Any, R] | None) -> JobResult[R]:
-        """Build from arq's decoded result dict."""
+        """Build from a decoded result dict (arq's layout plus jobq's ``o`` and ``n``)."""
         success = bool(d.get("s"))
         raw = d.get("r")
-        error = None
-        if not success:
-            error = raw if isinstance(raw, JobFailed) else JobFailed("UnknownError", str(raw))
-        value = task_def.load_result(raw) if success and task_def is not None else (raw if success else None)
+        value = (task_def.load_result(raw) if task_def is not None else raw) if success else None
+        outcome = d.get("o")
+        known = {o.value for o in Outcome}
         return cls(
             job_id=job_id,
             task=str(d.get("f", "")),
             success=success,
             value=value,
-            error=error,
+            error=None if success else _error(raw),
+            outcome=Outcome(outcome) if isinstance(outcome, str) and outcome in known else None,
             tries=int(d.get("t") or 1),
-            enqueued_at=_ms_to_datetime(d.get("et", 0)),
-            started_at=_ms_to_datetime(d.get("st", 0)),
-            finished_at=_ms_to_datetime(d.get("ft", 0)),
+            interruptions=int(d.get("n") or 0),
+            enqueued_at=cast(datetime, _at(d.get("et", 0))),
+            started_at=cast(datetime, _at(d.get("st", 0))),
+            finished_at=cast(datetime, _at(d.get("ft", 0))),
             queue_name=str(d.get("q", "")),
         )
 
+    @classmethod
+    def from_dead_letter(cls, entry: DeadLetter) -> JobResult[Any]:
+        """The result of a dead-lettered job whose stored result has expired."""
+        return cls(
+            job_id=entry.job_id,
+            task=entry.task,
+            success=False,
+            value=None,
+            error=JobFailed(entry.error_type, entry.message, entry.traceback),
+            outcome=Outcome.DEAD_LETTERED,
+            tries=entry.tries,
+            interruptions=entry.interruptions,
+            enqueued_at=entry.enqueued_at,
+            started_at=entry.failed_at,
+            finished_at=entry.failed_at,
+            queue_name=entry.queue,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A job's status with its tries, timestamps, last error and progress (see :meth:`JobHandle.status`)."""
+
+    job_id: str
+    status: JobStatus
+    task: str | None = None
+    tries: int = 0  #: charged tries so far (the running one included), or the final count
+    interruptions: int = 0  #: tries cut short by crashes or shutdowns (not charged)
+    enqueued_at: datetime | None = None
+    scheduled_at: datetime | None = None  #: when the job, or its next try, may start (while queued)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_error: JobFailed | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """Whether the job has ended for good."""
+        return self.status in TERMINAL
+
 
 class JobHandle(Generic[R]):
-    """A reference to one job: ask for its status, or wait for its result.
+    """A reference to one job: its status, its result, or its abort.
 
     ``created`` is ``False`` when an enqueue with an existing ``job_id`` found the job already there
     (nothing new was written).
     """
 
-    __slots__ = ("_clock", "_codec", "_redis", "_task", "created", "job_id", "queue_name")
+    __slots__ = ("_clock", "_codec", "_keys", "_redis", "_result_ttl_ms", "_task", "created", "job_id", "queue_name")
 
     def __init__(
         self,
@@ -118,6 +159,7 @@ class JobHandle(Generic[R]):
         task: TaskDef[Any, R] | None = None,
         created: bool = True,
         clock: Callable[[], float] = time.time,
+        result_ttl_ms: int = 3_600_000,
     ) -> None:
         self.job_id = job_id
         self.queue_name = queue_name
@@ -126,51 +168,115 @@ class JobHandle(Generic[R]):
         self._codec = codec
         self._task = task
         self._clock = clock
+        self._keys = JobKeys(job_id, queue_name)
+        self._result_ttl_ms = result_ttl_ms
 
     def __repr__(self) -> str:
         task = f" {self._task.name}" if self._task else ""
         return f"<JobHandle {self.job_id}{task} created={self.created}>"
 
-    async def _read(self) -> tuple[bytes | None, int, float | None]:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.get(result_key_prefix + self.job_id)
-            pipe.exists(in_progress_key_prefix + self.job_id)
-            pipe.zscore(self.queue_name, self.job_id)
-            raw, running, score = await pipe.execute()
-        return raw, int(running), score
-
     def _decode(self, raw: bytes) -> JobResult[R]:
         return JobResult.from_arq(self.job_id, self._codec.loads(raw), self._task)
 
-    async def status(self) -> JobStatus:
-        """The job's current status."""
-        raw, running, score = await self._read()
-        if raw is not None:
-            return JobStatus.SUCCEEDED if self._decode(raw).success else JobStatus.FAILED
+    async def _dead_letter(self) -> DeadLetter | None:
+        raw = await cast("Awaitable[bytes | None]", self._redis.hget(dead_letter_store(self.queue_name), self.job_id))
+        return None if raw is None else DeadLetter.from_json(raw)
+
+    async def status(self) -> JobInfo:
+        """The job's status, tries, timestamps, last error and progress, read in one round trip."""
+        k = self._keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.get(k.result)
+            pipe.exists(k.in_progress)
+            pipe.zscore(k.queue, k.job_id)
+            pipe.hgetall(k.meta)
+            pipe.get(k.job)
+            pipe.get(k.retry)
+            raw_result, running, score, meta, envelope, started = await pipe.execute()
+        if raw_result is not None:
+            return self._finished_info(self._decode(raw_result))
+        failures = int(meta.get(b"failures", 0))
+        info = JobInfo(
+            job_id=self.job_id,
+            status=self._open_status(bool(running), score, failures),
+            tries=failures + (1 if running else 0),
+            interruptions=max(0, int(started or 0) - failures - (1 if running else 0)),
+            scheduled_at=_at(score) if score is not None else None,
+            last_error=self._last_error(meta.get(b"last_error")),
+            progress=float(meta[b"progress"]) if b"progress" in meta else None,
+            progress_message=meta.get(b"progress_message", b"").decode() or None,
+        )
+        if info.status is JobStatus.NOT_FOUND:
+            entry = await self._dead_letter()
+            return info if entry is None else self._finished_info(JobResult.from_dead_letter(entry))
+        return self._with_envelope(info, envelope)
+
+    def _open_status(self, running: bool, score: float | None, failures: int) -> JobStatus:
         if running:
             return JobStatus.IN_PROGRESS
-        if score is not None:
-            return JobStatus.DEFERRED if score > self._clock() * 1000 else JobStatus.QUEUED
-        return JobStatus.NOT_FOUND
+        if score is None:
+            return JobStatus.NOT_FOUND
+        if failures:
+            return JobStatus.RETRYING
+        return JobStatus.DEFERRED if score > self._clock() * 1000 else JobStatus.QUEUED
+
+    def _finished_info(self, result: JobResult[Any]) -> JobInfo:
+        return JobInfo(
+            job_id=self.job_id,
+            status=result.status,
+            task=result.task or None,
+            tries=result.tries,
+            interruptions=result.interruptions,
+            enqueued_at=result.enqueued_at,
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            last_error=result.error,
+        )
+
+    def _last_error(self, raw: bytes | None) -> JobFailed | None:
+        if raw is None:
+            return None
+        try:
+            e = self._codec.loads(raw)["e"]
+        except (SerializationError, KeyError, TypeError):
+            return None
+        return JobFailed(str(e.get("type")), str(e.get("message", "")), e.get("traceback"))
+
+    def _with_envelope(self, info: JobInfo, envelope: bytes | None) -> JobInfo:
+        if envelope is None:
+            return info
+        try:
+            body = self._codec.loads(envelope)
+        except SerializationError:
+            return info
+        return replace(info, task=body.get("f"), enqueued_at=_at(body.get("et")))
 
     async def result_info(self) -> JobResult[R] | None:
         """The finished job, or ``None`` while it has not finished. Does not wait."""
-        raw = await self._redis.get(result_key_prefix + self.job_id)
+        raw = await self._redis.get(self._keys.result)
         return None if raw is None else self._decode(raw)
 
     async def wait(self, timeout: float | None = None) -> JobResult[R]:
-        """Wait until the job has finished and return it, failed or not.
+        """Wait until the job has finished and return it, whatever its outcome.
 
         Raises :class:`ResultTimeout` after ``timeout`` seconds, and :class:`JobNotFound` when the
-        job is neither queued, running nor finished with a stored result.
+        job is neither queued, running, finished with a stored result, nor a dead letter.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = POLL_FIRST_S
+        k = self._keys
         while True:
-            raw, running, score = await self._read()
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.get(k.result)
+                pipe.exists(k.in_progress)
+                pipe.zscore(k.queue, k.job_id)
+                raw, running, score = await pipe.execute()
             if raw is not None:
                 return self._decode(raw)
             if not running and score is None:
+                entry = await self._dead_letter()
+                if entry is not None:
+                    return cast(JobResult[R], JobResult.from_dead_letter(entry))
                 raise JobNotFound(
                     f"job {self.job_id} is not queued, not running and has no stored result on queue "
                     f"{self.queue_name!r}: it never existed, its result expired, or its task keeps none"
@@ -184,5 +290,22 @@ class JobHandle(Generic[R]):
             delay = min(delay * 2, POLL_MAX_S)
 
     async def result(self, timeout: float | None = None) -> R:
-        """Wait for the job and return its value; raise :class:`JobFailed` if it failed."""
+        """Wait for the job and return its value; raise :class:`JobFailed` if it did not succeed."""
         return (await self.wait(timeout)).unwrap()
+
+    async def abort(self, *, wait: float | None = None) -> JobStatus:
+        """Abort the job. A queued job is removed at once (ABORTED); a running one is cancelled by its
+        worker within about ``JOBQ_ABORT_CHECK_S``. With ``wait``, wait that many seconds for a running
+        job to stop. Returns the job's status afterwards (a finished job keeps its own)."""
+        now_ms = round(self._clock() * 1000)
+        status = await request_abort(
+            self._redis, self._codec, self._keys, now_ms=now_ms, result_ttl_ms=self._result_ttl_ms
+        )
+        if status is None:
+            return (await self.status()).status
+        if status is JobStatus.IN_PROGRESS and wait:
+            try:
+                return (await self.wait(wait)).status
+            except ResultTimeout:
+                return JobStatus.IN_PROGRESS
+        return status

@@ -10,23 +10,56 @@ from typing import Any
 import orjson
 import sentry_sdk
 from sentry_sdk.integrations.arq import ArqIntegration
+from sentry_sdk.integrations.logging import ignore_logger
 
-from .context import JobContext
 from .settings import JobqSettings
+from .states import Outcome
 
-# arq logs each job start as '<delay> → <job ref>(<args>)<extra>'; the arguments may hold personal data.
-_ARQ_START_FORMAT = "%6.2fs → %s(%s)%s"
 _STANDARD_RECORD_KEYS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
-class RedactJobArguments(logging.Filter):
-    """Replaces job arguments in arq's start lines with '…' so payloads never reach the logs."""
+job_logger = logging.getLogger("jobq.job")
+_LEVELS = {
+    Outcome.SUCCEEDED: logging.INFO,
+    Outcome.RETRYING: logging.WARNING,
+    Outcome.DEAD_LETTERED: logging.ERROR,
+    Outcome.ABORTED: logging.WARNING,
+    Outcome.INTERRUPTED: logging.INFO,
+    Outcome.DEFERRED: logging.DEBUG,
+}
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.msg == _ARQ_START_FORMAT and isinstance(record.args, tuple) and len(record.args) == 4:
-            delay, ref, _, extra = record.args
-            record.args = (delay, ref, "…", extra)
-        return True
+
+def log_try(
+    job_id: str,
+    task: str,
+    try_number: int,
+    max_tries: int,
+    outcome: Outcome,
+    duration_s: float,
+    detail: str = "",
+    failure: Outcome | None = None,
+) -> None:
+    """The one log line of a finished try: job id, task, try, outcome and duration (never the payload)."""
+    job_logger.log(
+        _LEVELS.get(outcome, logging.INFO),
+        "job %s %s try %d/%d %s in %.3fs%s",
+        job_id,
+        task,
+        try_number,
+        max_tries,
+        outcome.value,
+        duration_s,
+        f": {detail}" if detail else "",
+        extra={
+            "job_id": job_id,
+            "task": task,
+            "try_number": try_number,
+            "max_tries": max_tries,
+            "outcome": outcome.value,
+            "failure": failure.value if failure else None,
+            "duration_s": round(duration_s, 6),
+        },
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,13 +87,14 @@ def configure_logging(settings: JobqSettings) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.addFilter(RedactJobArguments())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.log_level)
 
 
-def report_job_failure(exc: BaseException, ctx: JobContext, payload: Any = None) -> None:
+def report_job_failure(
+    exc: BaseException, *, task: str, job_id: str, try_number: int, max_tries: int, payload: Any = None
+) -> None:
     """Report the final failure of a job to Sentry, tagged with task, job id and try.
 
     The payload is attached only when ``JOBQ_SENTRY_SEND_JOB_ARGS`` allowed it at :func:`init_sentry`.
@@ -69,13 +103,13 @@ def report_job_failure(exc: BaseException, ctx: JobContext, payload: Any = None)
     client = sentry_sdk.get_client()
     if not client.is_active():
         return
-    job: dict[str, Any] = {"task": ctx.task, "job_id": ctx.job_id, "try": ctx.try_number, "max_tries": ctx.max_tries}
+    job: dict[str, Any] = {"task": task, "job_id": job_id, "try": try_number, "max_tries": max_tries}
     if payload is not None and (client.options.get("data_collection") or {}).get("queues"):
         job["payload"] = payload
     with sentry_sdk.new_scope() as scope:
-        scope.set_tag("jobq.task", ctx.task)
-        scope.set_tag("jobq.job_id", ctx.job_id)
-        scope.set_tag("jobq.try", ctx.try_number)
+        scope.set_tag("jobq.task", task)
+        scope.set_tag("jobq.job_id", job_id)
+        scope.set_tag("jobq.try", try_number)
         scope.set_context("jobq job", job)
         sentry_sdk.capture_exception(exc)
 
@@ -88,6 +122,8 @@ def init_sentry(settings: JobqSettings) -> bool:
     """
     if settings.sentry_dsn is None:
         return False
+    # Job failures are reported by report_job_failure, with tags; their log lines would be duplicates.
+    ignore_logger(job_logger.name)
     sentry_sdk.init(
         dsn=settings.sentry_dsn.get_secret_value(),
         environment=settings.sentry_environment,
@@ -97,6 +133,8 @@ def init_sentry(settings: JobqSettings) -> bool:
             "queues": settings.sentry_send_job_args,
             "user_info": False,
             "stack_frame_variables": False,
+            # Redis breadcrumbs would otherwise carry command arguments: envelopes, payloads, results.
+            "database_query_data": False,
         },
         integrations=[ArqIntegration()],
     )

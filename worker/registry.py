@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 from pydantic import BaseModel, ValidationError
 
 from .errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
+from .limits import Limit
 from .policy import RetryPolicy
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class TaskDef(Generic[P, R]):
     max_tries: int | None = None
     retry: RetryPolicy | None = None
     concurrency: int | None = None
+    limit: Limit | None = None
     result_ttl_s: float | None = None
 
     def __call__(self, ctx: JobContext, payload: P) -> Awaitable[R]:
@@ -81,17 +83,11 @@ class TaskDef(Generic[P, R]):
         )
 
     def retry_policy(self, default: RetryPolicy) -> RetryPolicy:
-        """This task's retry policy: its own, else ``default``; ``max_tries`` on the task wins."""
-        policy = self.retry or default
-        if self.max_tries is not None and self.max_tries != policy.max_tries:
-            policy = RetryPolicy(
-                max_tries=self.max_tries,
-                backoff_base_s=policy.backoff_base_s,
-                backoff_factor=policy.backoff_factor,
-                backoff_max_s=policy.backoff_max_s,
-                jitter=policy.jitter,
-            )
-        return policy
+        """This task's retry policy: its own, else ``default``; ``max_tries`` on the task wins.
+
+        The settings' ``give_up_on`` list (carried by ``default``) applies to every task.
+        """
+        return (self.retry or default).with_max_tries(self.max_tries).giving_up_on(default.give_up_on)
 
     def dump_result(self, value: Any) -> Any:
         """The JSON-ready form of what the task returned."""
@@ -146,6 +142,7 @@ def task(
     max_tries: int | None = None,
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
+    limit: Limit | None = None,
     result_ttl_s: float | None = None,
 ) -> Callable[[TaskFunction[P, R]], TaskDef[P, R]]: ...
 
@@ -159,14 +156,16 @@ def task(
     max_tries: int | None = None,
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
+    limit: Limit | None = None,
     result_ttl_s: float | None = None,
 ) -> TaskDef[P, R] | Callable[[TaskFunction[P, R]], TaskDef[P, R]]:
     """Declare a task: ``@task`` or ``@task(name=..., timeout_s=..., max_tries=..., ...)``.
 
     The payload model comes from the annotation of the second parameter; a pydantic model in the
     return annotation is used to rebuild results for producers. ``None`` means "use the settings
-    default" for ``timeout_s``, ``max_tries``, ``retry`` and ``result_ttl_s``; ``concurrency``
-    limits how many jobs of this task one worker process runs at once.
+    default" for ``timeout_s``, ``max_tries``, ``retry`` and ``result_ttl_s``. ``concurrency``
+    limits how many jobs of this task one worker process runs at once; ``limit`` (a
+    :class:`~worker.limits.Limit`) how many run at once across all workers, per key.
     """
 
     def wrap(function: TaskFunction[P, R]) -> TaskDef[P, R]:
@@ -187,6 +186,7 @@ def task(
             max_tries=max_tries,
             retry=retry,
             concurrency=concurrency,
+            limit=limit,
             result_ttl_s=result_ttl_s,
         )
 

@@ -77,6 +77,34 @@ class JobqSettings(BaseSettings):
     retry_backoff_base_s: float = Field(1.0, ge=0, description="Seconds: delay ceiling after the first failed try.")
     retry_backoff_factor: float = Field(2.0, ge=1, description="Factor the delay ceiling grows by per failed try.")
     retry_backoff_max_s: float = Field(300.0, ge=0, description="Seconds: the largest delay between two tries.")
+    give_up_on: CommaList = Field(
+        default_factory=list,
+        description="Exception classes (dotted names, e.g. `KeyError,myapp.errors.Gone`) never retried by any task.",
+    )
+    max_interruptions: int = Field(
+        3,
+        ge=0,
+        description="Tries cut short by worker crashes or shutdowns a job may suffer (uncharged) before it is "
+        "quarantined in the dead letters.",
+    )
+    slot_retry_s: float = Field(
+        0.5, gt=0, description="Seconds before a job that found no free concurrency slot is tried again (jittered)."
+    )
+    limit_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="Lease of a distributed concurrency slot; renewed every third while the job runs, so the "
+        "slots of a crashed worker free themselves within this time.",
+    )
+    abort_check_s: float = Field(
+        0.5, gt=0, description="Seconds between a worker's checks for abort requests of the jobs it runs."
+    )
+    dead_letter_max_entries: int = Field(
+        10_000, ge=1, description="Dead letters kept per queue; the oldest are dropped beyond this."
+    )
+    dead_letter_retention_s: float = Field(
+        7 * 86400.0, gt=0, description="Seconds a dead letter is kept before it is dropped."
+    )
     result_ttl_s: float = Field(3600.0, ge=0, description="Seconds results are kept; 0 keeps none.")
     job_expires_s: float = Field(
         86400.0, gt=0, description="Seconds after its scheduled time that a job not yet started expires."
@@ -98,7 +126,7 @@ class JobqSettings(BaseSettings):
     sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1, description="Share of jobs traced in Sentry.")
     sentry_send_job_args: bool = Field(False, description="Send job payloads to Sentry (off: they may hold PII).")
 
-    @field_validator("redis_sentinels", "task_modules", mode="before")
+    @field_validator("redis_sentinels", "task_modules", "give_up_on", mode="before")
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
         return _split_commas(value)

@@ -15,9 +15,10 @@ from typing import Any, Generic, Self, TypeVar, overload
 from pydantic import BaseModel
 
 from .client import Client, Delay, JobRequest
-from .handle import JobHandle, JobResult, JobStatus
+from .handle import JobHandle, JobInfo, JobResult
 from .registry import Registry, TaskDef
 from .settings import JobqSettings
+from .states import JobStatus
 
 T = TypeVar("T")
 P = TypeVar("P", bound=BaseModel)
@@ -66,9 +67,13 @@ class SyncJobHandle(Generic[R]):
         """``False`` when the enqueue found a job with this id already there."""
         return self._handle.created
 
-    def status(self) -> JobStatus:
-        """The job's current status."""
+    def status(self) -> JobInfo:
+        """The job's status, tries, timestamps, last error and progress."""
         return self._loop.run(self._handle.status())
+
+    def abort(self, *, wait: float | None = None) -> JobStatus:
+        """Abort the job; see :meth:`JobHandle.abort`."""
+        return self._loop.run(self._handle.abort(wait=wait))
 
     def wait(self, timeout: float | None = None) -> JobResult[R]:
         """Block until the job has finished; see :meth:`JobHandle.wait`."""
@@ -154,6 +159,10 @@ class SyncClient:
         """See :meth:`Client.enqueue_many`."""
         handles = self._loop.run(self._client.enqueue_many(list(requests)))
         return [SyncJobHandle(h, self._loop) for h in handles]
+
+    def abort(self, job_id: str, *, queue: str | None = None, wait: float | None = None) -> JobStatus:
+        """Abort a job by id; see :meth:`JobHandle.abort`."""
+        return self._loop.run(self._client.abort(job_id, queue=queue, wait=wait))
 
     def job(
         self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None

@@ -20,7 +20,7 @@ async def test_garbage_bytes_in_a_job_key_fail_that_job_only(client: Client, sta
     good = await client.enqueue("add", {"a": 1, "b": 1})
     failed = await client.job("garbage-1").wait(timeout=10)
     assert failed.error is not None
-    assert "unable to deserialize job" in failed.error.message
+    assert "unable to decode job" in failed.error.message
     assert "not a jobq envelope: invalid JSON" in failed.error.message
     assert (await good.wait(timeout=10)).success
     after = await client.enqueue("add", {"a": 2, "b": 2})

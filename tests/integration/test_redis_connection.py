@@ -70,7 +70,7 @@ async def test_tls_with_client_certificate(tls: tuple[ServerProcess, dict[str, P
     server, files = tls
     async with Client(tls_settings(server.port, files)) as client:
         handle = await client.enqueue("add", {"a": 1, "b": 1})
-        assert await handle.status() == JobStatus.QUEUED
+        assert (await handle.status()).status == JobStatus.QUEUED
 
 
 async def test_tls_refuses_a_server_signed_by_another_ca(
@@ -104,7 +104,7 @@ def acl_user(redis_server: EmbeddedRedis) -> Iterator[tuple[str, str]]:
     INFO, which stock arq needs at start-up and jobq does not)."""
     admin = redis.Redis.from_url(redis_server.url)
     admin.execute_command(
-        "ACL", "SETUSER", "jobq-app", "on", ">canary-acl-pw", "~arq:*", "~test:*", "+@all", "-@dangerous"
+        "ACL", "SETUSER", "jobq-app", "on", ">canary-acl-pw", "~arq:*", "~jobq:*", "~test:*", "+@all", "-@dangerous"
     )
     yield "jobq-app", "canary-acl-pw"
     admin.execute_command("ACL", "DELUSER", "jobq-app")

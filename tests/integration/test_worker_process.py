@@ -65,7 +65,7 @@ async def test_timeout_ends_the_try_on_the_real_worker(client: Client, start_wor
 async def test_deferred_job_does_not_start_before_its_time(client: Client, start_worker: StartWorker) -> None:
     start_worker()
     handle = await client.enqueue("add", {"a": 1, "b": 1}, defer_by=0.5)
-    assert await handle.status() == JobStatus.DEFERRED
+    assert (await handle.status()).status == JobStatus.DEFERRED
     result = await handle.wait(timeout=10)
     assert (result.started_at - result.enqueued_at).total_seconds() >= 0.5
 
@@ -117,7 +117,7 @@ def test_sync_client_in_this_process(settings: JobqSettings, start_worker: Start
         handle = client.enqueue("add", {"a": 1, "b": 2}, job_id="sync-1")
         assert not client.enqueue("add", {"a": 1, "b": 2}, job_id="sync-1").created
         assert handle.result(timeout=10).total == 3
-        assert client.job("sync-1").status() == JobStatus.SUCCEEDED
+        assert client.job("sync-1").status().status == JobStatus.SUCCEEDED
         failing = client.enqueue("slow", {"seconds": 1})
         with pytest.raises(JobFailed, match="exceeded its timeout"):
             failing.result(timeout=10)

@@ -82,7 +82,7 @@ def make_harness(
         fake_redis.job_deserializer = codec.loads
         registry = Registry.from_modules(["tests.sample_tasks"])
         client = Client(settings, registry=registry, redis=fake_redis, clock=clock)
-        worker = build_worker(settings, registry, fake_redis, handle_signals=False)
+        worker = build_worker(settings, registry, fake_redis, handle_signals=False, clock=clock, draw=lambda: 1.0)
         return Harness(settings, registry, fake_redis, client, worker, clock)
 
     return make

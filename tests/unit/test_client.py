@@ -33,7 +33,7 @@ async def test_enqueue_writes_arqs_layout(harness: Harness) -> None:
 
 async def test_enqueue_by_name_uses_the_registry(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", sample_tasks.AddIn(a=1, b=1))
-    assert await handle.status() == JobStatus.QUEUED
+    assert (await handle.status()).status == JobStatus.QUEUED
 
 
 async def test_invalid_payload_names_the_field_and_writes_nothing(harness: Harness) -> None:
@@ -124,7 +124,7 @@ async def test_enqueue_on_another_queue(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, queue="other")
     assert handle.queue_name == "other"
     assert await harness.redis.zcard("other") == 1
-    assert await handle.status() == JobStatus.QUEUED
+    assert (await handle.status()).status == JobStatus.QUEUED
 
 
 async def test_enqueue_many_writes_in_one_round_trip_per_chunk(
@@ -167,10 +167,10 @@ async def test_enqueue_many_is_idempotent_per_id(harness: Harness) -> None:
 
 async def test_status_moves_from_deferred_to_queued_with_time(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, defer_by=10)
-    assert await handle.status() == JobStatus.DEFERRED
+    assert (await handle.status()).status == JobStatus.DEFERRED
     harness.clock.advance(10)
-    assert await handle.status() == JobStatus.QUEUED
+    assert (await handle.status()).status == JobStatus.QUEUED
 
 
 async def test_unknown_job_is_not_found(harness: Harness) -> None:
-    assert await harness.client.job("missing").status() == JobStatus.NOT_FOUND
+    assert (await harness.client.job("missing").status()).status == JobStatus.NOT_FOUND

@@ -91,7 +91,7 @@ def test_task_max_tries_overrides_the_default_policy() -> None:
     default = RetryPolicy(max_tries=5, backoff_base_s=2)
     assert sample_tasks.slow.retry_policy(default) == RetryPolicy(max_tries=1, backoff_base_s=2)
     assert sample_tasks.flaky.retry_policy(default).max_tries == 3
-    assert sample_tasks.add.retry_policy(default) is default
+    assert sample_tasks.add.retry_policy(default) == default
 
 
 def test_registry_loads_packages_with_their_submodules() -> None:

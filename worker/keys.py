@@ -1,0 +1,41 @@
+"""Every Redis key jobq reads or writes, in one place.
+
+Jobs use arq's own layout so stock arq clients interoperate; jobq's additions live under ``jobq:``.
+"""
+
+from __future__ import annotations
+
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
+
+__all__ = ["JobKeys", "dead_letter_index", "dead_letter_store", "limit_key"]
+
+
+class JobKeys:
+    """The keys of one job on one queue."""
+
+    __slots__ = ("abort", "in_progress", "job", "job_id", "meta", "queue", "result", "retry")
+
+    def __init__(self, job_id: str, queue: str) -> None:
+        self.job_id = job_id
+        self.queue = queue
+        self.job = job_key_prefix + job_id  # the envelope (arq)
+        self.in_progress = in_progress_key_prefix + job_id  # set while a worker runs a try (arq)
+        self.retry = retry_key_prefix + job_id  # tries started, incremented at each start (arq)
+        self.result = result_key_prefix + job_id  # the stored result envelope (arq)
+        self.meta = f"jobq:meta:{job_id}"  # failures so far, last error, progress (hash)
+        self.abort = f"jobq:abort:{job_id}"  # abort requested while the job runs
+
+
+def dead_letter_store(queue: str) -> str:
+    """Hash of dead-letter entries (job id -> entry JSON) of one queue."""
+    return f"jobq:dlq:{queue}"
+
+
+def dead_letter_index(queue: str) -> str:
+    """Sorted set of the dead letters of one queue, scored by the time they were written (ms)."""
+    return f"jobq:dlq:{queue}:index"
+
+
+def limit_key(name: str, key: str) -> str:
+    """Sorted set of the holders of one distributed concurrency limit, scored by lease expiry (ms)."""
+    return f"jobq:limit:{name}:{key}"

@@ -1,0 +1,55 @@
+"""Job states and try outcomes: enums plus named sets, never scattered booleans."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    """How one try ended, and what it did to the job. Logged, counted and stored.
+
+    A failing try is classified twice: as ``FAILED`` or ``TIMED_OUT`` (what happened) and as
+    ``RETRYING`` or ``DEAD_LETTERED`` (what happens next).
+    """
+
+    SUCCEEDED = "succeeded"  #: the task returned; the job is done
+    FAILED = "failed"  #: the task raised (or the job could not be run at all)
+    TIMED_OUT = "timed_out"  #: the try ran past its timeout and was cancelled
+    RETRYING = "retrying"  #: after a failure: the next try is scheduled
+    DEAD_LETTERED = "dead_lettered"  #: after a failure: no tries left or permanent; the job is in the dead letters
+    ABORTED = "aborted"  #: cancelled on request; never retried
+    INTERRUPTED = "interrupted"  #: cut short by a shutdown or a crashed worker; runs again, not charged
+    DEFERRED = "deferred"  #: no free concurrency slot; runs again shortly, not charged
+
+
+#: Outcomes after which a job never runs again.
+TERMINAL_OUTCOMES = frozenset({Outcome.SUCCEEDED, Outcome.DEAD_LETTERED, Outcome.ABORTED})
+#: What can happen to a try that did not succeed.
+FAILURES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
+#: Outcomes that do not use up one of the job's tries.
+UNCHARGED = frozenset({Outcome.INTERRUPTED, Outcome.DEFERRED})
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life, as a producer sees it."""
+
+    DEFERRED = "deferred"  #: queued, its time to run has not come yet
+    QUEUED = "queued"  #: queued and due; waiting for a free worker
+    IN_PROGRESS = "in_progress"  #: a worker is running a try
+    RETRYING = "retrying"  #: a try failed; waiting for the next one
+    SUCCEEDED = "succeeded"  #: finished; the result is stored
+    DEAD_LETTERED = "dead_lettered"  #: failed for good; the job is in the dead letters
+    ABORTED = "aborted"  #: aborted on request
+    FAILED = "failed"  #: finished unsuccessfully by a worker that keeps no dead letters (stock arq)
+    NOT_FOUND = "not_found"  #: unknown id, or the result has expired
+
+
+#: Statuses a job never leaves.
+TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.DEAD_LETTERED, JobStatus.ABORTED, JobStatus.FAILED})
+
+#: The job status that each terminal outcome leaves behind.
+STATUS_OF_OUTCOME = {
+    Outcome.SUCCEEDED: JobStatus.SUCCEEDED,
+    Outcome.DEAD_LETTERED: JobStatus.DEAD_LETTERED,
+    Outcome.ABORTED: JobStatus.ABORTED,
+}
