@@ -29,6 +29,7 @@ def make_settings() -> Callable[..., JobqSettings]:
             "poll_delay_s": 0.01,
             "retry_backoff_base_s": 0.01,
             "retry_backoff_max_s": 0.05,
+            "cancel_grace_s": 0.05,
         }
         values.update(overrides)
         return JobqSettings(**values)

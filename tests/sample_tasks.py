@@ -6,7 +6,7 @@ import asyncio
 
 from pydantic import BaseModel, Field
 
-from worker import JobContext, RetryPolicy, task
+from worker import JobContext, Limit, PermanentError, RetryLater, RetryPolicy, task
 
 
 class AddIn(BaseModel):
@@ -67,6 +67,108 @@ async def limited(ctx: JobContext, payload: SleepIn) -> float:
 @task(timeout_s=5)
 async def flaky_default(ctx: JobContext, payload: FlakyIn) -> int:
     """Like flaky, but with the settings' retry policy."""
+    if ctx.try_number <= payload.failures:
+        raise FlakyError(f"failure on try {ctx.try_number}")
+    return ctx.try_number
+
+
+class NoteIn(BaseModel):
+    note: str = "x"
+    after_s: float = 0.0
+
+
+@task(timeout_s=5)
+async def permanent(ctx: JobContext, payload: NoteIn) -> None:
+    raise PermanentError(f"cannot ever work: {payload.note}")
+
+
+@task(timeout_s=5, max_tries=3)
+async def retry_later(ctx: JobContext, payload: NoteIn) -> int:
+    if ctx.try_number == 1:
+        raise RetryLater(payload.after_s, "rate limited")
+    return ctx.try_number
+
+
+@task(timeout_s=5)
+async def key_error(ctx: JobContext, payload: NoteIn) -> None:
+    raise KeyError(payload.note)
+
+
+@task(timeout_s=5)
+async def unserializable(ctx: JobContext, payload: NoteIn) -> object:
+    return object()
+
+
+@task(timeout_s=0.05, max_tries=1)
+async def ignore_cancel(ctx: JobContext, payload: SleepIn) -> str:
+    """Swallows every cancellation and goes on for ``seconds``: a task that must be abandoned."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + payload.seconds
+    while loop.time() < end:
+        try:
+            await asyncio.sleep(end - loop.time())
+        except asyncio.CancelledError:
+            continue
+    return "finished long after its timeout"
+
+
+@task(timeout_s=5)
+async def progressing(ctx: JobContext, payload: SleepIn) -> str:
+    await ctx.report_progress(0.25, "a quarter")
+    await asyncio.sleep(payload.seconds)
+    await ctx.report_progress(1.0, "done")
+    return "ok"
+
+
+class HostIn(BaseModel):
+    host: str
+    seconds: float = 0.0
+
+
+@task(timeout_s=5, limit=Limit(name="host", max_concurrent=1, key=lambda p: p.host))
+async def per_host(ctx: JobContext, payload: HostIn) -> str:
+    await asyncio.sleep(payload.seconds)
+    return payload.host
+
+
+# Used by the integration tests, which watch these keys from outside the worker processes.
+CONCURRENCY_LUA = """
+local now = redis.call('INCR', KEYS[1])
+if now > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], now) end
+redis.call('EXPIRE', KEYS[1], 600)
+redis.call('EXPIRE', KEYS[2], 600)
+return now
+"""
+
+
+class FleetIn(BaseModel):
+    run: str
+    host: str
+    seconds: float
+
+
+@task(timeout_s=30, limit=Limit(name="fleet-host", max_concurrent=2, key=lambda p: f"{p.run}:{p.host}"))
+async def fleet_fetch(ctx: JobContext, payload: FleetIn) -> str:
+    """Records how many jobs of the same host run at once, across all worker processes."""
+    current, peak = f"probe:{payload.run}:{payload.host}:now", f"probe:{payload.run}:{payload.host}:max"
+    await ctx.redis.eval(CONCURRENCY_LUA, 2, current, peak)
+    try:
+        await asyncio.sleep(payload.seconds)
+    finally:
+        await ctx.redis.decr(current)
+    return payload.host
+
+
+class TimedIn(BaseModel):
+    run: str
+    failures: int
+
+
+@task(timeout_s=5, retry=RetryPolicy(max_tries=4, backoff_base_s=0.4, backoff_factor=2, jitter=False))
+async def timed_flaky(ctx: JobContext, payload: TimedIn) -> int:
+    """Records the wall-clock time of each try, then fails the first ``failures`` of them."""
+    await ctx.redis.rpush(f"probe:{payload.run}:tries", repr(ctx.clock()))
+    await ctx.redis.expire(f"probe:{payload.run}:tries", 600)
     if ctx.try_number <= payload.failures:
         raise FlakyError(f"failure on try {ctx.try_number}")
     return ctx.try_number

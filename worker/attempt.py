@@ -1,7 +1,7 @@
 """One try of a task: its concurrency slots and its timeout.
 
 The task runs in a task of its own so that the timeout holds even when the task swallows its
-cancellation: after ``timeout_s`` it is cancelled; if it has not stopped ``CANCEL_GRACE_S`` later,
+cancellation: after ``timeout_s`` it is cancelled; if it has not stopped ``cancel_grace_s`` later,
 the try is recorded as timed out anyway and the coroutine is abandoned (it keeps running in the
 background until it returns on its own, and an error is logged naming the job). A task that
 swallows the cancellation and returns late still counts as timed out.
@@ -22,15 +22,13 @@ from .registry import Registry, TaskDef
 
 logger = logging.getLogger("jobq.attempt")
 
-#: Seconds a cancelled task gets to stop before it is abandoned.
-CANCEL_GRACE_S = 1.0
-
 
 class AttemptRunner:
     """Runs tries of the tasks of one registry in one worker process."""
 
-    def __init__(self, registry: Registry, limiter: DistributedLimiter) -> None:
+    def __init__(self, registry: Registry, limiter: DistributedLimiter, *, cancel_grace_s: float = 1.0) -> None:
         self._limiter = limiter
+        self._cancel_grace_s = cancel_grace_s
         self._local = {t.name: asyncio.Semaphore(t.concurrency) for t in registry if t.concurrency}
         self.abandoned: set[asyncio.Future[Any]] = set()
 
@@ -67,7 +65,7 @@ class AttemptRunner:
 
     async def _stop(self, running: asyncio.Future[Any], ctx: JobContext) -> None:
         running.cancel()
-        done, _ = await asyncio.wait({running}, timeout=CANCEL_GRACE_S)
+        done, _ = await asyncio.wait({running}, timeout=self._cancel_grace_s)
         if running in done:
             if not running.cancelled():
                 running.exception()  # retrieved: the try's outcome is decided by the caller
@@ -76,7 +74,7 @@ class AttemptRunner:
             "job %s (%s) ignored its cancellation for %.1fs and is abandoned; it may still have effects",
             ctx.job_id,
             ctx.task,
-            CANCEL_GRACE_S,
+            self._cancel_grace_s,
         )
         self.abandoned.add(running)
         running.add_done_callback(self.abandoned.discard)

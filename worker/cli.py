@@ -1,24 +1,22 @@
 """The ``jobq`` command line (also ``python -m worker``).
 
-Exit codes: 0 success, 1 runtime failure (Redis unreachable, demo outcome wrong), 2 bad
-configuration or usage. Errors go to stderr.
+Exit codes: 0 success, 1 runtime failure (Redis unreachable, a failed or unknown job, demo outcome
+wrong), 2 bad configuration or usage. Errors go to stderr.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
-from .errors import JobqError, SettingsError, TaskDefinitionError
-from .settings import JobqSettings, env_name, load_settings, settings_table_markdown
+from . import cli_dlq, cli_jobs
+from .cli_common import cli_settings, fail, run
+from .settings import JobqSettings, env_name, settings_table_markdown
 
 app = typer.Typer(
     name="jobq",
@@ -28,30 +26,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-T = TypeVar("T")
-
-
-@contextmanager
-def _errors_to_exit_codes() -> Iterator[None]:
-    try:
-        yield
-    except (SettingsError, TaskDefinitionError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
-        raise typer.Exit(2) from None
-    except (JobqError, RedisError, OSError) as exc:
-        err.print(f"[red]error:[/red] {type(exc).__name__}: {exc}", highlight=False)
-        raise typer.Exit(1) from None
-
-
-def _settings(**overrides: Any) -> JobqSettings:
-    with _errors_to_exit_codes():
-        return load_settings(**overrides)
-
-
-def _run(fn: Callable[[], T]) -> T:
-    with _errors_to_exit_codes():
-        return fn()
+app.add_typer(cli_jobs.app, name="job")
+app.add_typer(cli_dlq.app, name="dlq")
 
 
 @app.command()
@@ -65,10 +41,10 @@ def worker(
     from .observability import configure_logging, init_sentry
     from .runner import run_worker
 
-    settings = _settings()
+    settings = cli_settings()
     configure_logging(settings)
     init_sentry(settings)  # before the arq worker exists, so its integration wraps the tasks
-    _run(lambda: asyncio.run(run_worker(settings, burst=burst)))
+    run(lambda: asyncio.run(run_worker(settings, burst=burst)))
 
 
 @app.command()
@@ -90,10 +66,9 @@ def demo(
     from .demo import DemoOptions, run_demo
 
     if embedded not in {"auto", "redis-server", "fakeredis"}:
-        err.print(f"[red]error:[/red] --embedded must be auto, redis-server or fakeredis, got {embedded!r}")
-        raise typer.Exit(2)
+        fail(f"--embedded must be auto, redis-server or fakeredis, got {embedded!r}", 2)
     options = DemoOptions(jobs=jobs, workers=workers, embedded=embedded, timeout_s=timeout)  # type: ignore[arg-type]
-    ok = _run(lambda: run_demo(options))
+    ok = run(lambda: run_demo(options))
     raise typer.Exit(0 if ok else 1)
 
 
@@ -105,7 +80,7 @@ def show_settings(
     if markdown:
         typer.echo(settings_table_markdown())
         return
-    settings = _settings()
+    settings = cli_settings()
     table = Table("variable", "value", title="jobq settings")
     for name in JobqSettings.model_fields:
         table.add_row(env_name(name), str(getattr(settings, name)))
@@ -117,8 +92,8 @@ def tasks() -> None:
     """List the tasks found in JOBQ_TASK_MODULES, with their payload fields and policies."""
     from .registry import Registry
 
-    settings = _settings()
-    registry = _run(lambda: Registry.from_modules(settings.task_modules))
+    settings = cli_settings()
+    registry = run(lambda: Registry.from_modules(settings.task_modules))
     table = Table("task", "payload", "timeout", "tries", "concurrency", title="jobq tasks")
     for t in sorted(registry, key=lambda t: t.name):
         fields = ", ".join(t.payload_model.model_fields)

@@ -1,8 +1,9 @@
 """``jobq demo``: worker processes and a producer push a real batch of jobs through Redis.
 
 The batch holds text jobs (enqueued in one ``enqueue_many``), a deferred job, a job that fails
-once and then succeeds, a job that fails every try, a payload the producer rejects before
-anything is written, and a duplicate ``job_id`` that is not enqueued twice. The demo prints a
+once and then succeeds, a job that fails every try and ends in the dead letters, a long job that
+is aborted while it runs, a payload the producer rejects before anything is written, and a
+duplicate ``job_id`` that is not enqueued twice. The demo prints a
 summary and exits non-zero unless every outcome is the expected one.
 """
 
@@ -28,11 +29,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .client import Client, JobRequest
+from .dead_letters import DeadLetterFilter, DeadLetterStore
 from .embedded import EmbeddedRedis
 from .errors import InvalidPayload, JobqError
 from .handle import JobHandle, JobResult
 from .processes import stop_process
 from .settings import JobqSettings, load_settings
+from .states import JobStatus, Outcome
 
 DEFER_S = 1.5
 DETAIL_CHARS = 48
@@ -61,7 +64,7 @@ class Group:
     name: str
     task: str
     handles: list[JobHandle[Any]]
-    expect_success: bool
+    expect: Outcome
     expect_tries: int
     results: list[JobResult[Any]] = field(default_factory=list)
 
@@ -143,23 +146,39 @@ async def _produce(settings: JobqSettings, options: DemoOptions, console: Consol
             JobRequest("word_stats", {"text": TEXTS[i % len(TEXTS)], "top": 3}, job_id=_text_job_id(settings, i))
             for i in range(options.jobs)
         ]
+        ok, dead = Outcome.SUCCEEDED, Outcome.DEAD_LETTERED
         groups = [
-            Group("text batch", "word_stats", await client.enqueue_many(batch), True, 1),
-            Group("deferred", "ping", [await client.enqueue("ping", {"message": "later"}, defer_by=DEFER_S)], True, 1),
-            Group("fails once", "fail", [await client.enqueue("fail", {"fail_tries": 1})], True, 2),
-            Group("always fails", "fail", [await client.enqueue("fail", {"message": "broken on purpose"})], False, 3),
+            Group("text batch", "word_stats", await client.enqueue_many(batch), ok, 1),
+            Group("deferred", "ping", [await client.enqueue("ping", {"message": "later"}, defer_by=DEFER_S)], ok, 1),
+            Group("fails once", "fail", [await client.enqueue("fail", {"fail_tries": 1})], ok, 2),
+            Group("always fails", "fail", [await client.enqueue("fail", {"message": "broken on purpose"})], dead, 3),
+            Group("aborted", "sleep", [await client.enqueue("sleep", {"seconds": 60})], Outcome.ABORTED, 1),
         ]
         checks = [await _check_rejected(client), await _check_duplicate(client, _text_job_id(settings, 0))]
+        checks.append(await _check_abort(groups[4].handles[0]))
         await _wait_all(groups, options.timeout_s, console)
         deferred = groups[1].results[0]
         ran_late_enough = (deferred.started_at - deferred.enqueued_at).total_seconds() >= DEFER_S - 0.01
         checks.append((f"deferred job started no earlier than {DEFER_S}s after enqueue", ran_late_enough))
         for g in groups:
-            ok = all(r.success == g.expect_success and r.tries == g.expect_tries for r in g.results)
-            verb = "succeeded" if g.expect_success else "failed"
+            as_expected = all(r.outcome is g.expect and r.tries == g.expect_tries for r in g.results)
             tries = f"{g.expect_tries} {'try' if g.expect_tries == 1 else 'tries'}"
-            checks.append((f"{g.name}: {len(g.results)} of {len(g.results)} {verb} after {tries}", ok))
+            checks.append((f"{g.name}: {len(g.results)} of {len(g.results)} {g.expect} after {tries}", as_expected))
+        dead_letters = DeadLetterStore(client.redis, settings.queue_name, job_expires_s=settings.job_expires_s)
+        failed_id = groups[3].handles[0].job_id
+        kept = failed_id in {e.job_id for e in await dead_letters.list(DeadLetterFilter(task="fail"))}
+        checks.append(("the job that always fails is kept in the dead-letter store", kept))
         return Report(groups, checks, time.monotonic() - started)
+
+
+async def _check_abort(handle: JobHandle[Any]) -> tuple[str, bool]:
+    for _ in range(1000):  # wait until a worker runs it, then abort it mid-try
+        if (await handle.status()).status is JobStatus.IN_PROGRESS:
+            break
+        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    stopped = await handle.abort(wait=5) is JobStatus.ABORTED
+    return (f"running job aborted in {time.monotonic() - started:.2f}s", stopped)
 
 
 async def _check_rejected(client: Client) -> tuple[str, bool]:
@@ -213,17 +232,16 @@ def _detail(group: Group) -> str:
 
 def _print_report(report: Report, console: Console) -> None:
     table = Table(title="jobq demo: what happened")
-    for column in ("jobs", "task", "done", "ok", "failed", "tries", "run ms", "first result"):
+    for column in ("jobs", "task", "done", "outcome", "tries", "run ms", "first result"):
         table.add_column(column, no_wrap=column != "first result")
     for g in report.groups:
-        ok = sum(r.success for r in g.results)
         tries = sorted({r.tries for r in g.results})
+        outcomes = sorted({str(r.outcome) for r in g.results})
         table.add_row(
             g.name,
             g.task,
             str(len(g.results)),
-            str(ok),
-            str(len(g.results) - ok),
+            ",".join(outcomes),
             ",".join(map(str, tries)),
             _median_ms([r.duration_s for r in g.results]),
             _detail(g),

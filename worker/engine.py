@@ -196,7 +196,9 @@ def build_worker(
         codec,
         execution_config(settings),
         recorder=TryRecorder(redis, settings.queue_name, bounds),
-        attempts=AttemptRunner(registry, DistributedLimiter(redis, settings.limit_lease_s)),
+        attempts=AttemptRunner(
+            registry, DistributedLimiter(redis, settings.limit_lease_s), cancel_grace_s=settings.cancel_grace_s
+        ),
         clock=clock,
         draw=draw,
     )

@@ -96,6 +96,11 @@ class JobqSettings(BaseSettings):
         description="Lease of a distributed concurrency slot; renewed every third while the job runs, so the "
         "slots of a crashed worker free themselves within this time.",
     )
+    cancel_grace_s: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds a cancelled task (timeout, abort, shutdown) gets to stop before it is abandoned.",
+    )
     abort_check_s: float = Field(
         0.5, gt=0, description="Seconds between a worker's checks for abort requests of the jobs it runs."
     )

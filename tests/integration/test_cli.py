@@ -23,9 +23,9 @@ def test_demo_runs_a_batch_and_prints_the_summary(embedded: str) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"Started an embedded Redis ({embedded})" in out.stdout
     assert "jobq demo: what happened" in out.stdout
-    assert "11 jobs finished" in out.stdout  # 8 text jobs, the deferred one and the two failing ones
+    assert "12 jobs finished" in out.stdout  # 8 text jobs, the deferred one, two failing ones, one aborted
     assert "✗" not in out.stdout
-    assert out.stdout.count("✓") == 7
+    assert out.stdout.count("✓") == 10
     assert "Stopped 2 worker processes" in out.stdout
 
 

@@ -96,9 +96,7 @@ def record(msg: str, args: tuple[Any, ...]) -> logging.LogRecord:
     return logging.LogRecord("arq.worker", logging.INFO, __file__, 1, msg, args, None)
 
 
-async def test_one_log_line_per_try_without_the_payload(
-    harness: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_one_log_line_per_try_without_the_payload(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="jobq.job"):
         handle = await harness.client.enqueue("flaky", {"failures": 1})
         await harness.run_due()

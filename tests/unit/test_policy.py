@@ -6,13 +6,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from worker.errors import InvalidPayload, JobTimeout, PermanentError, RetryLater, SettingsError
 from worker.policy import (
     RetryPolicy,
     backoff_ceiling_s,
     backoff_delay_s,
+    decide,
+    import_error_types,
     resolve_timeout_s,
     should_retry,
 )
+from worker.states import Outcome
 
 policies = st.builds(
     RetryPolicy,
@@ -76,3 +80,83 @@ def test_timeout_resolution_order() -> None:
     assert resolve_timeout_s(2.0, 5.0, 300.0) == 2.0
     assert resolve_timeout_s(None, 5.0, 300.0) == 5.0
     assert resolve_timeout_s(None, None, 300.0) == 300.0
+
+
+# --- the retry decision --------------------------------------------------------------------------------
+
+
+class Flaky(Exception):
+    pass
+
+
+class Fatal(Exception):
+    pass
+
+
+@given(policy=policies, failed_try=st.integers(1, 60), draw=draws)
+def test_retryable_error_retries_within_the_backoff_until_tries_run_out(
+    policy: RetryPolicy, failed_try: int, draw: float
+) -> None:
+    decision = decide(Flaky("x"), policy, failed_try, lambda: draw)
+    assert decision.failure is Outcome.FAILED
+    if failed_try < policy.max_tries:
+        assert decision.next is Outcome.RETRYING
+        assert decision.delay_s == backoff_delay_s(policy, failed_try, lambda: draw)
+    else:
+        assert decision.next is Outcome.DEAD_LETTERED
+        assert decision.delay_s is None
+
+
+@given(policy=policies, failed_try=st.integers(1, 60))
+def test_permanent_errors_never_retry(policy: RetryPolicy, failed_try: int) -> None:
+    for exc in (PermanentError("gone"), InvalidPayload("t", [("f", "bad")])):
+        assert decide(exc, policy, failed_try).next is Outcome.DEAD_LETTERED
+
+
+@given(after_s=st.floats(0, 86400), failed_try=st.integers(1, 4))
+def test_retry_later_uses_the_asked_delay_and_still_counts(after_s: float, failed_try: int) -> None:
+    policy = RetryPolicy(max_tries=5)
+    decision = decide(RetryLater(after_s), policy, failed_try)
+    assert (decision.next, decision.delay_s) == (Outcome.RETRYING, after_s)
+    assert decide(RetryLater(after_s), policy, 5).next is Outcome.DEAD_LETTERED
+
+
+def test_timeouts_are_classified_and_retried() -> None:
+    decision = decide(JobTimeout("t", "j", 1.0), RetryPolicy(max_tries=2, jitter=False), 1)
+    assert (decision.failure, decision.next) == (Outcome.TIMED_OUT, Outcome.RETRYING)
+    assert decide(JobTimeout("t", "j", 1.0), RetryPolicy(max_tries=2), 2).next is Outcome.DEAD_LETTERED
+
+
+def test_give_up_list_wins_over_retry_on() -> None:
+    policy = RetryPolicy(give_up_on=(Fatal,))
+    assert decide(Fatal(), policy, 1).next is Outcome.DEAD_LETTERED
+    assert decide(Flaky(), policy, 1).next is Outcome.RETRYING
+    assert decide(JobTimeout("t", "j", 1), RetryPolicy(give_up_on=(JobTimeout,)), 1).next is Outcome.DEAD_LETTERED
+
+
+def test_errors_outside_retry_on_are_permanent() -> None:
+    policy = RetryPolicy(retry_on=(ConnectionError, TimeoutError))
+    assert decide(ConnectionResetError(), policy, 1).next is Outcome.RETRYING
+    assert decide(ValueError(), policy, 1).next is Outcome.DEAD_LETTERED
+    assert decide(RetryLater(3), policy, 1).next is Outcome.RETRYING  # an explicit request is always honoured
+
+
+def test_giving_up_on_extends_without_duplicates() -> None:
+    policy = RetryPolicy(give_up_on=(Fatal,))
+    assert policy.giving_up_on((Fatal, KeyError)).give_up_on == (Fatal, KeyError)
+    assert policy.giving_up_on(()) is policy
+
+
+def test_retry_later_refuses_negative_or_nan_delays() -> None:
+    with pytest.raises(ValueError, match="0 or more seconds"):
+        RetryLater(-1)
+    with pytest.raises(ValueError, match="0 or more seconds"):
+        RetryLater(float("nan"))
+
+
+def test_error_names_are_imported_and_bad_ones_name_the_setting() -> None:
+    assert import_error_types(["KeyError", "tests.sample_tasks.FlakyError"], "JOBQ_GIVE_UP_ON")[0] is KeyError
+    with pytest.raises(SettingsError, match=r"JOBQ_GIVE_UP_ON: cannot import exception class 'nope\.Nope'"):
+        import_error_types(["nope.Nope"], "JOBQ_GIVE_UP_ON")
+    with pytest.raises(SettingsError, match="is not an exception class"):
+        import_error_types(["json.dumps"], "JOBQ_GIVE_UP_ON")
