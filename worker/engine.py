@@ -55,6 +55,12 @@ class JobqWorker(Worker):
         # Override: jobq runs the job itself (outcome classification, dead letters, abort, uncharged interruptions).
         try:
             outcome = await self.executor.run(job_id, aborting=self._aborting)
+        except asyncio.CancelledError:
+            if job_id not in self._aborting:
+                raise  # the worker is stopping
+            # The abort landed while the try's outcome was being recorded (shielded, so it completes):
+            # the job ended on its own. arq's poll loop must not see a cancelled task and stop.
+            return
         finally:
             self._aborting.discard(job_id)
         if outcome is Outcome.SUCCEEDED:

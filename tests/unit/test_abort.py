@@ -86,3 +86,32 @@ async def test_abort_with_wait_returns_once_the_worker_stopped_the_job(harness: 
     checker = asyncio.create_task(worker_checks_soon())
     assert await harness.client.abort("w1", wait=2) is JobStatus.ABORTED
     await checker
+
+
+async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_worker(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from worker.finish import TryRecorder
+
+    recording = asyncio.Event()
+    release = asyncio.Event()
+    original = TryRecorder.finish
+
+    async def slow_finish(self: TryRecorder, *args: object, **kwargs: object) -> None:
+        recording.set()
+        await release.wait()
+        await original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(TryRecorder, "finish", slow_finish)
+    handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="late")
+    await harness.worker.start_jobs([b"late"])
+    await recording.wait()  # the task has returned; its success is being written
+    await harness.client.abort("late")
+    assert await harness.worker.check_aborts() == ["late"]
+    release.set()
+    task = harness.worker.tasks.pop("late")
+    await asyncio.wait({task}, timeout=1)
+    assert not task.cancelled()  # arq's poll loop would re-raise a cancelled job task and stop
+    task.result()
+    await asyncio.sleep(0.01)  # the shielded write completes
+    assert (await handle.wait(timeout=1)).outcome is Outcome.SUCCEEDED
