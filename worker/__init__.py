@@ -27,10 +27,11 @@ from .errors import (
     TaskDefinitionError,
     UnknownTaskError,
 )
-from .handle import JobHandle, JobInfo, JobResult
+from .handle import JobHandle
 from .limits import Limit
 from .policy import RetryPolicy
 from .registry import Registry, TaskDef, task
+from .results import JobInfo, JobResult
 from .serialization import EnvelopeCodec
 from .settings import JobqSettings, load_settings
 from .states import TERMINAL, TERMINAL_OUTCOMES, JobStatus, Outcome

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from .cli_common import cli_settings, out, print_json, shorten, with_client
-from .handle import JobInfo
+from .results import JobInfo
 from .states import JobStatus
 
 app = typer.Typer(help="Inspect or abort one job by its id.", no_args_is_help=True)

@@ -32,8 +32,9 @@ from .client import Client, JobRequest
 from .dead_letters import DeadLetterFilter, DeadLetterStore
 from .embedded import EmbeddedRedis
 from .errors import InvalidPayload, JobqError
-from .handle import JobHandle, JobResult
+from .handle import JobHandle
 from .processes import stop_process
+from .results import JobResult
 from .settings import JobqSettings, load_settings
 from .states import JobStatus, Outcome
 

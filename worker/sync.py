@@ -15,8 +15,9 @@ from typing import Any, Generic, Self, TypeVar, overload
 from pydantic import BaseModel
 
 from .client import Client, Delay, JobRequest
-from .handle import JobHandle, JobInfo, JobResult
+from .handle import JobHandle
 from .registry import Registry, TaskDef
+from .results import JobInfo, JobResult
 from .settings import JobqSettings
 from .states import JobStatus
 
