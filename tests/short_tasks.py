@@ -1,5 +1,4 @@
-"""A task module whose longest timeout is 1 s, so a killed worker's jobs come back within ~16 s
-(arq's in-progress TTL is the longest task timeout + 15 s until leases replace it)."""
+"""A task module with one task that always fails for good: fuel for the dead-letter tests."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from .connection import close_redis, codec_for, create_redis
 from .errors import InvalidJobOptions, InvalidPayload
 from .handle import JobHandle
 from .keys import JobKeys
-from .options import JobOptions, timeout_limit_s
+from .options import JobOptions
 from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, non_finite_path
 from .settings import JobqSettings
@@ -237,11 +237,9 @@ class Client:
     def _check_timeout(self, task_def: TaskDef[Any, Any], timeout: float | None, where: str) -> float | None:
         if timeout is None:
             return None
-        limit = timeout_limit_s(task_def, self.settings.job_timeout_s)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= limit:
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
             raise InvalidJobOptions(
-                f"timeout must be a number of seconds in (0, {limit:g}] for task {task_def.name!r}{where}, "
-                f"got {timeout!r}; raise @task(timeout_s=...) to allow longer tries"
+                f"timeout must be a positive number of seconds for task {task_def.name!r}{where}, got {timeout!r}"
             )
         return float(timeout)
 

@@ -36,6 +36,7 @@ class JobContext:
     redis: ArqRedis = field(repr=False)
     keep_ms: int = field(default=86_400_000, repr=False)
     clock: Callable[[], float] = field(default=time.time, repr=False)
+    worker_id: str = ""  #: the worker running this try (``<host>:<pid>``)
 
     @property
     def is_last_try(self) -> bool:

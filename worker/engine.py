@@ -1,78 +1,243 @@
 """The arq ``Worker`` subclass jobq runs, and the factory that builds it from the settings.
 
 arq is pinned exactly; every override lives here with a one-line reason, so an arq upgrade has one
-file to re-check.
+file to re-check. arq still provides the worker's shape (construction, signal wiring, close); jobq
+replaces its polling loop (leased claims with fencing tokens, a loop that outlives Redis outages,
+cron, graceful drain) and its job runner (:class:`~worker.execution.JobExecutor`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-import signal
 import time
 from collections.abc import Callable
+from signal import Signals
 from typing import TYPE_CHECKING, Any, cast
 
-from arq import utils as arq_utils
 from arq.connections import ArqRedis
-from arq.utils import poll
 from arq.worker import Function, Worker, func
 from redis.exceptions import RedisError
 
 from .attempt import AttemptRunner
 from .connection import close_redis, codec_for
+from .cron import CronScheduler, effective_schedules, schedules_from_modules
 from .execution import ExecutionConfig, JobExecutor
-from .finish import DeadLetterBounds, TryRecorder
+from .finish import TRANSIENT, DeadLetterBounds, TryRecorder
+from .health import Heartbeat, WorkerState, default_worker_id
 from .keys import JobKeys
+from .leases import Claim, Leases
 from .limits import DistributedLimiter
 from .options import timeout_limit_s
 from .policy import RandomDraw, import_error_types
+from .probes import start_probes
 from .registry import Registry
 from .settings import JobqSettings
 from .states import TERMINAL_OUTCOMES, Outcome
 
 if TYPE_CHECKING:
+    from aiohttp.web import AppRunner
     from arq.typing import WorkerCoroutine
 
 logger = logging.getLogger("jobq.worker")
 
-#: Added to a task's timeout for arq's in-progress TTL: room for the cancel grace and the finish.
-BACKSTOP_MARGIN_S = 5.0
+RECONNECT_MIN_S = 0.1
+RECONNECT_MAX_S = 5.0
 
 
 class JobqWorker(Worker):
-    """arq's worker with the overrides jobq needs: arq claims jobs, jobq's executor runs them."""
+    """arq's worker running jobq's loop: leased claims, fenced outcomes, outage-proof polling, drain."""
 
-    def __init__(self, *, executor: JobExecutor, abort_check_s: float, **arq_kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        executor: JobExecutor,
+        leases: Leases,
+        heartbeat: Heartbeat,
+        state: WorkerState,
+        scheduler: CronScheduler | None,
+        settings: JobqSettings,
+        clock: Callable[[], float] = time.time,
+        **arq_kwargs: Any,
+    ) -> None:
         super().__init__(**arq_kwargs)
         self.executor = executor
-        self.abort_check_s = abort_check_s
+        self.leases = leases
+        self.heartbeat = heartbeat
+        self.state = state
+        self.scheduler = scheduler
+        self._settings = settings
+        self._clock = clock
         self._aborting: set[str] = set()
+        # Jobs whose task has begun; a task cancelled before its first step would skip its own clean-up.
+        self._started: set[str] = set()
         self._last_abort_check = 0.0
+        self._stopping = False
+        self._probes: AppRunner | None = None
 
-    async def run_job(self, job_id: str, score: int) -> None:
-        # Override: jobq runs the job itself (outcome classification, dead letters, abort, uncharged interruptions).
+    # --- the loop -------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        # Override: jobq's loop (leased claims, abort checks, cron) that outlives Redis outages and drains.
+        if self._pool is None:
+            raise RuntimeError("JobqWorker needs a redis_pool; build it with build_worker()")
+        logger.info(
+            "worker %s starting on queue %r with %d tasks: %s",
+            self.state.worker_id, self.queue_name, len(self.functions), ", ".join(sorted(self.functions)),
+        )  # fmt: skip
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        if self._settings.health_port:
+            self._probes = await start_probes(
+                self.state, self._settings.health_port, redis_stale_after_s=3 * self._settings.health_interval_s
+            )
+        background = [
+            asyncio.create_task(self._every(self.leases.lease_ms / 3000, self._renew_leases), name="jobq-leases"),
+            asyncio.create_task(self._every(self.heartbeat.interval_s, self._beat), name="jobq-heartbeat"),
+        ]
         try:
-            outcome = await self.executor.run(job_id, aborting=self._aborting)
+            await self._loop()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        backoff = RECONNECT_MIN_S
+        while True:
+            self.state.last_loop = time.monotonic()
+            self._reap()
+            if self._stopping and not self.tasks:
+                return
+            try:
+                claimed = await self.run_cycle()
+            except TRANSIENT as exc:
+                self._redis_failed(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                continue
+            self._redis_ok()
+            backoff = RECONNECT_MIN_S
+            if self.burst and not self.tasks and await self.pool.zcard(self.queue_name) == 0:
+                return
+            if not claimed:
+                await asyncio.sleep(self.poll_delay_s)
+
+    async def run_cycle(self) -> int:
+        """One round of the loop: claim due jobs into free slots, check aborts, enqueue cron ticks."""
+        claimed = 0
+        if not self._stopping:
+            if self.scheduler is not None:
+                await self.scheduler.enqueue_due()
+            free = self.max_jobs - len(self.tasks)
+            if free > 0:
+                now_ms = round(self._clock() * 1000)
+                for claim in await self.leases.claim(now_ms, free, scan=max(100, 5 * self.max_jobs)):
+                    self.tasks[claim.job_id] = asyncio.create_task(self.run_claimed(claim), name=claim.job_id)
+                    claimed += 1
+        self.state.running = len(self.tasks)
+        await self._maybe_check_aborts()
+        return claimed
+
+    def _reap(self) -> None:
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                if not task.cancelled() and task.exception() is not None:
+                    logger.error("job %s ended with an unexpected error", job_id, exc_info=task.exception())
+
+    async def run_due_jobs(self) -> int:
+        """Claim every job due now, run them to their end, and return how many were started.
+
+        The one-step seam for tests and tools: no loop, no signals, no heartbeat.
+        """
+        self.ctx["redis"] = self.pool
+        before = set(self.tasks)
+        await self.run_cycle()
+        started = len(set(self.tasks) - before)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self._reap()
+        return started
+
+    async def run_claimed(self, claim: Claim) -> None:
+        """Run one claimed job and count its outcome."""
+        self._started.add(claim.job_id)
+        try:
+            outcome = await self.executor.run(claim.job_id, claim.token, aborting=self._aborting)
         except asyncio.CancelledError:
-            if job_id not in self._aborting:
-                raise  # the worker is stopping
-            # The abort landed while the try's outcome was being recorded (shielded, so it completes):
-            # the job ended on its own. arq's poll loop must not see a cancelled task and stop.
+            if claim.job_id not in self._aborting:
+                raise  # the worker is stopping now (second signal)
+            # The abort landed while the try's outcome was being recorded (shielded, so it completes).
             return
         finally:
-            self._aborting.discard(job_id)
+            self._started.discard(claim.job_id)
+            self._aborting.discard(claim.job_id)
+            self.leases.release(claim.job_id)
         if outcome is Outcome.SUCCEEDED:
             self.jobs_complete += 1
+            self.state.succeeded += 1
         elif outcome in TERMINAL_OUTCOMES:
             self.jobs_failed += 1
+            self.state.failed += 1
         else:
             self.jobs_retried += 1
+            self.state.retried += 1
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        # Override: jobq runs jobs through run_claimed(); arq's runner must never run one by accident.
+        raise RuntimeError("JobqWorker runs jobs with run_claimed(); arq's run_job is not used")
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        # Override: jobq claims jobs with leases (Leases.claim); arq's WATCH/MULTI claim is not used.
+        raise RuntimeError("JobqWorker claims jobs with Leases.claim(); arq's start_jobs is not used")
+
+    # --- background duties ------------------------------------------------------------------
+
+    async def _every(self, interval_s: float, duty: Callable[[], Any]) -> None:
+        while True:
+            try:
+                await duty()
+            except TRANSIENT as exc:
+                self._redis_failed(exc)
+            await asyncio.sleep(interval_s)
+
+    async def _renew_leases(self) -> None:
+        await self.leases.renew(self._lease_lost)
+        self._redis_ok()
+
+    def _lease_lost(self, job_id: str) -> None:
+        # Another worker may run the job now: stop this try so its effects overlap as little as possible.
+        task = self.tasks.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def _beat(self) -> None:
+        self.state.running = len(self.tasks)
+        await self.heartbeat.beat()
+        self._redis_ok()
+
+    def _redis_ok(self) -> None:
+        if not self.state.connected:
+            logger.info("worker %s connected to Redis", self.state.worker_id)
+        self.state.redis_ok()
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        if self.state.redis_failed(exc):
+            logger.warning(
+                "worker %s lost Redis (%s: %s); retrying with backoff", self.state.worker_id, type(exc).__name__, exc
+            )
+
+    # --- abort ------------------------------------------------------------------------------
 
     async def check_aborts(self) -> list[str]:
-        """Cancel the running jobs whose abort was requested; return their ids."""
-        running = [job_id for job_id, t in self.tasks.items() if not t.done() and job_id not in self._aborting]
+        """Cancel the running jobs whose abort was requested; return their ids.
+
+        Jobs whose task has not begun yet are left alone: the start of their try sees the marker.
+        """
+        running = [job_id for job_id in self._started if job_id in self.tasks and job_id not in self._aborting]
         if not running:
             return []
         flags = await self.pool.mget([JobKeys(job_id, self.queue_name).abort for job_id in running])
@@ -84,69 +249,53 @@ class JobqWorker(Worker):
 
     async def _maybe_check_aborts(self) -> None:
         now = time.monotonic()
-        if now - self._last_abort_check >= self.abort_check_s:
+        if now - self._last_abort_check >= self._settings.abort_check_s:
             self._last_abort_check = now
             await self.check_aborts()
 
-    async def main(self) -> None:
-        # Override: arq's main() ends the worker when INFO fails (fakeredis, restricted ACL users).
-        if self._pool is None:
-            raise RuntimeError("JobqWorker needs a redis_pool; build it with build_worker()")
-        logger.info("starting worker for %d tasks: %s", len(self.functions), ", ".join(sorted(self.functions)))
-        await self._log_redis_info()
-        self.ctx["redis"] = self.pool
-        if self.on_startup:
-            await self.on_startup(self.ctx)
-        async for _ in poll(self.poll_delay_s):
-            await self._poll_iteration()
-            await self._maybe_check_aborts()
-            if self.burst and await self._burst_done():
-                return
+    # --- stopping ---------------------------------------------------------------------------
 
-    async def run_due_jobs(self) -> int:
-        """Claim every job due now, run them to their end, and return how many were started.
-
-        The one-step seam for tests and tools: no polling loop, no signals.
-        """
-        self.ctx["redis"] = self.pool
-        running_before = set(self.tasks)
-        due = await self.pool.zrangebyscore(
-            self.queue_name, min=float("-inf"), max=arq_utils.timestamp_ms(), start=0, num=self.queue_read_limit
-        )
-        await self.start_jobs(due)
-        started = len(set(self.tasks) - running_before)
-        await asyncio.gather(*self.tasks.values())
-        for job_id, finished in list(self.tasks.items()):
-            del self.tasks[job_id]
-            finished.result()  # surfaces errors escaping run_job, as arq's poll loop does
-        return started
-
-    async def _burst_done(self) -> bool:
-        if 0 <= self.max_burst_jobs <= self._jobs_started() or await self.pool.zcard(self.queue_name) == 0:
-            await asyncio.gather(*self.tasks.values())
-            return True
-        return False
-
-    async def _log_redis_info(self) -> None:
-        try:
-            info = await self.pool.info(section="server")
-        except RedisError as exc:
-            logger.info("redis server info unavailable (%s)", exc)
+    def handle_sig(self, signum: Signals) -> None:
+        # Override: stop claiming, let running jobs finish within the grace period, then return the rest
+        # (uncharged); a second signal returns them at once. arq cancels everything at the first signal.
+        sig = Signals(signum)
+        if self._stopping:
+            logger.warning("%s again: stopping now; %d running jobs go back to the queue", sig.name, len(self.tasks))
+            for task in self.tasks.values():
+                task.cancel()
             return
-        logger.info("redis %s on queue %r", info.get("redis_version", "?"), self.queue_name)
+        self._stopping = True
+        self.state.draining = True
+        self.allow_pick_jobs = False
+        grace = self._settings.shutdown_grace_s
+        logger.info("%s: no new jobs; up to %.0fs for %d running jobs to finish", sig.name, grace, len(self.tasks))
+        self.loop.create_task(self._drain(grace))
+
+    async def _drain(self, grace_s: float) -> None:
+        running = [t for t in self.tasks.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+        left = [t for t in self.tasks.values() if not t.done()]
+        if left:
+            logger.info("grace period over: %d jobs go back to the queue, uncharged", len(left))
+            for task in left:
+                task.cancel()
 
     async def close(self) -> None:
-        # Override: arq calls the deprecated Redis.close(), does not close sentinel connections, and
-        # lets one failed job task abort the shutdown; the steps are otherwise arq's.
-        if not self._handle_signals:
-            self.handle_sig(signal.SIGUSR1)
+        # Override: arq calls the deprecated Redis.close(), deletes a health key shared by all workers and
+        # lets one failed job task abort the shutdown; jobq removes only this worker's own heartbeat.
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        for job_id, token in list(self.leases.held.items()):  # claimed, but their task never began
+            with contextlib.suppress(Exception):
+                await self.executor.give_back(job_id, token)
+        if self._probes is not None:
+            await self._probes.cleanup()
         if not self._pool:
             return
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        try:
-            await self.pool.delete(self.health_check_key)
-        except RedisError as exc:
-            logger.warning("could not remove health key on shutdown: %s", exc)
+        with contextlib.suppress(RedisError, OSError):
+            await self.heartbeat.remove()
         if self.on_shutdown:
             await self.on_shutdown(self.ctx)
         await close_redis(self.pool)
@@ -154,21 +303,18 @@ class JobqWorker(Worker):
 
 
 def arq_functions(registry: Registry, settings: JobqSettings) -> list[Function]:
-    """arq's view of the tasks: names and timeouts, which size the in-progress key's TTL.
-
-    jobq's ``run_job`` calls the tasks itself; arq never calls these coroutines.
-    """
+    """arq's view of the tasks (names and timeouts); jobq's executor calls the tasks itself."""
     return [
         func(
             cast("WorkerCoroutine", task_def.fn),
             name=task_def.name,
-            timeout=timeout_limit_s(task_def, settings.job_timeout_s) + BACKSTOP_MARGIN_S,
+            timeout=timeout_limit_s(task_def, settings.job_timeout_s),
         )
         for task_def in registry
     ]
 
 
-def execution_config(settings: JobqSettings) -> ExecutionConfig:
+def execution_config(settings: JobqSettings, worker_id: str) -> ExecutionConfig:
     """The executor's settings; resolves ``JOBQ_GIVE_UP_ON`` to exception classes."""
     give_up = import_error_types(settings.give_up_on, "JOBQ_GIVE_UP_ON")
     return ExecutionConfig(
@@ -179,6 +325,7 @@ def execution_config(settings: JobqSettings) -> ExecutionConfig:
         job_expires_s=settings.job_expires_s,
         max_interruptions=settings.max_interruptions,
         slot_retry_s=settings.slot_retry_s,
+        worker_id=worker_id,
     )
 
 
@@ -191,16 +338,18 @@ def build_worker(
     handle_signals: bool = True,
     clock: Callable[[], float] = time.time,
     draw: RandomDraw = random.random,
+    worker_id: str | None = None,
 ) -> JobqWorker:
     """A :class:`JobqWorker` for ``registry`` on ``redis``; call it inside the running event loop."""
     codec = codec_for(settings)
+    worker_id = worker_id or default_worker_id()
     bounds = DeadLetterBounds(
         max_entries=settings.dead_letter_max_entries, retention_ms=round(settings.dead_letter_retention_s * 1000)
     )
     executor = JobExecutor(
         registry,
         codec,
-        execution_config(settings),
+        execution_config(settings, worker_id),
         recorder=TryRecorder(redis, settings.queue_name, bounds),
         attempts=AttemptRunner(
             registry, DistributedLimiter(redis, settings.limit_lease_s), cancel_grace_s=settings.cancel_grace_s
@@ -208,16 +357,29 @@ def build_worker(
         clock=clock,
         draw=draw,
     )
+    schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
+    scheduler = None
+    if schedules:
+        scheduler = CronScheduler(
+            redis, codec, settings.queue_name, schedules,
+            misfire_grace_s=settings.cron_misfire_grace_s, lookahead_s=max(1.0, 2 * settings.poll_delay_s),
+            job_expires_s=settings.job_expires_s, clock=clock,
+        )  # fmt: skip
+    state = WorkerState(worker_id=worker_id, queue=settings.queue_name)
     return JobqWorker(
         executor=executor,
-        abort_check_s=settings.abort_check_s,
+        leases=Leases(redis, settings.queue_name, worker_id, settings.lease_ttl_s),
+        heartbeat=Heartbeat(redis, state, settings.health_interval_s),
+        state=state,
+        scheduler=scheduler,
+        settings=settings,
+        clock=clock,
         functions=arq_functions(registry, settings),
         queue_name=settings.queue_name,
         redis_pool=redis,
         burst=burst,
         handle_signals=handle_signals,
         max_jobs=settings.max_jobs,
-        job_timeout=settings.job_timeout_s + BACKSTOP_MARGIN_S,
         poll_delay=settings.poll_delay_s,
         job_serializer=codec.dumps,
         job_deserializer=codec.loads,

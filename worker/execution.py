@@ -31,7 +31,7 @@ from .attempt import AttemptRunner
 from .context import JobContext
 from .dead_letters import DeadLetter
 from .errors import JobAborted, JobExpired, JobQuarantined, PermanentError, SerializationError, UnknownTaskError
-from .finish import StartedTry, TryRecorder
+from .finish import LeaseLost, StartedTry, TryRecorder
 from .keys import JobKeys
 from .limits import NoFreeSlot
 from .observability import log_try, report_job_failure
@@ -53,6 +53,7 @@ class ExecutionConfig:
     job_expires_s: float
     max_interruptions: int
     slot_retry_s: float
+    worker_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,7 @@ class _Job:
     """A decoded job and the try that is about to run it."""
 
     keys: JobKeys
+    token: str  #: the fencing token of this worker's lease on the job
     envelope: bytes | None
     task: str
     args: tuple[Any, ...]
@@ -96,19 +98,27 @@ class JobExecutor:
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
 
-    async def run(self, job_id: str, *, aborting: Container[str] = ()) -> Outcome:
-        """Run one try of ``job_id`` (already claimed by this worker) and return its outcome."""
+    async def run(self, job_id: str, token: str, *, aborting: Container[str] = ()) -> Outcome:
+        """Run one try of ``job_id``, claimed by this worker under the lease ``token``; return its outcome."""
         keys = self._recorder.keys(job_id)
         with sentry_sdk.isolation_scope():
             try:
-                started = await self._recorder.start(keys)
-            except asyncio.CancelledError:
-                await asyncio.shield(self._recorder.interrupt(keys))
-                return Outcome.INTERRUPTED
-            return await self._run_started(keys, started, aborting)
+                try:
+                    started = await self._recorder.start(keys, token)
+                except asyncio.CancelledError:
+                    await asyncio.shield(self._recorder.interrupt(keys, token))
+                    return Outcome.INTERRUPTED
+                return await self._run_started(keys, token, started, aborting)
+            except LeaseLost as lost:
+                log_try(job_id, "?", 0, 0, Outcome.LEASE_LOST, 0.0, f"{lost}: another worker holds the job now")
+                return Outcome.LEASE_LOST
 
-    async def _run_started(self, keys: JobKeys, started: StartedTry, aborting: Container[str]) -> Outcome:
-        base = _Job(keys, started.envelope, "?", (), {}, 0, self._now_ms(), started.failures + 1, 1, 0)
+    async def give_back(self, job_id: str, token: str) -> None:
+        """Release a claimed job that this worker will not run after all (uncharged)."""
+        await self._recorder.interrupt(self._recorder.keys(job_id), token)
+
+    async def _run_started(self, keys: JobKeys, token: str, started: StartedTry, aborting: Container[str]) -> Outcome:
+        base = _Job(keys, token, started.envelope, "?", (), {}, 0, self._now_ms(), started.failures + 1, 1, 0)
         if started.envelope is None:
             return await self._dead_letter(base, JobExpired(f"job {keys.job_id} expired before it was started"))
         try:
@@ -156,11 +166,12 @@ class JobExecutor:
             max_tries=job.max_tries,
             interruptions=job.interruptions,
             enqueued_at=datetime.fromtimestamp(job.enqueued_ms / 1000, tz=UTC),
-            timeout_s=min(options.timeout_s or limit_s, limit_s),
+            timeout_s=options.timeout_s or limit_s,
             queue_name=self._config.queue_name,
             redis=self._recorder.redis,
             keep_ms=self._keep_ms(0),
             clock=self._clock,
+            worker_id=self._config.worker_id,
         )
         try:
             payload = task_def.payload_from_call(job.args, kwargs)
@@ -169,13 +180,13 @@ class JobExecutor:
         except asyncio.CancelledError:
             if job.keys.job_id in aborting:
                 return await asyncio.shield(self._abort(job))
-            await asyncio.shield(self._recorder.interrupt(job.keys))
+            await asyncio.shield(self._recorder.interrupt(job.keys, job.token))
             return self._logged(job, Outcome.INTERRUPTED, "worker shutting down; back on the queue")
         except NoFreeSlot as exc:
             return await self._defer(job, exc)
         except Exception as exc:
             return await asyncio.shield(self._failed(job, policy, exc, job.args or job.kwargs))
-        await asyncio.shield(self._recorder.finish(job.keys, result, self._result_ttl_ms(task_def)))
+        await asyncio.shield(self._recorder.finish(job.keys, job.token, result, self._result_ttl_ms(task_def)))
         return self._logged(job, Outcome.SUCCEEDED)
 
     async def _failed(self, job: _Job, policy: RetryPolicy, exc: Exception, payload: Any) -> Outcome:
@@ -185,19 +196,19 @@ class JobExecutor:
         delay_s = decision.delay_s or 0.0
         delay_ms = round(delay_s * 1000)
         last_error = self._codec.dumps({"e": error_to_dict(exc), "at": self._now_ms()})
-        await self._recorder.retry(job.keys, self._now_ms() + delay_ms, last_error, self._keep_ms(delay_ms))
+        await self._recorder.retry(job.keys, job.token, self._now_ms() + delay_ms, last_error, self._keep_ms(delay_ms))
         detail = f"{decision.failure}: {type(exc).__name__}: {exc}; next try in {delay_s:.2f}s ({decision.reason})"
         return self._logged(job, Outcome.RETRYING, detail, failure=decision.failure)
 
     async def _defer(self, job: _Job, exc: NoFreeSlot) -> Outcome:
         delay_s = self._config.slot_retry_s * (0.5 + self._draw() / 2)
-        await asyncio.shield(self._recorder.defer(job.keys, self._now_ms() + round(delay_s * 1000)))
+        await asyncio.shield(self._recorder.defer(job.keys, job.token, self._now_ms() + round(delay_s * 1000)))
         return self._logged(job, Outcome.DEFERRED, f"{exc.what}; again in {delay_s:.2f}s")
 
     async def _abort(self, job: _Job) -> Outcome:
         error = JobAborted(f"job {job.keys.job_id} was aborted on request")
         result = self._result(job, success=False, value=error, outcome=Outcome.ABORTED)
-        await self._recorder.finish(job.keys, result, self._result_ttl_ms(None))
+        await self._recorder.finish(job.keys, job.token, result, self._result_ttl_ms(None))
         return self._logged(job, Outcome.ABORTED)
 
     async def _dead_letter(
@@ -228,7 +239,7 @@ class JobExecutor:
         )
         result = self._result(job, success=False, value=exc, outcome=Outcome.DEAD_LETTERED)
         dropped = await self._recorder.dead_letter(
-            job.keys, result, self._result_ttl_ms(self._task_or_none(job.task)), entry.to_json(), now_ms
+            job.keys, job.token, result, self._result_ttl_ms(self._task_or_none(job.task)), entry.to_json(), now_ms
         )
         report_job_failure(
             exc, task=job.task, job_id=job.keys.job_id, try_number=job.try_number, max_tries=job.max_tries,

@@ -2,58 +2,83 @@
 
 Every transition is one Lua script, so no crash can leave a job half-moved: a dead-lettered job is
 removed from the queue in the same script that writes its dead letter; a retried job is re-scored
-in the same script that counts its failure.
+in the same script that counts its failure. Every script first checks the fencing token in the
+job's in-progress key (see :mod:`worker.leases`) and writes nothing when the lease has passed to
+another worker. Scripts are retried through Redis outages (see :func:`with_redis_retries`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from arq.connections import ArqRedis
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .keys import JobKeys, dead_letter_index, dead_letter_store
 
+logger = logging.getLogger("jobq.finish")
+T = TypeVar("T")
+
 #: arq's lifetime of the tries counter; jobq refreshes it when it schedules a retry.
 RETRY_COUNTER_TTL_S = 88_400
+#: Errors after which a script is worth sending again: Redis is away, restarting or loading.
+TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 
-# KEYS: job, retry, meta, abort.  ARGV: retry counter TTL (s).
-# Returns {envelope or false, tries started (this one included), failures so far, abort requested}.
-START_LUA = """
+_FENCE = "if redis.call('GET', KEYS[{ip}]) ~= ARGV[{token}] then return -1 end\n"
+
+# KEYS: job, retry, meta, abort, in-progress.  ARGV: retry counter TTL (s), token.
+# Returns -1 (lease lost) or {envelope or false, tries started (this one included), failures, abort requested}.
+START_LUA = (
+    _FENCE.format(ip=5, token=2)
+    + """
 local envelope = redis.call('GET', KEYS[1])
 local started = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 local failures = tonumber(redis.call('HGET', KEYS[3], 'failures') or '0')
 return {envelope, started, failures, redis.call('EXISTS', KEYS[4])}
 """
+)
 
-# KEYS: queue, job, retry, in-progress, meta, abort, result.  ARGV: job id, result envelope, result TTL (ms).
-_END_OF_JOB = """
+# KEYS: queue, job, retry, in-progress, meta, abort, result.
+# ARGV: job id, result envelope, result TTL (ms), token.
+_END_OF_JOB = (
+    _FENCE.format(ip=4, token=4)
+    + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 if tonumber(ARGV[3]) > 0 then
   redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[3])
 end
 """
+)
 FINISH_LUA = _END_OF_JOB + "return 1\n"
 
 # The end of the job, then its dead letter: KEYS 8 and 9 are the store and its index.
-# ARGV 4..7: entry JSON, now (ms), max entries, retention (ms). Returns the number of entries dropped.
+# ARGV 5..8: entry JSON, now (ms), max entries, retention (ms). Returns the number of entries dropped.
 DEAD_LETTER_LUA = (
     _END_OF_JOB
     + """
-local now = tonumber(ARGV[5])
-redis.call('HSET', KEYS[8], ARGV[1], ARGV[4])
+local now = tonumber(ARGV[6])
+redis.call('HSET', KEYS[8], ARGV[1], ARGV[5])
 redis.call('ZADD', KEYS[9], now, ARGV[1])
 local dropped = 0
-local expired = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', '(' .. (now - tonumber(ARGV[7])))
+local horizon = '(' .. (now - tonumber(ARGV[8]))
+local expired = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', horizon)
 for _, id in ipairs(expired) do
   redis.call('HDEL', KEYS[8], id)
   dropped = dropped + 1
 end
 if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', '(' .. (now - tonumber(ARGV[7])))
+  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', horizon)
 end
-local excess = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[6])
+local excess = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[7])
 if excess > 0 then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[9], 0, excess - 1)) do
     redis.call('HDEL', KEYS[8], id)
@@ -66,8 +91,10 @@ return dropped
 )
 
 # KEYS: queue, in-progress, meta, job, retry.
-# ARGV: job id, next score (ms), last error JSON, job/meta TTL (ms), retry counter TTL (s).
-RETRY_LUA = """
+# ARGV: job id, next score (ms), last error JSON, job/meta TTL (ms), retry counter TTL (s), token.
+RETRY_LUA = (
+    _FENCE.format(ip=2, token=6)
+    + """
 redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
 redis.call('HINCRBY', KEYS[3], 'failures', 1)
 redis.call('HSET', KEYS[3], 'last_error', ARGV[3])
@@ -78,14 +105,36 @@ redis.call('EXPIRE', KEYS[5], ARGV[5])
 redis.call('DEL', KEYS[2])
 return 1
 """
+)
 
-# KEYS: queue, in-progress, retry.  ARGV: job id, next score (ms).  The start is given back: not a try.
-DEFER_LUA = """
+# KEYS: queue, in-progress, retry.  ARGV: job id, next score (ms), token.  The start is given back.
+DEFER_LUA = (
+    _FENCE.format(ip=2, token=3)
+    + """
 redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
 redis.call('DECR', KEYS[3])
 redis.call('DEL', KEYS[2])
 return 1
 """
+)
+
+# KEYS: in-progress.  ARGV: token.  Releases the lease so another worker runs the job now.
+RELEASE_LUA = _FENCE.format(ip=1, token=1) + "redis.call('DEL', KEYS[1])\nreturn 1\n"
+
+
+async def with_redis_retries(op: Callable[[], Awaitable[T]], what: str, *, deadline_s: float) -> T:
+    """Run ``op``, sending it again with backoff while Redis is unreachable, for up to ``deadline_s``."""
+    give_up_at = time.monotonic() + deadline_s
+    delay = 0.05
+    while True:
+        try:
+            return await op()
+        except TRANSIENT as exc:
+            if time.monotonic() + delay > give_up_at:
+                raise
+            logger.warning("%s failed (%s: %s); trying again in %.2fs", what, type(exc).__name__, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,18 +160,26 @@ class DeadLetterBounds:
     retention_ms: int
 
 
-class TryRecorder:
-    """Runs the start and end-of-try scripts for one queue."""
+class LeaseLost(Exception):
+    """The job's lease belongs to another worker now: this worker must not record anything."""
 
-    def __init__(self, redis: ArqRedis, queue: str, bounds: DeadLetterBounds) -> None:
+
+class TryRecorder:
+    """Runs the start and end-of-try scripts for one queue, fenced by the lease token."""
+
+    def __init__(
+        self, redis: ArqRedis, queue: str, bounds: DeadLetterBounds, *, retry_deadline_s: float = 300.0
+    ) -> None:
         self.queue = queue
         self._redis = redis
         self._bounds = bounds
+        self._deadline_s = retry_deadline_s
         self._start = redis.register_script(START_LUA)
         self._finish = redis.register_script(FINISH_LUA)
         self._dead_letter = redis.register_script(DEAD_LETTER_LUA)
         self._retry = redis.register_script(RETRY_LUA)
         self._defer = redis.register_script(DEFER_LUA)
+        self._release = redis.register_script(RELEASE_LUA)
 
     @property
     def redis(self) -> ArqRedis:
@@ -133,47 +190,56 @@ class TryRecorder:
         """The keys of ``job_id`` on this queue."""
         return JobKeys(job_id, self.queue)
 
-    async def start(self, k: JobKeys) -> StartedTry:
-        """Count the start of a try and load the job."""
-        envelope, started, failures, aborted = await self._start(
-            keys=[k.job, k.retry, k.meta, k.abort], args=[RETRY_COUNTER_TTL_S]
-        )
+    async def _run(
+        self, script: Any, what: str, keys: list[str], args: list[Any], *, deadline_s: float | None = None
+    ) -> Any:
+        deadline = self._deadline_s if deadline_s is None else deadline_s
+        answer = await with_redis_retries(lambda: script(keys=keys, args=args), what, deadline_s=deadline)
+        if answer == -1:
+            raise LeaseLost(what)
+        return answer
+
+    async def start(self, k: JobKeys, token: str) -> StartedTry:
+        """Count the start of a try and load the job; :class:`LeaseLost` if the lease is gone already."""
+        envelope, started, failures, aborted = await self._run(
+            self._start, f"start of job {k.job_id}", [k.job, k.retry, k.meta, k.abort, k.in_progress],
+            [RETRY_COUNTER_TTL_S, token],
+        )  # fmt: skip
         return StartedTry(envelope or None, int(started), int(failures), bool(aborted))
 
     def _finish_keys(self, k: JobKeys) -> list[str]:
         return [k.queue, k.job, k.retry, k.in_progress, k.meta, k.abort, k.result]
 
-    async def finish(self, k: JobKeys, result: bytes | None, result_ttl_ms: int) -> None:
+    async def finish(self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int) -> None:
         """The job is over (succeeded or aborted): store its result, remove every trace of it."""
-        await self._finish(keys=self._finish_keys(k), args=[k.job_id, result or b"", result_ttl_ms if result else 0])
+        args = [k.job_id, result or b"", result_ttl_ms if result else 0, token]
+        await self._run(self._finish, f"finish of job {k.job_id}", self._finish_keys(k), args)
 
-    async def dead_letter(self, k: JobKeys, result: bytes | None, result_ttl_ms: int, entry: bytes, now_ms: int) -> int:
+    async def dead_letter(
+        self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int, entry: bytes, now_ms: int
+    ) -> int:
         """Move the job to the dead letters atomically; return how many old entries were dropped."""
-        dropped = await self._dead_letter(
-            keys=[*self._finish_keys(k), dead_letter_store(self.queue), dead_letter_index(self.queue)],
-            args=[
-                k.job_id,
-                result or b"",
-                result_ttl_ms if result else 0,
-                entry,
-                now_ms,
-                self._bounds.max_entries,
-                self._bounds.retention_ms,
-            ],
-        )
-        return int(dropped)
+        keys = [*self._finish_keys(k), dead_letter_store(self.queue), dead_letter_index(self.queue)]
+        args = [
+            k.job_id, result or b"", result_ttl_ms if result else 0, token,
+            entry, now_ms, self._bounds.max_entries, self._bounds.retention_ms,
+        ]  # fmt: skip
+        return int(await self._run(self._dead_letter, f"dead letter of job {k.job_id}", keys, args))
 
-    async def retry(self, k: JobKeys, next_score_ms: int, last_error: bytes, keep_ms: int) -> None:
+    async def retry(self, k: JobKeys, token: str, next_score_ms: int, last_error: bytes, keep_ms: int) -> None:
         """Count the failure and schedule the next try at ``next_score_ms``."""
-        await self._retry(
-            keys=[k.queue, k.in_progress, k.meta, k.job, k.retry],
-            args=[k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S],
-        )
+        keys = [k.queue, k.in_progress, k.meta, k.job, k.retry]
+        args = [k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S, token]
+        await self._run(self._retry, f"retry of job {k.job_id}", keys, args)
 
-    async def defer(self, k: JobKeys, next_score_ms: int) -> None:
+    async def defer(self, k: JobKeys, token: str, next_score_ms: int) -> None:
         """Give the start back (not a try) and run the job again at ``next_score_ms``."""
-        await self._defer(keys=[k.queue, k.in_progress, k.retry], args=[k.job_id, next_score_ms])
+        keys = [k.queue, k.in_progress, k.retry]
+        await self._run(self._defer, f"deferral of job {k.job_id}", keys, [k.job_id, next_score_ms, token])
 
-    async def interrupt(self, k: JobKeys) -> None:
-        """The try was cut short: release the job so another worker runs it now (not charged)."""
-        await self._redis.delete(k.in_progress)
+    async def interrupt(self, k: JobKeys, token: str) -> None:
+        """The try was cut short: release the lease so another worker runs the job now (not charged).
+
+        Tried for a few seconds only: if Redis is away, the lease runs out on its own and the job comes back.
+        """
+        await self._run(self._release, f"release of job {k.job_id}", [k.in_progress], [token], deadline_s=5.0)

@@ -235,17 +235,25 @@ class Registry:
     def from_modules(cls, modules: Iterable[str]) -> Registry:
         """Import each module (and every submodule of a package) and collect its tasks."""
         registry = cls()
-        for module_name in modules:
-            for module in _import_tree(module_name):
-                for value in vars(module).values():
-                    if isinstance(value, TaskDef):
-                        registry.add(value, origin=module.__name__)
+        for module in import_modules(modules):
+            for value in vars(module).values():
+                if isinstance(value, TaskDef):
+                    registry.add(value, origin=module.__name__)
         if not registry:
             raise TaskDefinitionError(
                 f"no tasks found in {', '.join(modules) or '(no modules)'}; set JOBQ_TASK_MODULES to the "
                 "modules that define your @task functions"
             )
         return registry
+
+
+def import_modules(names: Iterable[str]) -> list[ModuleType]:
+    """Each named module, and every submodule of the packages among them (imported once)."""
+    seen: dict[str, ModuleType] = {}
+    for name in names:
+        for module in _import_tree(name):
+            seen.setdefault(module.__name__, module)
+    return list(seen.values())
 
 
 def _import_tree(module_name: str) -> Iterator[ModuleType]:

@@ -110,6 +110,32 @@ class JobqSettings(BaseSettings):
     dead_letter_retention_s: float = Field(
         7 * 86400.0, gt=0, description="Seconds a dead letter is kept before it is dropped."
     )
+    lease_ttl_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a running job's lease lasts; renewed every third by its worker, so the jobs of a "
+        "killed worker run again within this time.",
+    )
+    shutdown_grace_s: float = Field(
+        25.0,
+        ge=0,
+        description="Seconds a worker stopping on SIGTERM/SIGINT lets running jobs finish before it returns them "
+        "to the queue; keep it below the orchestrator's kill timeout.",
+    )
+    health_interval_s: float = Field(5.0, gt=0, description="Seconds between a worker's heartbeats in Redis.")
+    health_port: int = Field(
+        0, ge=0, le=65535, description="Port of the worker's HTTP /livez and /readyz probes; 0 serves none."
+    )
+    cron: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object overriding schedules by name: a cron expression, `every 30s`, or `off`.",
+    )
+    cron_misfire_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a tick may be late and still run as usual; later ticks follow the schedule's "
+        "misfire policy.",
+    )
     result_ttl_s: float = Field(3600.0, ge=0, description="Seconds results are kept; 0 keeps none.")
     job_expires_s: float = Field(
         86400.0, gt=0, description="Seconds after its scheduled time that a job not yet started expires."

@@ -20,6 +20,7 @@ class Outcome(StrEnum):
     ABORTED = "aborted"  #: cancelled on request; never retried
     INTERRUPTED = "interrupted"  #: cut short by a shutdown or a crashed worker; runs again, not charged
     DEFERRED = "deferred"  #: no free concurrency slot; runs again shortly, not charged
+    LEASE_LOST = "lease_lost"  #: another worker took the job over; this worker recorded nothing
 
 
 #: Outcomes after which a job never runs again.
@@ -27,7 +28,7 @@ TERMINAL_OUTCOMES = frozenset({Outcome.SUCCEEDED, Outcome.DEAD_LETTERED, Outcome
 #: What can happen to a try that did not succeed.
 FAILURES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
 #: Outcomes that do not use up one of the job's tries.
-UNCHARGED = frozenset({Outcome.INTERRUPTED, Outcome.DEFERRED})
+UNCHARGED = frozenset({Outcome.INTERRUPTED, Outcome.DEFERRED, Outcome.LEASE_LOST})
 
 
 class JobStatus(StrEnum):

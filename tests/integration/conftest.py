@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -68,11 +69,11 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, redis_url: str, queue_name: str) -> None:
-        """Wait for the worker's first heartbeat (arq writes the health key on its first poll)."""
+        """Wait for the worker's first heartbeat (written as its loop starts)."""
         r = redis.Redis.from_url(redis_url)
         deadline = time.monotonic() + READY_TIMEOUT_S
         try:
-            while not r.exists(f"{queue_name}:health-check"):
+            while not r.exists(f"jobq:worker:{socket.gethostname()}:{self.proc.pid}"):
                 if self.proc.poll() is not None:
                     raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
                 if time.monotonic() > deadline:

@@ -32,7 +32,7 @@ async def snapshot(client: Client, queue: str, ids: list[str]) -> list[tuple[boo
 async def test_dead_lettering_never_loses_or_duplicates_a_job_even_when_a_worker_is_killed(
     settings: JobqSettings, start_worker: StartWorker
 ) -> None:
-    env = {"JOBQ_TASK_MODULES": "tests.short_tasks", "JOBQ_MAX_JOBS": "5"}
+    env = {"JOBQ_TASK_MODULES": "tests.short_tasks", "JOBQ_MAX_JOBS": "5", "JOBQ_LEASE_TTL_S": "1"}
     s = JobqSettings(redis_url=settings.redis_url, queue_name=settings.queue_name, task_modules=["tests.short_tasks"])
     async with Client(s) as client:
         handles = await client.enqueue_many([JobRequest("doomed", {"n": i}) for i in range(300)])
@@ -111,7 +111,7 @@ async def test_retries_happen_at_the_backoff_times(client: Client, start_worker:
 async def test_shutdown_returns_the_running_job_uncharged(
     client: Client, start_worker: StartWorker, signum: int
 ) -> None:
-    first = start_worker()
+    first = start_worker(JOBQ_SHUTDOWN_GRACE_S="0")  # no grace: running jobs go straight back
     handle = await client.enqueue("progressing", {"seconds": 1})
     for _ in range(500):
         if (await handle.status()).status is JobStatus.IN_PROGRESS:

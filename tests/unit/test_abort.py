@@ -28,7 +28,7 @@ async def test_queued_job_is_removed_and_recorded_as_aborted(harness: Harness) -
 
 async def test_running_job_is_cancelled_and_not_retried(harness: Harness) -> None:
     handle = await harness.client.enqueue("progressing", {"seconds": 5}, job_id="r1")
-    await harness.worker.start_jobs([b"r1"])
+    await harness.worker.run_cycle()
     for _ in range(100):  # the task reports progress once it runs
         if (await handle.status()).progress is not None:
             break
@@ -45,7 +45,7 @@ async def test_running_job_is_cancelled_and_not_retried(harness: Harness) -> Non
 
 async def test_abort_marker_never_reaches_a_later_job_with_the_same_id(harness: Harness) -> None:
     await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="reuse")
-    await harness.worker.start_jobs([b"reuse"])  # claimed...
+    await harness.worker.run_cycle()  # claimed...
     await harness.client.abort("reuse")  # ...abort requested while it runs...
     await asyncio.gather(*harness.worker.tasks.values())  # ...but it finishes before anyone checks
     harness.worker.tasks.clear()
@@ -76,7 +76,7 @@ async def test_abort_of_a_finished_or_unknown_job_changes_nothing(harness: Harne
 
 async def test_abort_with_wait_returns_once_the_worker_stopped_the_job(harness: Harness) -> None:
     await harness.client.enqueue("progressing", {"seconds": 5}, job_id="w1")
-    await harness.worker.start_jobs([b"w1"])
+    await harness.worker.run_cycle()
     await asyncio.sleep(0.01)
 
     async def worker_checks_soon() -> None:
@@ -104,7 +104,7 @@ async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_wor
 
     monkeypatch.setattr(TryRecorder, "finish", slow_finish)
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="late")
-    await harness.worker.start_jobs([b"late"])
+    await harness.worker.run_cycle()
     await recording.wait()  # the task has returned; its success is being written
     await harness.client.abort("late")
     assert await harness.worker.check_aborts() == ["late"]

@@ -171,7 +171,7 @@ async def test_job_that_keeps_killing_workers_is_quarantined(harness: Harness) -
 
 async def test_shutdown_interrupts_the_try_and_requeues_the_job_uncharged(harness: Harness) -> None:
     handle = await harness.client.enqueue("slow", {"seconds": 0.15}, job_id="cut")
-    await harness.worker.start_jobs([b"cut"])
+    await harness.worker.run_cycle()
     await asyncio.sleep(0.02)
     harness.worker.tasks["cut"].cancel()  # what arq's SIGTERM handler does
     await asyncio.gather(*harness.worker.tasks.values())

@@ -1,0 +1,52 @@
+"""Optional HTTP probes of one worker process: ``/livez`` and ``/readyz`` on ``JOBQ_HEALTH_PORT``.
+
+* ``/livez``: 200 while the main loop keeps going round (a blocked event loop or a stuck worker
+  fails it; restart the process).
+* ``/readyz``: 200 while the worker is connected to Redis and not draining; 503 otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from .health import WorkerState
+
+#: The main loop counts as stuck when it has not gone round for this long.
+STUCK_AFTER_S = 30.0
+
+
+def probe_app(state: WorkerState, *, redis_stale_after_s: float) -> web.Application:
+    """The probe endpoints over ``state``."""
+
+    async def livez(_: web.Request) -> web.Response:
+        stalled_s = time.monotonic() - state.last_loop
+        ok = stalled_s < STUCK_AFTER_S
+        return web.json_response({"live": ok, "loop_stalled_s": round(stalled_s, 3)}, status=200 if ok else 503)
+
+    async def readyz(_: web.Request) -> web.Response:
+        fresh = time.monotonic() - state.last_redis_ok < redis_stale_after_s
+        ok = state.connected and fresh and not state.draining
+        body = {
+            "ready": ok,
+            "worker_id": state.worker_id,
+            "connected": state.connected and fresh,
+            "draining": state.draining,
+            "running": state.running,
+            "last_error": state.last_error or None,
+        }
+        return web.json_response(body, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    return app
+
+
+async def start_probes(state: WorkerState, port: int, *, redis_stale_after_s: float) -> web.AppRunner:
+    """Serve the probes on ``0.0.0.0:port``; stop them with ``await runner.cleanup()``."""
+    runner = web.AppRunner(probe_app(state, redis_stale_after_s=redis_stale_after_s), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host="0.0.0.0", port=port).start()  # noqa: S104 - probes come from the kubelet
+    return runner
