@@ -6,6 +6,7 @@ API (a test keeps it honest).
 
 from .client import Client, JobRequest, job_requests
 from .context import JobContext
+from .cron import Schedule
 from .dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
 from .errors import (
     EnvelopeVersionError,
@@ -69,6 +70,7 @@ __all__ = [
     "ResultTimeout",
     "RetryLater",
     "RetryPolicy",
+    "Schedule",
     "SerializationError",
     "SettingsError",
     "SignatureError",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -15,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from . import cli_dlq, cli_jobs
-from .cli_common import cli_settings, fail, run
+from .cli_common import cli_settings, fail, run, with_client
+from .client import Client
 from .settings import JobqSettings, env_name, settings_table_markdown
 
 app = typer.Typer(
@@ -33,18 +35,90 @@ app.add_typer(cli_dlq.app, name="dlq")
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty instead of waiting for jobs.")] = False,
+    processes: Annotated[
+        int, typer.Option(min=1, max=256, help="Run this many worker processes and restart any that dies.")
+    ] = 1,
 ) -> None:
-    """Run a worker process: load the task modules, then run jobs until SIGTERM or SIGINT.
+    """Run a worker: load the task modules, then run jobs until SIGTERM or SIGINT.
 
-    Running jobs are cancelled on the signal and go back to the queue for another worker.
+    On the signal it stops taking jobs, lets running ones finish for JOBQ_SHUTDOWN_GRACE_S, returns
+    the rest to the queue (uncharged) and exits 0; a second signal returns them at once.
     """
     from .observability import configure_logging, init_sentry
-    from .runner import run_worker
 
     settings = cli_settings()
     configure_logging(settings)
-    init_sentry(settings)  # before the arq worker exists, so its integration wraps the tasks
+    if processes > 1:
+        from .supervisor import Supervisor
+
+        if burst:
+            fail("--burst and --processes do not mix: run one burst worker per process", 2)
+        raise typer.Exit(Supervisor(processes, base_port=settings.health_port).run())
+    from .runner import run_worker
+
+    init_sentry(settings)  # before the worker exists
     run(lambda: asyncio.run(run_worker(settings, burst=burst)))
+
+
+@app.command()
+def check(
+    worker_id: Annotated[str | None, typer.Option(help="Check this worker (host:pid) instead of this host's.")] = None,
+    max_age: Annotated[
+        float | None, typer.Option(min=0, help="Seconds a heartbeat may be old (default: 3 x JOBQ_HEALTH_INTERVAL_S).")
+    ] = None,
+) -> None:
+    """Exit 0 when this host's workers (or --worker-id) are healthy: beating, connected to Redis and not
+    draining; exit 1 otherwise. Meant for liveness probes and Docker HEALTHCHECK."""
+    import socket
+
+    from .health import read_health
+
+    settings = cli_settings()
+    limit = max_age if max_age is not None else 3 * settings.health_interval_s
+    host = None if worker_id else socket.gethostname()
+    reports = with_client(
+        settings, lambda client: read_health(client.redis, worker_id=worker_id, host=host, max_age_s=limit)
+    )
+    if not reports:
+        fail(f"no worker heartbeat found for {worker_id or 'host ' + str(host)}")
+    for r in reports:
+        age = "never" if r.age_s is None else f"{r.age_s:.1f}s ago"
+        state = "healthy" if r.healthy else "UNHEALTHY"
+        typer.echo(f"{r.worker_id}: {state} (last beat {age}, running {r.detail.get('running', '?')})")
+    if not all(r.healthy for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command("cron")
+def cron_list() -> None:
+    """List the schedules found in JOBQ_TASK_MODULES (after JOBQ_CRON), with their last and next runs."""
+    from .connection import codec_for
+    from .cron import CronScheduler, effective_schedules, schedules_from_modules
+
+    settings = cli_settings()
+    declared = run(lambda: schedules_from_modules(settings.task_modules))
+    active = {a.schedule.name: a for a in run(lambda: effective_schedules(declared, settings.cron))}
+
+    async def last_ticks(client: Client) -> dict[str, str]:
+        scheduler = CronScheduler(
+            client.redis, codec_for(settings), settings.queue_name, list(active.values()),
+            misfire_grace_s=settings.cron_misfire_grace_s, lookahead_s=0, job_expires_s=settings.job_expires_s,
+        )  # fmt: skip
+        found = {}
+        for name in active:
+            tick = await scheduler.last_tick(name)
+            found[name] = tick.isoformat(timespec="seconds") if tick else "-"
+        return found
+
+    last = with_client(settings, last_ticks) if active else {}
+    now = datetime.now(UTC)
+    table = Table("schedule", "task", "when", "misfire", "last tick", "next run", title="jobq schedules")
+    for s in sorted(declared, key=lambda s: s.name):
+        a = active.get(s.name)
+        when = a.timing.describe() if a else "off (JOBQ_CRON)"
+        nxt = a.timing.next_after(now).isoformat(timespec="seconds") if a else "-"
+        table.add_row(s.name, s.task.name, when, s.misfire, last.get(s.name, "-"), nxt)
+    Console().print(table)
 
 
 @app.command()

@@ -27,7 +27,7 @@ from arq.connections import ArqRedis
 from arq.jobs import serialize_job
 from cronsim import CronSim, CronSimError
 
-from .errors import SettingsError, TaskDefinitionError
+from .errors import InvalidPayload, SettingsError, TaskDefinitionError
 from .keys import JobKeys
 from .registry import TaskDef, import_modules
 from .serialization import EnvelopeCodec
@@ -111,8 +111,9 @@ class Cron:
         return tick.astimezone(UTC)
 
     def latest_at_or_before(self, t: datetime) -> datetime:
-        local = t.astimezone(self._zone())
-        tick: datetime = next(CronSim(self.expression, local + timedelta(seconds=1), reverse=True))
+        # CronSim in reverse yields ticks strictly before a whole second: start just after t's second.
+        start = t.astimezone(self._zone()).replace(microsecond=0) + timedelta(seconds=1)
+        tick: datetime = next(CronSim(self.expression, start, reverse=True))
         return tick.astimezone(UTC)
 
     def describe(self) -> str:
@@ -153,7 +154,10 @@ class Schedule:
             self.timing()
         except ValueError as exc:
             raise TaskDefinitionError(f"schedule {name!r}: {exc}") from None
-        self.task.validate(self.payload)  # a bad payload fails at import, not at 3 a.m.
+        try:
+            self.task.validate(self.payload)  # a bad payload fails at import, not at 3 a.m.
+        except InvalidPayload as exc:
+            raise TaskDefinitionError(f"schedule {name!r}: {exc}") from None
 
     def timing(self) -> Timing:
         """The declared timing."""
