@@ -48,5 +48,5 @@ def test_only_the_edges_read_the_environment() -> None:
     readers = sorted(
         p.name for p in (ROOT / "worker").glob("*.py") if "os.environ" in p.read_text() or "getenv(" in p.read_text()
     )
-    # settings.py builds the settings object; demo.py hands the environment to the workers it starts.
-    assert readers == ["demo.py", "settings.py"]
+    # settings.py builds the settings object; demo.py and supervisor.py hand it to the workers they start.
+    assert readers == ["demo.py", "settings.py", "supervisor.py"]
