@@ -172,3 +172,18 @@ async def timed_flaky(ctx: JobContext, payload: TimedIn) -> int:
     if ctx.try_number <= payload.failures:
         raise FlakyError(f"failure on try {ctx.try_number}")
     return ctx.try_number
+
+
+class TrackedIn(BaseModel):
+    run: str
+    seconds: float
+
+
+@task(timeout_s=60)
+async def tracked(ctx: JobContext, payload: TrackedIn) -> str:
+    """Records each start (job id, wall time, worker) so tests can see re-runs and who ran what."""
+    entry = f"{ctx.job_id}|{ctx.clock():.6f}|{ctx.worker_id}"
+    await ctx.redis.rpush(f"probe:{payload.run}:starts", entry)
+    await ctx.redis.expire(f"probe:{payload.run}:starts", 600)
+    await asyncio.sleep(payload.seconds)
+    return ctx.worker_id

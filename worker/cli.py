@@ -67,8 +67,8 @@ def check(
         float | None, typer.Option(min=0, help="Seconds a heartbeat may be old (default: 3 x JOBQ_HEALTH_INTERVAL_S).")
     ] = None,
 ) -> None:
-    """Exit 0 when this host's workers (or --worker-id) are healthy: beating, connected to Redis and not
-    draining; exit 1 otherwise. Meant for liveness probes and Docker HEALTHCHECK."""
+    """Exit 0 when this host's workers on JOBQ_QUEUE_NAME (or --worker-id) are healthy: beating, connected
+    to Redis and not draining; exit 1 otherwise. Meant for liveness probes and Docker HEALTHCHECK."""
     import socket
 
     from .health import read_health
@@ -77,7 +77,10 @@ def check(
     limit = max_age if max_age is not None else 3 * settings.health_interval_s
     host = None if worker_id else socket.gethostname()
     reports = with_client(
-        settings, lambda client: read_health(client.redis, worker_id=worker_id, host=host, max_age_s=limit)
+        settings,
+        lambda client: read_health(
+            client.redis, worker_id=worker_id, host=host, max_age_s=limit, queue=settings.queue_name
+        ),
     )
     if not reports:
         fail(f"no worker heartbeat found for {worker_id or 'host ' + str(host)}")

@@ -107,9 +107,9 @@ class HealthReport:
 
 
 async def read_health(
-    redis: ArqRedis, *, worker_id: str | None, host: str | None, max_age_s: float
+    redis: ArqRedis, *, worker_id: str | None, host: str | None, max_age_s: float, queue: str | None = None
 ) -> list[HealthReport]:
-    """Reports for one worker (``worker_id``), or for every worker of ``host`` that beat recently."""
+    """Reports for one worker (``worker_id``), or for the workers of ``host`` (on ``queue``) that beat recently."""
     if worker_id is not None:
         ids = [worker_id]
     else:
@@ -122,9 +122,12 @@ async def read_health(
     now = time.time()
     for worker, raw in zip(ids, raws, strict=True):
         if raw is None:
-            reports.append(HealthReport(worker, False, None, {}))
-            continue
+            if worker_id is not None:  # asked for by name: missing means dead
+                reports.append(HealthReport(worker, False, None, {}))
+            continue  # found through the index: a worker that is gone is no longer this host's
         detail: dict[str, Any] = orjson.loads(raw)
+        if worker_id is None and queue is not None and detail.get("queue") != queue:
+            continue
         age = now - float(detail.get("beat_at", 0))
         healthy = age <= max_age_s and bool(detail.get("connected")) and not detail.get("draining")
         reports.append(HealthReport(worker, healthy, age, detail))
