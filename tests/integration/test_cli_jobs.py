@@ -92,3 +92,23 @@ def test_bad_time_filter_is_a_usage_error(settings: JobqSettings) -> None:
     out = jobq(settings, "dlq", "list", "--since", "yesterday-ish")
     assert out.returncode == 2
     assert "--since takes an ISO 8601 time" in out.stderr
+
+
+def test_cron_lists_schedules_and_overrides(settings: JobqSettings) -> None:
+    env = subprocess_env(settings, JOBQ_TASK_MODULES="tests.cron_tasks", JOBQ_CRON='{"quarter-hourly": "off"}')
+    env["COLUMNS"] = "200"
+    out = subprocess.run([JOBQ, "cron"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "every-second" in out.stdout
+    assert "every 1s" in out.stdout
+    assert "off (JOBQ_CRON)" in out.stdout
+    env["JOBQ_CRON"] = '{"nope": "off"}'
+    bad = subprocess.run([JOBQ, "cron"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert "JOBQ_CRON names unknown schedules ['nope']" in bad.stderr
+
+
+def test_burst_and_processes_do_not_mix(settings: JobqSettings) -> None:
+    out = jobq(settings, "worker", "--burst", "--processes", "2")
+    assert out.returncode == 2
+    assert "--burst and --processes do not mix" in out.stderr
