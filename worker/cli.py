@@ -92,7 +92,11 @@ def check(
         raise typer.Exit(1)
 
 
-@app.command("cron")
+cron_app = typer.Typer(help="Schedules declared in the task modules.", no_args_is_help=True)
+app.add_typer(cron_app, name="cron")
+
+
+@cron_app.command("list")
 def cron_list() -> None:
     """List the schedules found in JOBQ_TASK_MODULES (after JOBQ_CRON), with their last and next runs."""
     from .connection import codec_for

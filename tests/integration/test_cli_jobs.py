@@ -97,13 +97,13 @@ def test_bad_time_filter_is_a_usage_error(settings: JobqSettings) -> None:
 def test_cron_lists_schedules_and_overrides(settings: JobqSettings) -> None:
     env = subprocess_env(settings, JOBQ_TASK_MODULES="tests.cron_tasks", JOBQ_CRON='{"quarter-hourly": "off"}')
     env["COLUMNS"] = "200"
-    out = subprocess.run([JOBQ, "cron"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    out = subprocess.run([JOBQ, "cron", "list"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "every-second" in out.stdout
     assert "every 1s" in out.stdout
     assert "off (JOBQ_CRON)" in out.stdout
     env["JOBQ_CRON"] = '{"nope": "off"}'
-    bad = subprocess.run([JOBQ, "cron"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    bad = subprocess.run([JOBQ, "cron", "list"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2
     assert "JOBQ_CRON names unknown schedules ['nope']" in bad.stderr
 
