@@ -34,8 +34,10 @@ from .policy import RetryPolicy
 from .registry import Registry, TaskDef, task
 from .results import JobInfo, JobResult
 from .serialization import EnvelopeCodec
+from .services import Resource, resource
 from .settings import JobqSettings, load_settings
 from .states import TERMINAL, TERMINAL_OUTCOMES, JobStatus, Outcome
+from .stats import QueueStats, queue_stats
 from .sync import SyncClient, SyncJobHandle
 
 __all__ = [
@@ -66,7 +68,9 @@ __all__ = [
     "Limit",
     "Outcome",
     "PermanentError",
+    "QueueStats",
     "Registry",
+    "Resource",
     "ResultTimeout",
     "RetryLater",
     "RetryPolicy",
@@ -81,5 +85,7 @@ __all__ = [
     "UnknownTaskError",
     "job_requests",
     "load_settings",
+    "queue_stats",
+    "resource",
     "task",
 ]

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from arq.connections import ArqRedis
 
 from .keys import JobKeys
+
+if TYPE_CHECKING:
+    from .client import JobRequest
+    from .handle import JobHandle
+    from .registry import TaskDef
+    from .services import Resource, WorkerServices
+    from .settings import JobqSettings
+
+T = TypeVar("T")
 
 MAX_PROGRESS_MESSAGE = 1000
 
@@ -37,6 +47,7 @@ class JobContext:
     keep_ms: int = field(default=86_400_000, repr=False)
     clock: Callable[[], float] = field(default=time.time, repr=False)
     worker_id: str = ""  #: the worker running this try (``<host>:<pid>``)
+    services: WorkerServices | None = field(default=None, repr=False)
 
     @property
     def is_last_try(self) -> bool:
@@ -47,6 +58,28 @@ class JobContext:
     def attempt(self) -> int:
         """Starts of this job so far, this one included (charged tries plus interruptions)."""
         return self.try_number + self.interruptions
+
+    def _services(self) -> WorkerServices:
+        if self.services is None:
+            raise RuntimeError("this JobContext was built outside a worker: it has no settings, resources or client")
+        return self.services
+
+    @property
+    def settings(self) -> JobqSettings:
+        """The worker's settings."""
+        return self._services().settings
+
+    async def resource(self, wanted: Resource[T]) -> T:
+        """A resource shared by this worker's jobs (an HTTP session, a pool), opened on first use."""
+        return await self._services().resources.get(wanted)
+
+    async def enqueue(self, task: TaskDef[Any, Any] | str, payload: Any, **options: Any) -> JobHandle[Any]:
+        """Enqueue another job from this one (fan-out); same options as :meth:`Client.enqueue`."""
+        return await self._services().client.enqueue(task, payload, **options)
+
+    async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle[Any]]:
+        """Enqueue a batch from this job in a few round trips; see :meth:`Client.enqueue_many`."""
+        return await self._services().client.enqueue_many(requests)
 
     async def report_progress(self, fraction: float, message: str = "") -> None:
         """Publish how far the job has got (0.0 to 1.0) and what it is doing, for ``status()`` to show.

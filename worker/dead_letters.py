@@ -24,6 +24,37 @@ from .keys import JobKeys, dead_letter_index, dead_letter_store
 #: Entries read per round trip when listing or filtering.
 SCAN_BATCH = 500
 
+# Drops dead letters older than the retention and the oldest beyond the maximum; sets `dropped`.
+# Expects the locals store, index (keys), now, retention_ms and max_entries.
+TRIM_LUA_BODY = """
+local dropped = 0
+local horizon = '(' .. (now - retention_ms)
+local expired = redis.call('ZRANGEBYSCORE', index, '-inf', horizon)
+for _, id in ipairs(expired) do
+  redis.call('HDEL', store, id)
+  dropped = dropped + 1
+end
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', horizon)
+end
+local excess = redis.call('ZCARD', index) - max_entries
+if excess > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', index, 0, excess - 1)) do
+    redis.call('HDEL', store, id)
+  end
+  redis.call('ZREMRANGEBYRANK', index, 0, excess - 1)
+  dropped = dropped + excess
+end
+"""
+
+# KEYS: the store, its index.  ARGV: now (ms), retention (ms), max entries.
+TRIM_LUA = (
+    "local store, index = KEYS[1], KEYS[2]\n"
+    "local now, retention_ms, max_entries = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    + TRIM_LUA_BODY
+    + "return dropped\n"
+)
+
 # KEYS: dlq hash, dlq index, queue, job, retry, meta, result, abort.
 # ARGV: job id, the entry as read, envelope to enqueue, score (ms), job key TTL (ms).
 # Returns 1 (replayed), 0 (entry gone or changed), -1 (a job with this id is already queued).
@@ -196,6 +227,12 @@ class DeadLetterStore:
             except (JobNotFound, ValueError):
                 continue
         return replayed
+
+    async def trim(self, *, retention_s: float, max_entries: int) -> int:
+        """Drop entries past their retention and the oldest beyond ``max_entries``; return how many."""
+        script = self._redis.register_script(TRIM_LUA)
+        args = [self._clock_ms(), round(retention_s * 1000), max_entries]
+        return int(await script(keys=[self._hash, self._index], args=args))
 
     async def purge(self, job_id: str) -> bool:
         """Delete one dead letter; ``False`` when there was none."""

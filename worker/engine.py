@@ -22,6 +22,7 @@ from arq.worker import Function, Worker, func
 from redis.exceptions import RedisError
 
 from .attempt import AttemptRunner
+from .client import Client
 from .connection import close_redis, codec_for
 from .cron import CronScheduler, effective_schedules, schedules_from_modules
 from .execution import ExecutionConfig, JobExecutor
@@ -34,6 +35,7 @@ from .options import timeout_limit_s
 from .policy import RandomDraw, import_error_types
 from .probes import start_probes
 from .registry import Registry
+from .services import Resources, WorkerServices, resources_from_modules
 from .settings import JobqSettings
 from .states import TERMINAL_OUTCOMES, Outcome
 
@@ -90,6 +92,9 @@ class JobqWorker(Worker):
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
+        if self.executor.services is not None:
+            for declared in resources_from_modules(self._settings.task_modules):
+                await self.executor.services.resources.get(declared)  # opened now, not by the first job
         if self._settings.health_port:
             self._probes = await start_probes(
                 self.state, self._settings.health_port, redis_stale_after_s=3 * self._settings.health_interval_s
@@ -292,6 +297,8 @@ class JobqWorker(Worker):
                 await self.executor.give_back(job_id, token)
         if self._probes is not None:
             await self._probes.cleanup()
+        if self.executor.services is not None:
+            await self.executor.services.resources.close()
         if not self._pool:
             return
         with contextlib.suppress(RedisError, OSError):
@@ -346,6 +353,9 @@ def build_worker(
     bounds = DeadLetterBounds(
         max_entries=settings.dead_letter_max_entries, retention_ms=round(settings.dead_letter_retention_s * 1000)
     )
+    services = WorkerServices(
+        settings=settings, client=Client(settings, registry=registry, redis=redis), resources=Resources(settings)
+    )
     executor = JobExecutor(
         registry,
         codec,
@@ -356,6 +366,7 @@ def build_worker(
         ),
         clock=clock,
         draw=draw,
+        services=services,
     )
     schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
     scheduler = None

@@ -39,6 +39,7 @@ from .options import JobOptions, timeout_limit_s
 from .policy import RandomDraw, RetryPolicy, decide
 from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, error_to_dict
+from .services import WorkerServices
 from .states import Outcome
 
 
@@ -86,7 +87,9 @@ class JobExecutor:
         attempts: AttemptRunner,
         clock: Callable[[], float] = time.time,
         draw: RandomDraw = random.random,
+        services: WorkerServices | None = None,
     ) -> None:
+        self.services = services
         self._registry = registry
         self._codec = codec
         self._config = config
@@ -172,6 +175,7 @@ class JobExecutor:
             keep_ms=self._keep_ms(0),
             clock=self._clock,
             worker_id=self._config.worker_id,
+            services=self.services,
         )
         try:
             payload = task_def.payload_from_call(job.args, kwargs)

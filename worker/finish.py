@@ -21,6 +21,7 @@ from redis.exceptions import BusyLoadingError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .dead_letters import TRIM_LUA_BODY
 from .keys import JobKeys, dead_letter_index, dead_letter_store
 
 logger = logging.getLogger("jobq.finish")
@@ -65,29 +66,13 @@ FINISH_LUA = _END_OF_JOB + "return 1\n"
 DEAD_LETTER_LUA = (
     _END_OF_JOB
     + """
-local now = tonumber(ARGV[6])
-redis.call('HSET', KEYS[8], ARGV[1], ARGV[5])
-redis.call('ZADD', KEYS[9], now, ARGV[1])
-local dropped = 0
-local horizon = '(' .. (now - tonumber(ARGV[8]))
-local expired = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', horizon)
-for _, id in ipairs(expired) do
-  redis.call('HDEL', KEYS[8], id)
-  dropped = dropped + 1
-end
-if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', horizon)
-end
-local excess = redis.call('ZCARD', KEYS[9]) - tonumber(ARGV[7])
-if excess > 0 then
-  for _, id in ipairs(redis.call('ZRANGE', KEYS[9], 0, excess - 1)) do
-    redis.call('HDEL', KEYS[8], id)
-  end
-  redis.call('ZREMRANGEBYRANK', KEYS[9], 0, excess - 1)
-  dropped = dropped + excess
-end
-return dropped
+local store, index = KEYS[8], KEYS[9]
+local now, max_entries, retention_ms = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+redis.call('HSET', store, ARGV[1], ARGV[5])
+redis.call('ZADD', index, now, ARGV[1])
 """
+    + TRIM_LUA_BODY
+    + "return dropped\n"
 )
 
 # KEYS: queue, in-progress, meta, job, retry.

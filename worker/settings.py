@@ -149,6 +149,14 @@ class JobqSettings(BaseSettings):
         description="HMAC-SHA256 key; when set, envelopes are signed and unsigned ones refused (secret).",
     )
 
+    # --- Built-in tasks ------------------------------------------------------------------------
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key that signs outgoing webhooks (HMAC-SHA256); webhook jobs fail without it (secret)."
+    )
+    files_root: Path | None = Field(
+        None, description="Directory the file tasks work in; paths outside it are refused. Unset: file tasks refuse."
+    )
+
     # --- Logs and error reporting -----------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["text", "json"] = Field("text", description="`text` for people, `json` for collectors.")

@@ -72,20 +72,26 @@ class Harness:
 
 
 @pytest.fixture
-def make_harness(
+async def make_harness(
     make_settings: Callable[..., JobqSettings], fake_redis: ArqRedis, clock: Clock
-) -> Callable[..., Harness]:
+) -> AsyncIterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
     def make(**overrides: Any) -> Harness:
         settings = make_settings(**overrides)
         codec = codec_for(settings)
         fake_redis.job_serializer = codec.dumps
         fake_redis.job_deserializer = codec.loads
-        registry = Registry.from_modules(["tests.sample_tasks"])
+        registry = Registry.from_modules(settings.task_modules)
         client = Client(settings, registry=registry, redis=fake_redis, clock=clock)
         worker = build_worker(settings, registry, fake_redis, handle_signals=False, clock=clock, draw=lambda: 1.0)
-        return Harness(settings, registry, fake_redis, client, worker, clock)
+        made.append(Harness(settings, registry, fake_redis, client, worker, clock))
+        return made[-1]
 
-    return make
+    yield make
+    for h in made:  # resources such as HTTP sessions opened by the jobs
+        if h.worker.executor.services is not None:
+            await h.worker.executor.services.resources.close()
 
 
 @pytest.fixture

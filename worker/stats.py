@@ -1,0 +1,61 @@
+"""A snapshot of one queue: ready, deferred and running jobs, the oldest ready job's age, dead
+letters and live workers — read in one round trip."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis
+
+from .health import WORKERS_INDEX, worker_key
+from .keys import dead_letter_index
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """How one queue looks right now."""
+
+    queue: str
+    at: float  #: seconds since the epoch
+    queued: int  #: in the queue, running ones included
+    ready: int  #: due now and waiting (or running)
+    deferred: int  #: not due yet (scheduled, or waiting for a retry)
+    running: int  #: reported by the live workers of this queue
+    oldest_ready_age_s: float  #: how long the oldest due job has waited (0 when none)
+    dead_letters: int
+    workers: int  #: live workers serving this queue
+
+    def to_dict(self) -> dict[str, Any]:
+        """The snapshot as plain data."""
+        return asdict(self)
+
+
+async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) -> QueueStats:
+    """Read the stats of ``queue``."""
+    now = time.time() if now is None else now
+    now_ms = round(now * 1000)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcard(queue)
+        pipe.zcount(queue, "-inf", now_ms)
+        pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=1, withscores=True)
+        pipe.zcard(dead_letter_index(queue))
+        pipe.zrange(WORKERS_INDEX, 0, -1)
+        total, ready, oldest, dead, members = await pipe.execute()
+    beats = await redis.mget([worker_key(m.decode()) for m in members]) if members else []
+    live = [orjson.loads(b) for b in beats if b is not None]
+    mine = [w for w in live if w.get("queue") == queue]
+    oldest_age = max(0.0, now - oldest[0][1] / 1000) if oldest else 0.0
+    return QueueStats(
+        queue=queue,
+        at=now,
+        queued=int(total),
+        ready=int(ready),
+        deferred=int(total) - int(ready),
+        running=sum(int(w.get("running", 0)) for w in mine),
+        oldest_ready_age_s=round(oldest_age, 3),
+        dead_letters=int(dead),
+        workers=len(mine),
+    )
