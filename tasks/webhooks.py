@@ -7,16 +7,15 @@ Each request carries::
     X-Jobq-Timestamp: <unix seconds>
     X-Jobq-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with JOBQ_WEBHOOK_SECRET>
 
-Receivers check the signature with :func:`verify_signature` (or its three lines in any language) and
-refuse timestamps more than five minutes off. A 2xx answer succeeds. Connection errors, timeouts,
-429 and 5xx are retried with backoff, honouring ``Retry-After`` (seconds or an HTTP date); any other
-4xx is permanent: the job goes to the dead letters with the status in the error.
+Receivers check the signature with ``worker.verify_webhook`` (or its three lines in any language,
+see :mod:`worker.signing`) and refuse timestamps more than five minutes off. A 2xx answer succeeds.
+Connection errors, timeouts, 408, 425, 429 and 5xx are retried with backoff, honouring ``Retry-After``
+(seconds or an HTTP date); any other 4xx is permanent: the job goes to the dead letters with the
+status in the error.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,9 +26,8 @@ import orjson
 from pydantic import BaseModel, Field, HttpUrl
 
 from tasks.http import http_session
-from worker import JobContext, PermanentError, RetryLater, RetryPolicy, task
+from worker import JobContext, PermanentError, RetryLater, RetryPolicy, sign_webhook, task
 
-SIGNATURE_VERSION = "v1"
 #: The longest Retry-After honoured; a receiver asking for more is retried after this.
 MAX_RETRY_AFTER_S = 3600.0
 RETRYABLE_STATUS = frozenset({408, 425, 429}) | frozenset(range(500, 600))
@@ -56,25 +54,6 @@ class WebhookOut(BaseModel):
 
 class WebhookRetryable(Exception):
     """The receiver could not take the webhook now (5xx, 429, timeout, connection error)."""
-
-
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    """The ``X-Jobq-Signature`` header value for ``body`` sent at ``timestamp``."""
-    digest = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_VERSION}={digest}"
-
-
-def verify_signature(
-    secret: bytes, timestamp: str, body: bytes, signature: str, *, now: float | None = None, tolerance_s: float = 300
-) -> bool:
-    """Whether a received webhook is authentic and fresh (for receivers written in Python)."""
-    try:
-        sent_at = int(timestamp)
-    except ValueError:
-        return False
-    if abs((now if now is not None else time.time()) - sent_at) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, sent_at, body), signature)
 
 
 def retry_after_s(value: str | None, now: datetime | None = None) -> float | None:
@@ -109,7 +88,7 @@ async def deliver_webhook(ctx: JobContext, payload: WebhookIn) -> WebhookOut:
         "Content-Type": "application/json",
         "X-Jobq-Delivery": ctx.job_id,
         "X-Jobq-Timestamp": str(timestamp),
-        "X-Jobq-Signature": sign(secret.get_secret_value().encode(), timestamp, body),
+        "X-Jobq-Signature": sign_webhook(secret.get_secret_value().encode(), timestamp, body),
     }
     session = await ctx.resource(http_session)
     started = time.perf_counter()

@@ -36,6 +36,7 @@ from .results import JobInfo, JobResult
 from .serialization import EnvelopeCodec
 from .services import Resource, resource
 from .settings import JobqSettings, load_settings
+from .signing import sign_webhook, verify_webhook
 from .states import TERMINAL, TERMINAL_OUTCOMES, JobStatus, Outcome
 from .stats import QueueStats, queue_stats
 from .sync import SyncClient, SyncJobHandle
@@ -87,5 +88,7 @@ __all__ = [
     "load_settings",
     "queue_stats",
     "resource",
+    "sign_webhook",
     "task",
+    "verify_webhook",
 ]

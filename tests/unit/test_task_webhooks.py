@@ -10,9 +10,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tasks.webhooks import retry_after_s, sign, verify_signature
+from tasks.webhooks import retry_after_s
 from tests.unit.conftest import Harness
-from worker import DeadLetterStore, JobStatus, Outcome
+from worker import DeadLetterStore, JobStatus, Outcome, sign_webhook, verify_webhook
 
 SECRET = "whsec-test"
 
@@ -27,7 +27,7 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        authentic = verify_signature(
+        authentic = verify_webhook(
             SECRET.encode(),
             request.headers.get("X-Jobq-Timestamp", ""),
             body,
@@ -146,13 +146,13 @@ async def test_without_a_secret_nothing_unsigned_is_sent(make_harness: Any, rece
 
 def test_signature_checks() -> None:
     body = b'{"event":"e"}'
-    header = sign(b"k", 1000, body)
+    header = sign_webhook(b"k", 1000, body)
     assert header.startswith("v1=")
-    assert verify_signature(b"k", "1000", body, header, now=1000)
-    assert not verify_signature(b"other", "1000", body, header, now=1000)
-    assert not verify_signature(b"k", "1000", body + b" ", header, now=1000)
-    assert not verify_signature(b"k", "1000", body, header, now=1000 + 301)  # stale: replay refused
-    assert not verify_signature(b"k", "soon", body, header, now=1000)
+    assert verify_webhook(b"k", "1000", body, header, now=1000)
+    assert not verify_webhook(b"other", "1000", body, header, now=1000)
+    assert not verify_webhook(b"k", "1000", body + b" ", header, now=1000)
+    assert not verify_webhook(b"k", "1000", body, header, now=1000 + 301)  # stale: replay refused
+    assert not verify_webhook(b"k", "soon", body, header, now=1000)
 
 
 def test_retry_after_parsing() -> None:
