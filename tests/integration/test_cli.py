@@ -23,9 +23,11 @@ def test_demo_runs_a_batch_and_prints_the_summary(embedded: str) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"Started an embedded Redis ({embedded})" in out.stdout
     assert "jobq demo: what happened" in out.stdout
-    assert "12 jobs finished" in out.stdout  # 8 text jobs, the deferred one, two failing ones, one aborted
+    # 8 text jobs, deferred, two failing, aborted, 4 webhooks, fetch_many and crawl.
+    assert "18 jobs finished" in out.stdout
     assert "✗" not in out.stdout
-    assert out.stdout.count("✓") == 10
+    assert out.stdout.count("✓") == 17
+    assert "Serving the demo web site at http://127.0.0.1:" in out.stdout
     assert "Stopped 2 worker processes" in out.stdout
 
 
