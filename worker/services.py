@@ -70,6 +70,10 @@ class Resources:
                 self._values[wanted] = await self._stack.enter_async_context(wanted.factory(self._settings))
             return cast(T, self._values[wanted])
 
+    def is_open(self, wanted: Resource[Any]) -> bool:
+        """Whether ``wanted`` has been opened (and not closed since)."""
+        return wanted in self._values
+
     async def close(self) -> None:
         """Close every opened resource, last opened first."""
         self._values.clear()
