@@ -53,7 +53,7 @@ def worker(
 
         if burst:
             fail("--burst and --processes do not mix: run one burst worker per process", 2)
-        raise typer.Exit(Supervisor(processes, base_port=settings.health_port).run())
+        raise typer.Exit(Supervisor(processes, base_port=settings.http_port).run())
     from .runner import run_worker
 
     init_sentry(settings)  # before the worker exists

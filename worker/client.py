@@ -24,6 +24,7 @@ from .connection import close_redis, codec_for, create_redis
 from .errors import InvalidJobOptions, InvalidPayload
 from .handle import JobHandle
 from .keys import JobKeys
+from .metrics import Metrics
 from .options import JobOptions
 from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, non_finite_path
@@ -77,7 +78,8 @@ class Client:
     """Async producer client. Use ``async with Client(settings) as client:``.
 
     ``registry`` resolves task names; when omitted it is loaded from ``JOBQ_TASK_MODULES`` the first
-    time a task is given by name. Passing the ``TaskDef`` itself needs no registry.
+    time a task is given by name. Passing the ``TaskDef`` itself needs no registry. With ``metrics``,
+    every job created is counted in ``jobq_jobs_enqueued_total``.
     """
 
     def __init__(
@@ -87,8 +89,10 @@ class Client:
         registry: Registry | None = None,
         redis: ArqRedis | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self._registry = registry
         self._codec: EnvelopeCodec = codec_for(settings)
         self._owns_redis = redis is None
@@ -212,6 +216,8 @@ class Client:
         return handles
 
     def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
+        if created and self.metrics is not None:
+            self.metrics.enqueued.labels(prepared.queue, prepared.task.name).inc()
         return self._new_handle(prepared.job_id, prepared.queue, prepared.task, created=created)
 
     def _now_ms(self) -> int:

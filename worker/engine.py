@@ -31,6 +31,7 @@ from .health import Heartbeat, WorkerState, default_worker_id
 from .keys import JobKeys
 from .leases import Claim, Leases
 from .limits import DistributedLimiter
+from .metrics import Metrics
 from .options import timeout_limit_s
 from .policy import RandomDraw, import_error_types
 from .probes import start_probes
@@ -38,6 +39,7 @@ from .registry import Registry
 from .services import Resources, WorkerServices, resources_from_modules
 from .settings import JobqSettings
 from .states import TERMINAL_OUTCOMES, Outcome
+from .stats import queue_stats
 
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
@@ -66,6 +68,7 @@ class JobqWorker(Worker):
     ) -> None:
         super().__init__(**arq_kwargs)
         self.executor = executor
+        self.metrics = executor.metrics or Metrics()
         self.leases = leases
         self.heartbeat = heartbeat
         self.state = state
@@ -95,9 +98,13 @@ class JobqWorker(Worker):
         if self.executor.services is not None:
             for declared in resources_from_modules(self._settings.task_modules):
                 await self.executor.services.resources.get(declared)  # opened now, not by the first job
-        if self._settings.health_port:
+        if self._settings.http_port:
             self._probes = await start_probes(
-                self.state, self._settings.health_port, redis_stale_after_s=3 * self._settings.health_interval_s
+                self.state,
+                self._settings.http_port,
+                redis_stale_after_s=3 * self._settings.health_interval_s,
+                metrics=self.metrics,
+                refresh=self.refresh_metrics,
             )
         background = [
             asyncio.create_task(self._every(self.leases.lease_ms / 3000, self._renew_leases), name="jobq-leases"),
@@ -171,7 +178,7 @@ class JobqWorker(Worker):
         """Run one claimed job and count its outcome."""
         self._started.add(claim.job_id)
         try:
-            outcome = await self.executor.run(claim.job_id, claim.token, aborting=self._aborting)
+            outcome = await self.executor.run(claim.job_id, claim.token, due_ms=claim.due_ms, aborting=self._aborting)
         except asyncio.CancelledError:
             if claim.job_id not in self._aborting:
                 raise  # the worker is stopping now (second signal)
@@ -218,6 +225,13 @@ class JobqWorker(Worker):
         task = self.tasks.get(job_id)
         if task is not None:
             task.cancel()
+
+    async def refresh_metrics(self) -> None:
+        """Bring the gauges up to date (called before each ``/metrics`` scrape)."""
+        worker = self.state.worker_id
+        self.metrics.busy.labels(self.queue_name, worker).set(len(self.tasks))
+        self.metrics.connected.labels(self.queue_name, worker).set(1 if self.state.connected else 0)
+        self.metrics.queue_observed(await queue_stats(self.pool, self.queue_name, now=self._clock()))
 
     async def _beat(self) -> None:
         self.state.running = len(self.tasks)
@@ -353,9 +367,9 @@ def build_worker(
     bounds = DeadLetterBounds(
         max_entries=settings.dead_letter_max_entries, retention_ms=round(settings.dead_letter_retention_s * 1000)
     )
-    services = WorkerServices(
-        settings=settings, client=Client(settings, registry=registry, redis=redis), resources=Resources(settings)
-    )
+    metrics = Metrics()
+    client = Client(settings, registry=registry, redis=redis, metrics=metrics)
+    services = WorkerServices(settings=settings, client=client, resources=Resources(settings))
     executor = JobExecutor(
         registry,
         codec,
@@ -367,6 +381,7 @@ def build_worker(
         clock=clock,
         draw=draw,
         services=services,
+        metrics=metrics,
     )
     schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
     scheduler = None

@@ -34,6 +34,7 @@ from .errors import JobAborted, JobExpired, JobQuarantined, PermanentError, Seri
 from .finish import LeaseLost, StartedTry, TryRecorder
 from .keys import JobKeys
 from .limits import NoFreeSlot
+from .metrics import Metrics
 from .observability import log_try, report_job_failure
 from .options import JobOptions, timeout_limit_s
 from .policy import RandomDraw, RetryPolicy, decide
@@ -88,8 +89,10 @@ class JobExecutor:
         clock: Callable[[], float] = time.time,
         draw: RandomDraw = random.random,
         services: WorkerServices | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.services = services
+        self.metrics = metrics
         self._registry = registry
         self._codec = codec
         self._config = config
@@ -101,8 +104,13 @@ class JobExecutor:
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
 
-    async def run(self, job_id: str, token: str, *, aborting: Container[str] = ()) -> Outcome:
-        """Run one try of ``job_id``, claimed by this worker under the lease ``token``; return its outcome."""
+    async def run(
+        self, job_id: str, token: str, *, due_ms: int | None = None, aborting: Container[str] = ()
+    ) -> Outcome:
+        """Run one try of ``job_id``, claimed by this worker under the lease ``token``; return its outcome.
+
+        ``due_ms`` is when the job became due (its score when claimed), for the pickup-latency metric.
+        """
         keys = self._recorder.keys(job_id)
         with sentry_sdk.isolation_scope():
             try:
@@ -111,7 +119,7 @@ class JobExecutor:
                 except asyncio.CancelledError:
                     await asyncio.shield(self._recorder.interrupt(keys, token))
                     return Outcome.INTERRUPTED
-                return await self._run_started(keys, token, started, aborting)
+                return await self._run_started(keys, token, started, aborting, due_ms)
             except LeaseLost as lost:
                 log_try(job_id, "?", 0, 0, Outcome.LEASE_LOST, 0.0, f"{lost}: another worker holds the job now")
                 return Outcome.LEASE_LOST
@@ -120,7 +128,9 @@ class JobExecutor:
         """Release a claimed job that this worker will not run after all (uncharged)."""
         await self._recorder.interrupt(self._recorder.keys(job_id), token)
 
-    async def _run_started(self, keys: JobKeys, token: str, started: StartedTry, aborting: Container[str]) -> Outcome:
+    async def _run_started(
+        self, keys: JobKeys, token: str, started: StartedTry, aborting: Container[str], due_ms: int | None
+    ) -> Outcome:
         base = _Job(keys, token, started.envelope, "?", (), {}, 0, self._now_ms(), started.failures + 1, 1, 0)
         if started.envelope is None:
             return await self._dead_letter(base, JobExpired(f"job {keys.job_id} expired before it was started"))
@@ -154,6 +164,9 @@ class JobExecutor:
                     f"(JOBQ_MAX_INTERRUPTIONS={self._config.max_interruptions}); quarantined"
                 ),
             )
+        if self.metrics is not None:
+            pickup_s = None if due_ms is None else (job.started_ms - due_ms) / 1000
+            self.metrics.try_started(self._config.queue_name, job.task, pickup_s)
         return await self._attempt(job, task_def, policy, aborting)
 
     async def _attempt(
@@ -292,5 +305,7 @@ class JobExecutor:
 
     def _logged(self, job: _Job, outcome: Outcome, detail: str = "", *, failure: Outcome | None = None) -> Outcome:
         duration_s = self._clock() - job.started_ms / 1000
+        if self.metrics is not None:
+            self.metrics.try_ended(self._config.queue_name, job.task, outcome, failure, duration_s)
         log_try(job.keys.job_id, job.task, job.try_number, job.max_tries, outcome, duration_s, detail, failure)
         return outcome

@@ -23,19 +23,21 @@ logger = logging.getLogger("jobq.leases")
 FENCE_COUNTER = "jobq:fence"
 
 # KEYS: queue, fence counter.  ARGV: now (ms), claims wanted, ids to look at, lease (ms), worker id, key prefix.
-# Returns {id, token, id, token, ...} for the jobs claimed.
+# Returns {id, token, score, id, token, score, ...} for the jobs claimed.
 CLAIM_LUA = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 local wanted = tonumber(ARGV[2])
 local claimed = {}
-for _, id in ipairs(ids) do
-  if #claimed >= 2 * wanted then break end
+for i = 1, #due, 2 do
+  if #claimed >= 3 * wanted then break end
+  local id = due[i]
   local key = ARGV[6] .. id
   if redis.call('EXISTS', key) == 0 then
     local token = ARGV[5] .. ':' .. redis.call('INCR', KEYS[2])
     redis.call('SET', key, token, 'PX', ARGV[4])
     claimed[#claimed + 1] = id
     claimed[#claimed + 1] = token
+    claimed[#claimed + 1] = due[i + 1]
   end
 end
 return claimed
@@ -62,6 +64,7 @@ class Claim:
 
     job_id: str
     token: str
+    due_ms: int = 0  #: the job's score when claimed: when it became due
 
 
 class Leases:
@@ -83,13 +86,13 @@ class Leases:
             args=[now_ms, wanted, scan, self.lease_ms, self.worker_id, in_progress_key_prefix],
         )
         claims = []
-        for raw_id, raw_token in zip(raw[::2], raw[1::2], strict=True):
+        for raw_id, raw_token, raw_score in zip(raw[::3], raw[1::3], raw[2::3], strict=True):
             try:
                 job_id = raw_id.decode()
             except UnicodeDecodeError:
                 await self._discard_undecodable(raw_id)
                 continue
-            claims.append(Claim(job_id, raw_token.decode()))
+            claims.append(Claim(job_id, raw_token.decode(), int(float(raw_score))))
             self.held[job_id] = raw_token.decode()
         return claims
 

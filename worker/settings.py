@@ -123,8 +123,8 @@ class JobqSettings(BaseSettings):
         "to the queue; keep it below the orchestrator's kill timeout.",
     )
     health_interval_s: float = Field(5.0, gt=0, description="Seconds between a worker's heartbeats in Redis.")
-    health_port: int = Field(
-        0, ge=0, le=65535, description="Port of the worker's HTTP /livez and /readyz probes; 0 serves none."
+    http_port: int = Field(
+        0, ge=0, le=65535, description="Port of the worker's HTTP server (/livez, /readyz, /metrics); 0 serves none."
     )
     cron: dict[str, str] = Field(
         default_factory=dict,

@@ -3,7 +3,7 @@
 The supervisor restarts a worker that dies (waiting longer each time one keeps dying quickly),
 passes SIGTERM/SIGINT on to every worker so each drains as usual, and exits 0 once all have
 stopped. A second signal is passed on too (the workers then stop at once). Worker ``i`` serves its
-HTTP probes on ``JOBQ_HEALTH_PORT + i`` when that setting is on.
+HTTP probes on ``JOBQ_HTTP_PORT + i`` when that setting is on.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class Supervisor:
     def _spawn(self, child: Child) -> None:
         env = dict(os.environ)
         if self._base_port:
-            env["JOBQ_HEALTH_PORT"] = str(self._base_port + child.index)
+            env["JOBQ_HTTP_PORT"] = str(self._base_port + child.index)
         child.proc = subprocess.Popen(self._argv, env=env)  # noqa: S603 - our own interpreter and module
         child.started_at = time.monotonic()
         logger.info("worker %d started (pid %d)", child.index, child.proc.pid)

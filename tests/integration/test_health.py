@@ -77,7 +77,7 @@ async def test_a_partitioned_worker_is_unhealthy_until_the_network_heals(
     worker = start_worker(
         JOBQ_REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
         JOBQ_REDIS_SOCKET_TIMEOUT_S="1",
-        JOBQ_HEALTH_PORT=str(port),
+        JOBQ_HTTP_PORT=str(port),
         **FAST_BEAT,
     )
     worker_id = f"{HOST}:{worker.pid}"

@@ -1,0 +1,80 @@
+"""Prometheus metrics: the exposition parses, and its values match what happened."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.unit.conftest import Harness
+from worker import Client
+from worker.metrics import Metrics
+from worker.probes import probe_app
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    parsed = text_string_to_metric_families(metrics.render().decode())
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for family in parsed for s in family.samples}
+
+
+def value(found: dict[Any, float], name: str, **labels: str) -> float:
+    return found.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+async def test_counters_histograms_and_gauges_match_what_happened(harness: Harness) -> None:
+    metrics = harness.worker.metrics
+    producer = Client(
+        harness.settings, registry=harness.registry, redis=harness.redis, clock=harness.clock, metrics=Metrics()
+    )
+    for i in range(3):
+        await producer.enqueue("add", {"a": i, "b": 1})
+    await producer.enqueue("add", {"a": 1, "b": 1}, job_id="dup")
+    await producer.enqueue("add", {"a": 1, "b": 1}, job_id="dup")  # not created: not counted
+    await harness.client.enqueue("flaky", {"failures": 1})  # fails once, then succeeds
+    await harness.client.enqueue("permanent", {})  # dead-lettered
+    await harness.client.enqueue("slow", {"seconds": 5})  # times out, dead-lettered (max_tries 1)
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, defer_by=60)  # stays deferred
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="gone", defer_by=30)
+    await harness.client.abort("gone")  # aborted while queued: no worker involved
+    harness.clock.advance(2)  # the due jobs waited 2 s before a worker took them
+    await harness.run_due()
+    harness.clock.advance(10)
+    await harness.run_due()
+    await harness.worker.refresh_metrics()
+    found = samples(metrics)
+    q = harness.settings.queue_name
+    assert value(samples(producer.metrics), "jobq_jobs_enqueued_total", queue=q, task="add") == 4  # type: ignore[arg-type]
+    assert value(found, "jobq_jobs_started_total", queue=q, task="add") == 4
+    assert value(found, "jobq_jobs_succeeded_total", queue=q, task="add") == 4
+    assert value(found, "jobq_jobs_started_total", queue=q, task="flaky") == 2
+    assert value(found, "jobq_jobs_failed_total", queue=q, task="flaky", reason="error") == 1
+    assert value(found, "jobq_jobs_retried_total", queue=q, task="flaky") == 1
+    assert value(found, "jobq_jobs_succeeded_total", queue=q, task="flaky") == 1
+    assert value(found, "jobq_jobs_dead_lettered_total", queue=q, task="permanent") == 1
+    assert value(found, "jobq_jobs_failed_total", queue=q, task="slow", reason="timeout") == 1
+    assert value(found, "jobq_jobs_dead_lettered_total", queue=q, task="slow") == 1
+    assert value(found, "jobq_job_duration_seconds_count", queue=q, task="add", outcome="succeeded") == 4
+    assert value(found, "jobq_job_pickup_latency_seconds_count", queue=q, task="add") == 4
+    assert value(found, "jobq_job_pickup_latency_seconds_sum", queue=q, task="add") == 8.0  # 4 jobs × 2 s
+    assert value(found, "jobq_queue_deferred_jobs", queue=q) == 1
+    assert value(found, "jobq_queue_ready_jobs", queue=q) == 0
+    assert value(found, "jobq_queue_dead_letters", queue=q) == 2
+    assert value(found, "jobq_worker_busy_jobs", queue=q, worker=harness.worker.state.worker_id) == 0
+
+
+async def test_metrics_are_served_next_to_the_probes(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1})
+    await harness.run_due()
+    app = probe_app(
+        harness.worker.state,
+        redis_stale_after_s=1,
+        metrics=harness.worker.metrics,
+        refresh=harness.worker.refresh_metrics,
+    )
+    async with TestClient(TestServer(app)) as http:
+        response = await http.get("/metrics")
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=")
+        names = {f.name for f in text_string_to_metric_families(await response.text())}
+    assert {"jobq_jobs_succeeded", "jobq_job_duration_seconds", "jobq_queue_ready_jobs", "jobq_workers_up"} <= names

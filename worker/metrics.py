@@ -1,0 +1,118 @@
+"""Prometheus metrics of jobq, kept in a registry of their own per process (no global state).
+
+Counters and histograms are per queue and task; each process counts what it did (a worker what it ran,
+a producer or the API what it enqueued). Queue gauges describe the shared queue, so every worker reports
+the same value: aggregate them with ``max`` in PromQL, not ``sum``.
+
+=========================================  =====================================================
+``jobq_jobs_enqueued_total``               jobs written by this process (``created`` ones only)
+``jobq_jobs_started_total``                tries started
+``jobq_jobs_succeeded_total``              tries that succeeded
+``jobq_jobs_failed_total``                 tries that failed; ``reason`` is ``error`` or ``timeout``
+``jobq_jobs_retried_total``                failed tries followed by another try
+``jobq_jobs_dead_lettered_total``          jobs moved to the dead letters
+``jobq_jobs_aborted_total``                jobs aborted on request
+``jobq_jobs_interrupted_total``            tries cut short by shutdown (not charged)
+``jobq_jobs_deferred_total``               starts given back for want of a concurrency slot
+``jobq_job_duration_seconds``              histogram of try durations, by ``outcome``
+``jobq_job_pickup_latency_seconds``        histogram of the wait between due and started
+``jobq_queue_ready_jobs``                  due jobs in the queue (running ones included)
+``jobq_queue_deferred_jobs``               jobs waiting for their time or their next try
+``jobq_queue_in_progress_jobs``            jobs running, as reported by live workers
+``jobq_queue_oldest_ready_age_seconds``    how long the oldest due job has waited
+``jobq_queue_dead_letters``                dead letters kept
+``jobq_workers_up``                        live workers on the queue (recent heartbeat)
+``jobq_worker_busy_jobs``                  jobs this worker runs now
+``jobq_worker_connected``                  1 while this worker reaches Redis
+=========================================  =====================================================
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from .states import Outcome
+from .stats import QueueStats
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+_JOB = ("queue", "task")
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class Metrics:
+    """The metrics of one process; ``render()`` is the text exposition for ``/metrics``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.enqueued = Counter("jobq_jobs_enqueued", "Jobs enqueued by this process.", _JOB, registry=r)
+        self.started = Counter("jobq_jobs_started", "Tries started.", _JOB, registry=r)
+        self.succeeded = Counter("jobq_jobs_succeeded", "Tries that succeeded.", _JOB, registry=r)
+        self.failed = Counter("jobq_jobs_failed", "Tries that failed.", (*_JOB, "reason"), registry=r)
+        self.retried = Counter("jobq_jobs_retried", "Failed tries followed by another try.", _JOB, registry=r)
+        self.dead_lettered = Counter("jobq_jobs_dead_lettered", "Jobs moved to the dead letters.", _JOB, registry=r)
+        self.aborted = Counter("jobq_jobs_aborted", "Jobs aborted on request.", _JOB, registry=r)
+        self.interrupted = Counter("jobq_jobs_interrupted", "Tries cut short by shutdown.", _JOB, registry=r)
+        self.deferred = Counter("jobq_jobs_deferred", "Starts given back for want of a slot.", _JOB, registry=r)
+        self.duration = Histogram(
+            "jobq_job_duration_seconds", "Duration of tries.", (*_JOB, "outcome"), buckets=DURATION_BUCKETS, registry=r
+        )
+        self.pickup = Histogram(
+            "jobq_job_pickup_latency_seconds",
+            "Wait between due and started.",
+            _JOB,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs in the queue (running included).", ("queue",), registry=r)
+        self.deferred_jobs = Gauge("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",), registry=r)
+        self.in_progress = Gauge("jobq_queue_in_progress_jobs", "Jobs running on live workers.", ("queue",), registry=r)
+        self.oldest_age = Gauge(
+            "jobq_queue_oldest_ready_age_seconds", "Wait of the oldest due job.", ("queue",), registry=r
+        )
+        self.dead_letters = Gauge("jobq_queue_dead_letters", "Dead letters kept.", ("queue",), registry=r)
+        self.workers_up = Gauge("jobq_workers_up", "Live workers on the queue.", ("queue",), registry=r)
+        self.busy = Gauge("jobq_worker_busy_jobs", "Jobs this worker runs now.", ("queue", "worker"), registry=r)
+        self.connected = Gauge(
+            "jobq_worker_connected", "1 while this worker reaches Redis.", ("queue", "worker"), registry=r
+        )
+
+    def try_started(self, queue: str, task: str, pickup_s: float | None) -> None:
+        """A try began, ``pickup_s`` after the job was due."""
+        self.started.labels(queue, task).inc()
+        if pickup_s is not None:
+            self.pickup.labels(queue, task).observe(max(0.0, pickup_s))
+
+    def try_ended(self, queue: str, task: str, outcome: Outcome, failure: Outcome | None, duration_s: float) -> None:
+        """A try ended with ``outcome`` (and ``failure``, FAILED or TIMED_OUT, when it failed)."""
+        if failure is not None:
+            self.failed.labels(queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error").inc()
+        counter = {
+            Outcome.SUCCEEDED: self.succeeded,
+            Outcome.RETRYING: self.retried,
+            Outcome.DEAD_LETTERED: self.dead_lettered,
+            Outcome.ABORTED: self.aborted,
+            Outcome.INTERRUPTED: self.interrupted,
+            Outcome.DEFERRED: self.deferred,
+        }.get(outcome)
+        if counter is not None:
+            counter.labels(queue, task).inc()
+        if outcome is not Outcome.DEFERRED:
+            self.duration.labels(queue, task, outcome.value).observe(max(0.0, duration_s))
+
+    def queue_observed(self, stats: QueueStats) -> None:
+        """Set the queue gauges from a fresh snapshot."""
+        q = stats.queue
+        self.ready.labels(q).set(stats.ready)
+        self.deferred_jobs.labels(q).set(stats.deferred)
+        self.in_progress.labels(q).set(stats.running)
+        self.oldest_age.labels(q).set(stats.oldest_ready_age_s)
+        self.dead_letters.labels(q).set(stats.dead_letters)
+        self.workers_up.labels(q).set(stats.workers)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)
