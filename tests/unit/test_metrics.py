@@ -56,7 +56,7 @@ async def test_counters_histograms_and_gauges_match_what_happened(harness: Harne
     assert value(found, "jobq_jobs_dead_lettered_total", queue=q, task="slow") == 1
     assert value(found, "jobq_job_duration_seconds_count", queue=q, task="add", outcome="succeeded") == 4
     assert value(found, "jobq_job_pickup_latency_seconds_count", queue=q, task="add") == 4
-    assert value(found, "jobq_job_pickup_latency_seconds_sum", queue=q, task="add") == 8.0  # 4 jobs × 2 s
+    assert value(found, "jobq_job_pickup_latency_seconds_sum", queue=q, task="add") == 8.0  # 4 jobs, 2 s each
     assert value(found, "jobq_queue_deferred_jobs", queue=q) == 1
     assert value(found, "jobq_queue_ready_jobs", queue=q) == 0
     assert value(found, "jobq_queue_dead_letters", queue=q) == 2
