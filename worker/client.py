@@ -30,6 +30,7 @@ from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, non_finite_path
 from .settings import JobqSettings
 from .states import JobStatus
+from .tracing import trace_headers
 
 #: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
 BATCH_CHUNK = 1000
@@ -232,7 +233,7 @@ class Client:
         where = f" (batch item {item})" if item is not None else ""
         job_id = _check_job_id(request.job_id, where)
         score_ms = _score_ms(request.defer_by, request.defer_until, now_ms, where)
-        options = JobOptions(timeout_s=self._check_timeout(task_def, request.timeout, where))
+        options = JobOptions(timeout_s=self._check_timeout(task_def, request.timeout, where), trace=trace_headers())
         queue = request.queue or self.settings.queue_name
         if not isinstance(queue, str) or not queue.strip():
             raise InvalidJobOptions(f"queue must be a non-empty string{where}")

@@ -40,6 +40,7 @@ from .services import Resources, WorkerServices, resources_from_modules
 from .settings import JobqSettings
 from .states import TERMINAL_OUTCOMES, Outcome
 from .stats import queue_stats
+from .tracing import monitor_configs
 
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
@@ -367,6 +368,7 @@ def build_worker(
     bounds = DeadLetterBounds(
         max_entries=settings.dead_letter_max_entries, retention_ms=round(settings.dead_letter_retention_s * 1000)
     )
+    schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
     metrics = Metrics()
     client = Client(settings, registry=registry, redis=redis, metrics=metrics)
     services = WorkerServices(settings=settings, client=client, resources=Resources(settings))
@@ -382,8 +384,8 @@ def build_worker(
         draw=draw,
         services=services,
         metrics=metrics,
+        monitors=monitor_configs(schedules),
     )
-    schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
     scheduler = None
     if schedules:
         scheduler = CronScheduler(

@@ -42,6 +42,7 @@ from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, error_to_dict
 from .services import WorkerServices
 from .states import Outcome
+from .tracing import job_trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,9 +91,11 @@ class JobExecutor:
         draw: RandomDraw = random.random,
         services: WorkerServices | None = None,
         metrics: Metrics | None = None,
+        monitors: dict[str, Any] | None = None,
     ) -> None:
         self.services = services
         self.metrics = metrics
+        self._monitors = monitors or {}
         self._registry = registry
         self._codec = codec
         self._config = config
@@ -190,6 +193,23 @@ class JobExecutor:
             worker_id=self._config.worker_id,
             services=self.services,
         )
+        with job_trace(
+            task=task_def.name, job_id=job.keys.job_id, try_number=job.try_number,
+            queue=self._config.queue_name, headers=options.trace, monitors=self._monitors,
+        ) as trace:  # fmt: skip
+            outcome = await self._run_try(job, task_def, policy, ctx, kwargs, aborting)
+            trace.end(outcome)
+        return outcome
+
+    async def _run_try(
+        self,
+        job: _Job,
+        task_def: TaskDef[Any, Any],
+        policy: RetryPolicy,
+        ctx: JobContext,
+        kwargs: dict[str, Any],
+        aborting: Container[str],
+    ) -> Outcome:
         try:
             payload = task_def.payload_from_call(job.args, kwargs)
             value = await self._attempts.run(task_def, ctx, payload)

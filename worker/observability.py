@@ -136,6 +136,8 @@ def init_sentry(settings: JobqSettings) -> bool:
             # Redis breadcrumbs would otherwise carry command arguments: envelopes, payloads, results.
             "database_query_data": False,
         },
-        integrations=[ArqIntegration()],
+        # jobq runs jobs itself (worker.tracing makes a transaction per try); arq's integration would
+        # patch code paths jobq does not use.
+        disabled_integrations=[ArqIntegration()],
     )
     return True

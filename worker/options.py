@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .policy import resolve_timeout_s
@@ -17,6 +17,7 @@ class JobOptions:
     """Per-job options set at enqueue, carried in the reserved ``_jobq`` keyword argument."""
 
     timeout_s: float | None = None
+    trace: dict[str, str] = field(default_factory=dict)  #: the producer's trace headers (Sentry)
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> JobOptions:
@@ -25,13 +26,21 @@ class JobOptions:
         if not isinstance(raw, dict):
             return cls()
         timeout = raw.get("timeout_s")
-        if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
-            return cls(timeout_s=float(timeout))
-        return cls()
+        if not (isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0):
+            timeout = None
+        trace = raw.get("trace")
+        if not (isinstance(trace, dict) and all(isinstance(v, str) for v in trace.values())):
+            trace = {}
+        return cls(timeout_s=None if timeout is None else float(timeout), trace=trace)
 
     def to_kwargs(self) -> dict[str, Any]:
         """The keyword arguments that carry these options ({} when there are none)."""
-        return {OPTIONS_KWARG: {"timeout_s": self.timeout_s}} if self.timeout_s is not None else {}
+        options: dict[str, Any] = {}
+        if self.timeout_s is not None:
+            options["timeout_s"] = self.timeout_s
+        if self.trace:
+            options["trace"] = self.trace
+        return {OPTIONS_KWARG: options} if options else {}
 
 
 def timeout_limit_s(task_def: TaskDef[Any, Any], default_s: float) -> float:
