@@ -112,7 +112,7 @@ async def test_errors_traces_and_check_ins_reach_sentry(
             15,
             "a transaction",
         )
-        [job_tx] = [t for t in collector.of_type("transaction") if t.get("transaction") == "permanent"]
+        [job_tx] = job_transactions()
         assert job_tx["contexts"]["trace"]["trace_id"] == producer.trace_id
         await until(
             lambda: (
