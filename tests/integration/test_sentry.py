@@ -107,11 +107,10 @@ async def test_errors_traces_and_check_ins_reach_sentry(
         [garbled] = of_job("garbled")
         assert garbled["exception"]["values"][-1]["type"] == "SerializationError"
         assert not [e for e in errors() if "RetryLater" in orjson.dumps(e).decode()]  # retries are not errors
-        await until(
-            lambda: any(t.get("transaction") == "permanent" for t in collector.of_type("transaction")),
-            15,
-            "a transaction",
-        )
+        def job_transactions() -> list[dict[str, Any]]:
+            return [t for t in collector.of_type("transaction") if t.get("transaction") == "permanent"]
+
+        await until(lambda: bool(job_transactions()), 15, "a transaction")
         [job_tx] = job_transactions()
         assert job_tx["contexts"]["trace"]["trace_id"] == producer.trace_id
         await until(
