@@ -107,6 +107,7 @@ async def test_errors_traces_and_check_ins_reach_sentry(
         [garbled] = of_job("garbled")
         assert garbled["exception"]["values"][-1]["type"] == "SerializationError"
         assert not [e for e in errors() if "RetryLater" in orjson.dumps(e).decode()]  # retries are not errors
+
         def job_transactions() -> list[dict[str, Any]]:
             return [t for t in collector.of_type("transaction") if t.get("transaction") == "permanent"]
 
