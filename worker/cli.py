@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from . import cli_dlq, cli_jobs
+from . import cli_dlq, cli_jobs, cli_ops
 from .cli_common import cli_settings, fail, run, with_client
 from .client import Client
 from .settings import JobqSettings, env_name, settings_table_markdown
@@ -30,6 +30,9 @@ app = typer.Typer(
 )
 app.add_typer(cli_jobs.app, name="job")
 app.add_typer(cli_dlq.app, name="dlq")
+app.command()(cli_ops.enqueue)
+app.command()(cli_ops.stats)
+app.command()(cli_ops.api)
 
 
 @app.command()

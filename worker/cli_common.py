@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import orjson
@@ -15,15 +13,20 @@ from redis.exceptions import RedisError
 from rich.console import Console
 
 from .client import Client
-from .errors import JobqError, SettingsError, TaskDefinitionError
+from .errors import (
+    InvalidJobOptions,
+    InvalidPayload,
+    JobqError,
+    SettingsError,
+    TaskDefinitionError,
+    UnknownTaskError,
+)
 from .settings import JobqSettings, load_settings
+from .timeparse import parse_when_ms
 
 T = TypeVar("T")
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -34,10 +37,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 @contextmanager
 def errors_to_exit_codes() -> Iterator[None]:
-    """Configuration and usage errors exit 2; runtime errors (Redis, jobs) exit 1; both on stderr."""
+    """Configuration and usage errors (bad settings, payloads, options) exit 2; runtime errors (Redis, failed
+    jobs) exit 1; both on stderr."""
     try:
         yield
-    except (SettingsError, TaskDefinitionError) as exc:
+    except (SettingsError, TaskDefinitionError, InvalidPayload, InvalidJobOptions, UnknownTaskError) as exc:
         fail(str(exc), 2)
     except (JobqError, RedisError, OSError) as exc:
         fail(f"{type(exc).__name__}: {exc}", 1)
@@ -65,19 +69,14 @@ def with_client(settings: JobqSettings, use: Callable[[Client], Awaitable[T]]) -
     return run(lambda: asyncio.run(main()))
 
 
-def parse_when(text: str | None, option: str, *, now: datetime | None = None) -> int | None:
-    """Milliseconds since the epoch from an ISO 8601 time or a duration ago (``90s``, ``30m``, ``2h``, ``7d``)."""
+def parse_when(text: str | None, option: str) -> int | None:
+    """Milliseconds since the epoch from ``text`` (see :func:`worker.timeparse.parse_when_ms`); exits 2 if bad."""
     if text is None:
         return None
-    match = _DURATION.match(text.strip())
-    if match:
-        ago = timedelta(seconds=float(match.group(1)) * _UNIT_S[match.group(2)])
-        return round(((now or datetime.now(UTC)) - ago).timestamp() * 1000)
     try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"{option} takes an ISO 8601 time (2026-11-22T10:00:00+00:00) or a duration ago (30m, 2h, 7d)", 2)
-    return round((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() * 1000)
+        return parse_when_ms(text)
+    except ValueError as exc:
+        fail(f"{option}: {exc}", 2)
 
 
 def print_json(value: Any) -> None:

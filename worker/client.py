@@ -113,6 +113,11 @@ class Client:
             await close_redis(self.redis)
 
     @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this client stamps jobs with (injected in tests)."""
+        return self._clock
+
+    @property
     def registry(self) -> Registry:
         """The task registry (loaded from the settings on first use)."""
         if self._registry is None:

@@ -149,6 +149,13 @@ class JobqSettings(BaseSettings):
         description="HMAC-SHA256 key; when set, envelopes are signed and unsigned ones refused (secret).",
     )
 
+    # --- HTTP API and dashboard --------------------------------------------------------------
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token the HTTP API requires; `jobq api` refuses to start without one (secret)."
+    )
+    api_host: str = Field("127.0.0.1", description="Address `jobq api` listens on (`0.0.0.0` in a container).")
+    api_port: int = Field(8080, ge=1, le=65535, description="Port `jobq api` listens on.")
+
     # --- Built-in tasks ------------------------------------------------------------------------
     webhook_secret: SecretStr | None = Field(
         None, description="Key that signs outgoing webhooks (HMAC-SHA256); webhook jobs fail without it (secret)."

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from .health import WORKERS_INDEX, worker_key
 from .keys import dead_letter_index
@@ -27,6 +28,7 @@ class QueueStats:
     oldest_ready_age_s: float  #: how long the oldest due job has waited (0 when none)
     dead_letters: int
     workers: int  #: live workers serving this queue
+    processed: int = 0  #: tries finished by the live workers since they started (for throughput)
 
     def to_dict(self) -> dict[str, Any]:
         """The snapshot as plain data."""
@@ -58,4 +60,57 @@ async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) 
         oldest_ready_age_s=round(oldest_age, 3),
         dead_letters=int(dead),
         workers=len(mine),
+        processed=sum(int(w.get(k, 0)) for w in mine for k in ("succeeded", "failed", "retried")),
     )
+
+
+async def known_queues(redis: ArqRedis, default: str) -> list[str]:
+    """``default`` and every queue a live worker serves."""
+    members = await redis.zrange(WORKERS_INDEX, 0, -1)
+    beats = await redis.mget([worker_key(m.decode()) for m in members]) if members else []
+    queues = {default} | {str(orjson.loads(b).get("queue")) for b in beats if b is not None}
+    return sorted(queues)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A job a worker is running now."""
+
+    job_id: str
+    task: str
+    worker: str
+    due_at: float  #: seconds since the epoch
+
+
+async def running_jobs(redis: ArqRedis, queue: str, *, limit: int = 50, now: float | None = None) -> list[RunningJob]:
+    """Jobs of ``queue`` that hold a lease now (looked for among the first due jobs)."""
+    now_ms = round((time.time() if now is None else now) * 1000)
+    due = await redis.zrangebyscore(queue, "-inf", now_ms, start=0, num=max(limit * 5, 100), withscores=True)
+    if not due:
+        return []
+    ids = [raw.decode(errors="replace") for raw, _ in due]
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.get(in_progress_key_prefix + job_id)
+            pipe.get(job_key_prefix + job_id)
+        answers = await pipe.execute()
+    found: list[RunningJob] = []
+    for (job_id, (_, score)), lease, envelope in zip(
+        zip(ids, due, strict=True), answers[::2], answers[1::2], strict=True
+    ):
+        if lease is None or len(found) >= limit:
+            continue
+        worker = lease.decode(errors="replace").rsplit(":", 1)[0]
+        found.append(RunningJob(job_id, _task_name(envelope), worker, score / 1000))
+    return found
+
+
+def _task_name(envelope: bytes | None) -> str:
+    if envelope is None:
+        return "?"
+    try:
+        body = orjson.loads(envelope)
+        inner = orjson.loads(body["d"]) if isinstance(body.get("d"), str) else body.get("d", {})
+        return str(inner.get("f", "?"))
+    except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+        return "?"
