@@ -187,3 +187,15 @@ async def tracked(ctx: JobContext, payload: TrackedIn) -> str:
     await ctx.redis.expire(f"probe:{payload.run}:starts", 600)
     await asyncio.sleep(payload.seconds)
     return ctx.worker_id
+
+
+class GateIn(BaseModel):
+    gate: str
+
+
+@task(timeout_s=5)
+async def gated(ctx: JobContext, payload: GateIn) -> str:
+    """Fails for good until ``probe:gate:<gate>`` exists in Redis: a dead letter that a fix can replay."""
+    if not await ctx.redis.exists(f"probe:gate:{payload.gate}"):
+        raise PermanentError(f"gate {payload.gate} is closed")
+    return "passed"

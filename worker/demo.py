@@ -60,7 +60,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> bool:
             redis_url=env["JOBQ_REDIS_URL"], queue_name=env["JOBQ_QUEUE_NAME"], task_modules=["tasks"]
         )
         logs = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jobq-demo-")))
-        workers = _start_workers(options.workers, env, logs)
+        workers = _start_workers(options.workers, env, logs, stack)
         stack.callback(_stop_workers, workers, console)
         console.print(f"Started {len(workers)} worker processes on queue {settings.queue_name!r}.")
         try:
@@ -82,7 +82,7 @@ async def _with_site(settings: JobqSettings, secret: str, options: DemoOptions, 
         await site.stop()
 
 
-def _start_workers(count: int, env: dict[str, str], logs: Path) -> list[subprocess.Popen[bytes]]:
+def _start_workers(count: int, env: dict[str, str], logs: Path, stack: ExitStack) -> list[subprocess.Popen[bytes]]:
     env = {**env, "JOBQ_LOG_LEVEL": "WARNING"}
     return [
         subprocess.Popen(
@@ -90,7 +90,7 @@ def _start_workers(count: int, env: dict[str, str], logs: Path) -> list[subproce
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=(logs / f"worker-{i}.log").open("wb"),
+            stderr=stack.enter_context((logs / f"worker-{i}.log").open("wb")),
         )
         for i in range(count)
     ]

@@ -16,10 +16,10 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 ``jobq_jobs_deferred_total``               starts given back for want of a concurrency slot
 ``jobq_job_duration_seconds``              histogram of try durations, by ``outcome``
 ``jobq_job_pickup_latency_seconds``        histogram of the wait between due and started
-``jobq_queue_ready_jobs``                  due jobs in the queue (running ones included)
+``jobq_queue_ready_jobs``                  due jobs waiting for a worker (running ones excluded)
 ``jobq_queue_deferred_jobs``               jobs waiting for their time or their next try
 ``jobq_queue_in_progress_jobs``            jobs running, as reported by live workers
-``jobq_queue_oldest_ready_age_seconds``    how long the oldest due job has waited
+``jobq_queue_oldest_ready_age_seconds``    how long the oldest waiting due job has waited
 ``jobq_queue_dead_letters``                dead letters kept
 ``jobq_workers_up``                        live workers on the queue (recent heartbeat)
 ``jobq_worker_busy_jobs``                  jobs this worker runs now
@@ -67,11 +67,11 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs in the queue (running included).", ("queue",), registry=r)
+        self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",), registry=r)
         self.deferred_jobs = Gauge("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",), registry=r)
         self.in_progress = Gauge("jobq_queue_in_progress_jobs", "Jobs running on live workers.", ("queue",), registry=r)
         self.oldest_age = Gauge(
-            "jobq_queue_oldest_ready_age_seconds", "Wait of the oldest due job.", ("queue",), registry=r
+            "jobq_queue_oldest_ready_age_seconds", "Wait of the oldest due job not yet running.", ("queue",), registry=r
         )
         self.dead_letters = Gauge("jobq_queue_dead_letters", "Dead letters kept.", ("queue",), registry=r)
         self.workers_up = Gauge("jobq_workers_up", "Live workers on the queue.", ("queue",), registry=r)

@@ -1,5 +1,5 @@
 """A snapshot of one queue: ready, deferred and running jobs, the oldest ready job's age, dead
-letters and live workers — read in one round trip."""
+letters and live workers — read in a few round trips."""
 
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ class QueueStats:
     queue: str
     at: float  #: seconds since the epoch
     queued: int  #: in the queue, running ones included
-    ready: int  #: due now and waiting (or running)
+    ready: int  #: due now and waiting for a worker (running ones excluded)
     deferred: int  #: not due yet (scheduled, or waiting for a retry)
     running: int  #: reported by the live workers of this queue
-    oldest_ready_age_s: float  #: how long the oldest due job has waited (0 when none)
+    oldest_ready_age_s: float  #: how long the oldest waiting due job has waited (0 when none)
     dead_letters: int
     workers: int  #: live workers serving this queue
     processed: int = 0  #: tries finished by the live workers since they started (for throughput)
@@ -35,27 +35,42 @@ class QueueStats:
         return asdict(self)
 
 
+#: How many of the earliest due jobs are checked for a lease, to tell waiting from running ones.
+LEASE_WINDOW = 100
+
+
 async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) -> QueueStats:
-    """Read the stats of ``queue``."""
+    """Read the stats of ``queue``.
+
+    A running job stays in the queue's sorted set while it holds its lease, so ``ready`` and the
+    oldest ready age look at the first :data:`LEASE_WINDOW` due jobs and leave out those that hold
+    a lease: a long job being worked on is not a job waiting for a worker.
+    """
     now = time.time() if now is None else now
     now_ms = round(now * 1000)
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zcard(queue)
         pipe.zcount(queue, "-inf", now_ms)
-        pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=1, withscores=True)
+        pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=LEASE_WINDOW, withscores=True)
         pipe.zcard(dead_letter_index(queue))
         pipe.zrange(WORKERS_INDEX, 0, -1)
-        total, ready, oldest, dead, members = await pipe.execute()
+        total, due, first_due, dead, members = await pipe.execute()
+    leases = (
+        await redis.mget([in_progress_key_prefix + raw.decode(errors="replace") for raw, _ in first_due])
+        if first_due
+        else []
+    )
+    waiting = [score for (_, score), lease in zip(first_due, leases, strict=True) if lease is None]
     beats = await redis.mget([worker_key(m.decode()) for m in members]) if members else []
     live = [orjson.loads(b) for b in beats if b is not None]
     mine = [w for w in live if w.get("queue") == queue]
-    oldest_age = max(0.0, now - oldest[0][1] / 1000) if oldest else 0.0
+    oldest_age = max(0.0, now - waiting[0] / 1000) if waiting else 0.0
     return QueueStats(
         queue=queue,
         at=now,
         queued=int(total),
-        ready=int(ready),
-        deferred=int(total) - int(ready),
+        ready=max(0, int(due) - (len(first_due) - len(waiting))),
+        deferred=int(total) - int(due),
         running=sum(int(w.get("running", 0)) for w in mine),
         oldest_ready_age_s=round(oldest_age, 3),
         dead_letters=int(dead),
