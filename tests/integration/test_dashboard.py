@@ -31,10 +31,12 @@ async def test_dashboard_shows_live_numbers_and_replays_a_dead_letter(settings: 
             stats = await queue_stats(client.redis, settings.queue_name)
             shown = {
                 k: await page.text_content(f"[data-testid=queue-{k}]")
-                for k in ("running", "deferred", "dead", "workers")
+                for k in ("ready", "running", "deferred", "dead", "workers")
             }
-            assert shown == {"running": "3", "deferred": "2", "dead": "1", "workers": "1"}
-            assert (stats.running, stats.deferred, stats.dead_letters, stats.workers) == (3, 2, 1, 1)
+            # Running jobs hold leases: they are neither ready nor counted in the oldest ready age.
+            assert shown == {"ready": "0", "running": "3", "deferred": "2", "dead": "1", "workers": "1"}
+            assert (stats.ready, stats.running, stats.deferred, stats.dead_letters, stats.workers) == (0, 3, 2, 1, 1)
+            assert (stats.oldest_ready_age_s, await page.text_content("[data-testid=queue-oldest]")) == (0.0, "0 s")
             assert await page.locator("[data-testid=running-row]").count() == 3
             running_text = await page.text_content("[data-testid=running]") or ""
             assert all(job_id in running_text for job_id in jobs["running"])
