@@ -25,8 +25,8 @@ from .settings import JobqSettings, load_settings
 from .timeparse import parse_when_ms
 
 T = TypeVar("T")
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one greppable line
+out = Console(highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -37,6 +37,7 @@ logger = logging.getLogger("jobq.cron")
 Misfire = Literal["run_once", "skip"]
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # KEYS: ledger, job, result, queue, abort.  ARGV: tick (ms), job id, score (ms), job TTL (ms), envelope.
 # Returns 1 when this call enqueued the tick, 0 when the tick (or a later one) was enqueued before.
@@ -75,12 +76,17 @@ class Every:
         if not (math.isfinite(self.seconds) and self.seconds > 0):
             raise ValueError(f"an interval must be a positive number of seconds, got {self.seconds!r}")
 
+    # Ticks are computed in whole microseconds (datetime's resolution): float division would put a
+    # tick a rounding error away from t, and then "next after t" could be t itself.
+    def _step(self) -> timedelta:
+        return timedelta(microseconds=max(1, round(self.seconds * 1_000_000)))
+
     def next_after(self, t: datetime) -> datetime:
-        n = math.floor(t.timestamp() / self.seconds) + 1
-        return datetime.fromtimestamp(n * self.seconds, tz=UTC)
+        return self.latest_at_or_before(t) + self._step()
 
     def latest_at_or_before(self, t: datetime) -> datetime:
-        return datetime.fromtimestamp(math.floor(t.timestamp() / self.seconds) * self.seconds, tz=UTC)
+        step = self._step()
+        return _EPOCH + ((t - _EPOCH) // step) * step
 
     def describe(self) -> str:
         return f"every {self.seconds:g}s"

@@ -124,4 +124,4 @@ async def test_errors_traces_and_check_ins_reach_sentry(
         )
     finally:
         sentry_sdk.get_client().close()
-        sentry_sdk.init()
+        sentry_sdk.get_global_scope().set_client(None)  # back to no client: Sentry off for later tests

@@ -6,7 +6,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests import cron_tasks
@@ -20,6 +20,7 @@ instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100,
 
 
 @given(seconds=st.floats(0.5, 86400), t=instants)
+@example(seconds=0.5000000000000001, t=datetime(2000, 1, 1, tzinfo=UTC))  # float ticks once landed on t itself
 def test_interval_ticks_bracket_any_instant(seconds: float, t: datetime) -> None:
     every = Every(seconds)
     before, after = every.latest_at_or_before(t), every.next_after(t)

@@ -42,7 +42,7 @@ def init_capturing_sentry(make_settings: Any) -> Iterator[Callable[..., list[dic
 
     yield init
     sentry_sdk.get_client().close()
-    sentry_sdk.init()  # back to a client that sends nothing
+    sentry_sdk.get_global_scope().set_client(None)  # back to no client: Sentry off for later tests
 
 
 @pytest.fixture

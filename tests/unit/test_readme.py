@@ -32,3 +32,22 @@ def test_python_examples_parse() -> None:
     assert len(blocks) >= 4
     for block in blocks:  # examples may await at top level, as in a notebook or an async REPL
         compile(block, "README.md", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+
+def test_metrics_table_lists_exactly_the_exported_metrics() -> None:
+    from worker.metrics import Metrics
+
+    exported = {m.name for m in Metrics().registry.collect()}
+    section = README.split("### Metrics", 1)[1].split("\n### ", 1)[0]
+    documented = {re.sub(r"_total$", "", name) for name in re.findall(r"^\| `(jobq_[a-z_]+)` \|", section, flags=re.M)}
+    assert documented == exported
+
+
+def test_every_api_route_is_in_the_readme() -> None:
+    from worker.openapi import openapi_document
+    from worker.registry import Registry
+
+    section = README.split("## HTTP API", 1)[1].split("\n## ", 1)[0]
+    paths = {p.replace("{job_id}", "{id}") for p in openapi_document(Registry())["paths"] if p.startswith("/v1/")}
+    assert len(paths) >= 10
+    assert {p for p in paths if p not in section} == set()
