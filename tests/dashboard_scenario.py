@@ -6,6 +6,7 @@ Used by the end-to-end test and by ``make dashboard-shot`` (``python -m tests.da
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import subprocess
@@ -104,7 +105,17 @@ async def populate(settings: JobqSettings, gate: str) -> dict[str, list[str]]:
     return {"running": [h.job_id for h in running], "deferred": [h.job_id for h in deferred], "dead": [dead.job_id]}
 
 
-async def screenshot(api_url: str, path: Path) -> None:
+async def trickle(settings: JobqSettings, seconds: float) -> None:
+    """Enqueue small batches at a rate that rises and falls, so the throughput chart has a shape."""
+    async with Client(settings) as client:
+        started = time.monotonic()
+        while (elapsed := time.monotonic() - started) < seconds:
+            count = 5 + round(25 * abs(math.sin(elapsed / 3)))
+            await client.enqueue_many([JobRequest("add", {"a": i, "b": 1}) for i in range(count)])
+            await asyncio.sleep(0.5)
+
+
+async def screenshot(api_url: str, path: Path, settings: JobqSettings) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -112,7 +123,7 @@ async def screenshot(api_url: str, path: Path) -> None:
         page = await browser.new_page(viewport={"width": 1400, "height": 900})
         await page.goto(f"{api_url}/dashboard#token={TOKEN}")
         await page.wait_for_selector("body[data-loaded=yes]")
-        await asyncio.sleep(5)  # a few refreshes, so the throughput chart has a line
+        await trickle(settings, 16)  # a few refreshes with work flowing, so the chart has a line
         await page.screenshot(path=str(path), full_page=True)
         await browser.close()
 
@@ -126,7 +137,7 @@ def main() -> None:
         logs = Path(os.environ.get("TMPDIR", "/tmp"))
         with live_system(settings, logs) as api_url:
             asyncio.run(populate(settings, gate="shot"))
-            asyncio.run(screenshot(api_url, target))
+            asyncio.run(screenshot(api_url, target, settings))
     print(f"wrote {target.relative_to(ROOT)}")
 
 
