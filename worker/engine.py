@@ -1,4 +1,4 @@
-"""The arq ``Worker`` subclass jobq runs, and the factory that builds it from the settings.
+"""The arq ``Worker`` subclass jobq runs (built from the settings by :mod:`worker.assembly`).
 
 arq is pinned exactly; every override lives here with a one-line reason, so an arq upgrade has one
 file to re-check. arq still provides the worker's shape (construction, signal wiring, close); jobq
@@ -11,40 +11,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable
 from signal import Signals
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from arq.connections import ArqRedis
-from arq.worker import Function, Worker, func
+from arq.worker import Worker
 from redis.exceptions import RedisError
 
-from .attempt import AttemptRunner
-from .client import Client
-from .connection import close_redis, codec_for
-from .cron import CronScheduler, effective_schedules, schedules_from_modules
-from .execution import ExecutionConfig, JobExecutor
-from .finish import TRANSIENT, DeadLetterBounds, TryRecorder
-from .health import Heartbeat, WorkerState, default_worker_id
+from .connection import close_redis
+from .cron import CronScheduler
+from .execution import JobExecutor
+from .finish import TRANSIENT
+from .health import Heartbeat, WorkerState
 from .keys import JobKeys
 from .leases import Claim, Leases
-from .limits import DistributedLimiter
 from .metrics import Metrics
-from .options import timeout_limit_s
-from .policy import RandomDraw, import_error_types
 from .probes import start_probes
-from .registry import Registry
-from .services import Resources, WorkerServices, resources_from_modules
+from .services import resources_from_modules
 from .settings import JobqSettings
 from .states import TERMINAL_OUTCOMES, Outcome
 from .stats import queue_stats
-from .tracing import monitor_configs
 
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
-    from arq.typing import WorkerCoroutine
 
 logger = logging.getLogger("jobq.worker")
 
@@ -322,94 +312,3 @@ class JobqWorker(Worker):
             await self.on_shutdown(self.ctx)
         await close_redis(self.pool)
         self._pool = None
-
-
-def arq_functions(registry: Registry, settings: JobqSettings) -> list[Function]:
-    """arq's view of the tasks (names and timeouts); jobq's executor calls the tasks itself."""
-    return [
-        func(
-            cast("WorkerCoroutine", task_def.fn),
-            name=task_def.name,
-            timeout=timeout_limit_s(task_def, settings.job_timeout_s),
-        )
-        for task_def in registry
-    ]
-
-
-def execution_config(settings: JobqSettings, worker_id: str) -> ExecutionConfig:
-    """The executor's settings; resolves ``JOBQ_GIVE_UP_ON`` to exception classes."""
-    give_up = import_error_types(settings.give_up_on, "JOBQ_GIVE_UP_ON")
-    return ExecutionConfig(
-        queue_name=settings.queue_name,
-        job_timeout_s=settings.job_timeout_s,
-        retry=settings.retry_policy.giving_up_on(give_up),
-        result_ttl_s=settings.result_ttl_s,
-        job_expires_s=settings.job_expires_s,
-        max_interruptions=settings.max_interruptions,
-        slot_retry_s=settings.slot_retry_s,
-        worker_id=worker_id,
-    )
-
-
-def build_worker(
-    settings: JobqSettings,
-    registry: Registry,
-    redis: ArqRedis,
-    *,
-    burst: bool = False,
-    handle_signals: bool = True,
-    clock: Callable[[], float] = time.time,
-    draw: RandomDraw = random.random,
-    worker_id: str | None = None,
-) -> JobqWorker:
-    """A :class:`JobqWorker` for ``registry`` on ``redis``; call it inside the running event loop."""
-    codec = codec_for(settings)
-    worker_id = worker_id or default_worker_id()
-    bounds = DeadLetterBounds(
-        max_entries=settings.dead_letter_max_entries, retention_ms=round(settings.dead_letter_retention_s * 1000)
-    )
-    schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
-    metrics = Metrics()
-    client = Client(settings, registry=registry, redis=redis, metrics=metrics)
-    services = WorkerServices(settings=settings, client=client, resources=Resources(settings))
-    executor = JobExecutor(
-        registry,
-        codec,
-        execution_config(settings, worker_id),
-        recorder=TryRecorder(redis, settings.queue_name, bounds),
-        attempts=AttemptRunner(
-            registry, DistributedLimiter(redis, settings.limit_lease_s), cancel_grace_s=settings.cancel_grace_s
-        ),
-        clock=clock,
-        draw=draw,
-        services=services,
-        metrics=metrics,
-        monitors=monitor_configs(schedules),
-    )
-    scheduler = None
-    if schedules:
-        scheduler = CronScheduler(
-            redis, codec, settings.queue_name, schedules,
-            misfire_grace_s=settings.cron_misfire_grace_s, lookahead_s=max(1.0, 2 * settings.poll_delay_s),
-            job_expires_s=settings.job_expires_s, clock=clock,
-        )  # fmt: skip
-    state = WorkerState(worker_id=worker_id, queue=settings.queue_name)
-    return JobqWorker(
-        executor=executor,
-        leases=Leases(redis, settings.queue_name, worker_id, settings.lease_ttl_s),
-        heartbeat=Heartbeat(redis, state, settings.health_interval_s),
-        state=state,
-        scheduler=scheduler,
-        settings=settings,
-        clock=clock,
-        functions=arq_functions(registry, settings),
-        queue_name=settings.queue_name,
-        redis_pool=redis,
-        burst=burst,
-        handle_signals=handle_signals,
-        max_jobs=settings.max_jobs,
-        poll_delay=settings.poll_delay_s,
-        job_serializer=codec.dumps,
-        job_deserializer=codec.loads,
-        expires_extra_ms=int(settings.job_expires_s * 1000),
-    )

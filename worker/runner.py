@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from .assembly import build_worker
 from .connection import close_redis, create_redis, wait_for_redis
-from .engine import build_worker
 from .registry import Registry
 from .settings import JobqSettings
 

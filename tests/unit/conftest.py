@@ -15,9 +15,10 @@ import pytest
 from arq.connections import ArqRedis
 
 from tests import sample_tasks
+from worker.assembly import build_worker
 from worker.client import Client
 from worker.connection import codec_for
-from worker.engine import JobqWorker, build_worker
+from worker.engine import JobqWorker
 from worker.registry import Registry
 from worker.settings import JobqSettings
 
