@@ -1,5 +1,5 @@
 """A snapshot of one queue: ready, deferred and running jobs, the oldest ready job's age, dead
-letters and live workers — read in a few round trips."""
+letters and live workers — read in two round trips."""
 
 from __future__ import annotations
 
@@ -55,13 +55,11 @@ async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) 
         pipe.zcard(dead_letter_index(queue))
         pipe.zrange(WORKERS_INDEX, 0, -1)
         total, due, first_due, dead, members = await pipe.execute()
-    leases = (
-        await redis.mget([in_progress_key_prefix + raw.decode(errors="replace") for raw, _ in first_due])
-        if first_due
-        else []
-    )
+    lease_keys = [in_progress_key_prefix + raw.decode(errors="replace") for raw, _ in first_due]
+    beat_keys = [worker_key(m.decode()) for m in members]
+    found = await redis.mget(lease_keys + beat_keys) if lease_keys or beat_keys else []  # one round trip for both
+    leases, beats = found[: len(lease_keys)], found[len(lease_keys) :]
     waiting = [score for (_, score), lease in zip(first_due, leases, strict=True) if lease is None]
-    beats = await redis.mget([worker_key(m.decode()) for m in members]) if members else []
     live = [orjson.loads(b) for b in beats if b is not None]
     mine = [w for w in live if w.get("queue") == queue]
     oldest_age = max(0.0, now - waiting[0] / 1000) if waiting else 0.0
