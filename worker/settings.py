@@ -65,6 +65,11 @@ class JobqSettings(BaseSettings):
         5.0, gt=0, description="Seconds a Redis command may take before the connection is dropped."
     )
     redis_connect_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for a Redis connection.")
+    redis_safety_check: Literal["warn", "refuse", "off"] = Field(
+        "warn",
+        description="At worker start-up, check that Redis runs with `maxmemory-policy noeviction` and persistence "
+        "on: `warn` logs what is unsafe, `refuse` exits 2 instead of starting, `off` skips the check.",
+    )
 
     # --- Queue and worker -------------------------------------------------------------------
     queue_name: str = Field(
