@@ -27,6 +27,7 @@ from .errors import (
     SignatureError,
     TaskDefinitionError,
     UnknownTaskError,
+    UnsafeRedisError,
 )
 from .handle import JobHandle
 from .limits import Limit
@@ -84,6 +85,7 @@ __all__ = [
     "TaskDef",
     "TaskDefinitionError",
     "UnknownTaskError",
+    "UnsafeRedisError",
     "job_requests",
     "load_settings",
     "queue_stats",

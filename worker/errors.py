@@ -4,6 +4,7 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
 
     JobqError
     ├── SettingsError               a setting is invalid; names the environment variable
+    │   └── UnsafeRedisError        Redis may evict or forget jobs, and JOBQ_REDIS_SAFETY_CHECK=refuse
     ├── SerializationError          bytes in Redis are not a job or result jobq can trust
     │   ├── EnvelopeVersionError    written by a newer or older envelope version
     │   └── SignatureError          missing or wrong HMAC signature
@@ -33,6 +34,10 @@ class JobqError(Exception):
 
 class SettingsError(JobqError):
     """One or more settings are invalid; the message names each environment variable."""
+
+
+class UnsafeRedisError(SettingsError):
+    """Redis runs with an eviction policy or without persistence, and the settings say to refuse it."""
 
 
 class SerializationError(JobqError):

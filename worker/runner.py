@@ -7,6 +7,7 @@ import logging
 
 from .assembly import build_worker
 from .connection import close_redis, create_redis, wait_for_redis
+from .redis_guard import check_redis_safety
 from .registry import Registry
 from .settings import JobqSettings
 
@@ -19,6 +20,7 @@ async def run_worker(settings: JobqSettings, *, registry: Registry | None = None
     redis = create_redis(settings)
     try:
         await wait_for_redis(redis)
+        await check_redis_safety(redis, settings.redis_safety_check)
     except BaseException:
         await close_redis(redis)
         raise
