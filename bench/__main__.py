@@ -1,117 +1,123 @@
-"""``python -m bench``: measure jobq on an embedded redis-server and write bench/RESULTS.md.
+"""``python -m bench`` (``make bench``): measure jobq, bare arq and tuned bare arq side by side.
 
-Each figure is the median of REPEATS runs. Figures depend on the machine; the table records it.
+Everything runs against one embedded redis-server started here; worker processes are started and
+stopped by pid for each measurement. A full run takes the median of 3 repetitions and writes
+bench/RESULTS.md; ``--quick`` (1 repetition, fewer jobs) and ``--only`` print the table only, unless
+``--output`` is given.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import platform
-import statistics
-import subprocess
+import argparse
+import dataclasses
 import sys
 import time
-import uuid
-from collections.abc import Callable
+import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 
-import redis
-
-from worker import Client, JobRequest, load_settings
+from bench import measure
+from bench.harness import ROOT, SYSTEMS, Interrupt
+from bench.report import ROWS, Results, document, table
 from worker.embedded import EmbeddedRedis
-from worker.settings import JobqSettings
 
-REPEATS = 3
-ENQUEUE_JOBS = 5_000
-BATCH_JOBS = 50_000
-DRAIN_JOBS = 5_000
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "RESULTS.md"
-
-
-def fresh_settings(url: str) -> JobqSettings:
-    return load_settings(redis_url=url, queue_name=f"bench:{uuid.uuid4().hex[:8]}", task_modules=["tasks"])
-
-
-async def enqueue_one_by_one(url: str) -> float:
-    async with Client(fresh_settings(url)) as client:
-        start = time.perf_counter()
-        for i in range(ENQUEUE_JOBS):
-            await client.enqueue("ping", {"message": str(i)})
-        return ENQUEUE_JOBS / (time.perf_counter() - start)
+MEASUREMENTS: dict[str, measure.Measurement] = {
+    "enqueue": measure.enqueue_single,
+    "batch": measure.enqueue_batch,
+    "drain1": measure.drain(1),
+    "drain2": measure.drain(2),
+    "io": measure.io_bound,
+    "pickup": measure.pickup,
+    "commands": measure.commands_per_job,
+    "idle": measure.idle_load,
+}
+RESULTS_MD = ROOT / "bench" / "RESULTS.md"
 
 
-async def enqueue_batch(url: str) -> float:
-    async with Client(fresh_settings(url)) as client:
-        requests = [JobRequest("ping", {"message": str(i)}) for i in range(BATCH_JOBS)]
-        start = time.perf_counter()
-        await client.enqueue_many(requests)
-        return BATCH_JOBS / (time.perf_counter() - start)
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 repetition with fewer jobs (development)")
+    parser.add_argument("--repeats", type=int, help="repetitions per figure (default 3, --quick 1)")
+    parser.add_argument(
+        "--only", action="append", choices=list(MEASUREMENTS), metavar="NAME",
+        help=f"run only this measurement (repeatable): {', '.join(MEASUREMENTS)}",
+    )  # fmt: skip
+    parser.add_argument(
+        "--systems", default=",".join(s.key for s in SYSTEMS), help="comma-separated: jobq,arq,arq_tuned"
+    )
+    parser.add_argument(
+        "--output", type=Path, help="write the results here (default: bench/RESULTS.md on a full run, else none)"
+    )
+    return parser.parse_args(argv)
 
 
-def drain(url: str, processes: int = 1) -> float:
-    """Start worker processes, then time how fast they empty a queue of DRAIN_JOBS no-op jobs."""
-    settings = fresh_settings(url)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")},
-        "JOBQ_REDIS_URL": url,
-        "JOBQ_QUEUE_NAME": settings.queue_name,
-        "JOBQ_TASK_MODULES": "tasks",
-        "JOBQ_LOG_LEVEL": "WARNING",
-        "JOBQ_MAX_JOBS": "100",
-        "JOBQ_POLL_DELAY_S": "0.01",
-    }
-    workers = [
-        subprocess.Popen([sys.executable, "-m", "worker", "worker"], env=env, cwd=ROOT) for _ in range(processes)
-    ]
-    try:
-        sync = redis.Redis.from_url(url)
-        while not sync.exists(f"{settings.queue_name}:health-check"):
-            time.sleep(0.01)
-        return asyncio.run(_time_drain(settings))
-    finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            w.wait(timeout=30)
+def _sizes_for_docs(sizes: measure.Sizes) -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for name, value in dataclasses.asdict(sizes).items():
+        if isinstance(value, dict):
+            flat |= {f"{name}_{k}": f"{v:,}" for k, v in value.items()}
+            flat.setdefault(name, f"{value.get('jobq', 0):,}")
+        else:
+            flat[name] = f"{value:,}"
+    return flat
 
 
-async def _time_drain(settings: JobqSettings) -> float:
-    async with Client(settings) as client:
-        await client.enqueue_many([JobRequest("ping", {}) for _ in range(DRAIN_JOBS)])
-        start = time.perf_counter()
-        # A finished job leaves the queue in the same transaction that stores its result.
-        while await client.redis.zcard(settings.queue_name):  # noqa: ASYNC110 - polling Redis, not a local flag
-            await asyncio.sleep(0.005)
-        return DRAIN_JOBS / (time.perf_counter() - start)
-
-
-def median_of(fn: Callable[[str], float], url: str) -> float:
-    runs: list[float] = []
-    for i in range(REPEATS):
-        runs.append(fn(url))
-        print(f"  run {i + 1}/{REPEATS}: {runs[-1]:,.0f}/s", flush=True)
-    return statistics.median(runs)
-
-
-def main() -> None:
-    rows = []
+def run(args: argparse.Namespace) -> int:
+    """Run the measurements; print progress and the table; write the results file."""
+    sizes = measure.QUICK if args.quick else measure.FULL
+    repeats = args.repeats or (1 if args.quick else 3)
+    names = args.only or list(MEASUREMENTS)
+    wanted = set(args.systems.split(","))
+    systems = [s for s in SYSTEMS if s.key in wanted]
+    output = args.output or (RESULTS_MD if not args.quick and not args.only else None)
+    results: Results = {}
+    errors: list[str] = []
+    started = time.monotonic()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with EmbeddedRedis.start("redis-server") as server:
-        for label, fn in [
-            (f"enqueue, one await per job ({ENQUEUE_JOBS:,} jobs)", lambda u: asyncio.run(enqueue_one_by_one(u))),
-            (f"enqueue_many ({BATCH_JOBS:,} jobs)", lambda u: asyncio.run(enqueue_batch(u))),
-            (f"no-op drain, 1 worker process ({DRAIN_JOBS:,} jobs)", drain),
-        ]:
-            print(f"{label}:", flush=True)
-            rows.append((label, median_of(fn, server.url)))
-    table = ["| measurement | jobs/s (median of 3) |", "|---|---|"]
-    table += [f"| {label} | {value:,.0f} |" for label, value in rows]
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    text = f"# jobq benchmarks\n\nMachine: {machine}; embedded redis-server on loopback.\n\n" + "\n".join(table)
-    RESULTS.write_text(text + "\n")
-    print("\n" + "\n".join(table) + f"\n\nwritten to {RESULTS.relative_to(ROOT)}")
+        ctx = measure.Context(server.url, sizes)
+        for rep in range(1, repeats + 1):
+            for name in names:
+                for system in systems:
+                    Interrupt.check()
+                    t = time.monotonic()
+                    print(
+                        f"[{time.monotonic() - started:5.0f}s] rep {rep}/{repeats} {name:<8} {system.label:<14}", end=""
+                    )
+                    print(" ...", end="", flush=True)
+                    try:
+                        sample = MEASUREMENTS[name](ctx, system)
+                    except Exception as exc:
+                        errors.append(f"rep {rep}, {name}, {system.label}: {type(exc).__name__}: {exc}")
+                        print(f" FAILED: {type(exc).__name__}: {str(exc)[:2000]}", flush=True)
+                        traceback.print_exc(limit=3, file=sys.stderr)
+                        continue
+                    results.setdefault(name, {}).setdefault(system.key, []).append(sample)
+                    figures = ", ".join(f"{k} {v:,.2f}" for k, v in sample.values.items())
+                    print(f" {figures}  ({time.monotonic() - t:.1f}s)", flush=True)
+    elapsed = time.monotonic() - started
+    print("\n" + table(results))
+    if output is not None:
+        output.write_text(
+            document(
+                results, sizes=_sizes_for_docs(sizes), repeats=repeats, elapsed_s=elapsed, when=when, errors=errors
+            )
+        )
+        print(f"\nwritten to {output}")
+    print(f"total {elapsed:.0f}s; {len(errors)} failure(s)")
+    return 1 if errors else 0
 
+
+def main(argv: list[str] | None = None) -> int:
+    Interrupt.install()
+    try:
+        return run(_parse(argv))
+    except KeyboardInterrupt:
+        print("\ninterrupted: workers and redis-server stopped", file=sys.stderr)
+        return 130
+
+
+assert {r.measurement for r in ROWS} <= set(MEASUREMENTS)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,277 @@
+"""The markdown table (medians, ratios, targets) and bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from bench.harness import SYSTEMS
+from bench.measure import Sample
+
+#: measurement name -> system key -> one Sample per repetition
+Results = dict[str, dict[str, list[Sample]]]
+
+
+def median(results: Results, measurement: str, system: str, value: str) -> float | None:
+    """The median over repetitions of one figure, or None when it was not measured."""
+    samples = results.get(measurement, {}).get(system, [])
+    values = [s.values[value] for s in samples if value in s.values]
+    return statistics.median(values) if values else None
+
+
+Figure = Callable[[str], float | None]  # system key -> median
+Verdict = Callable[[Figure], bool | None]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    measurement: str
+    value: str
+    title: str
+    unit: str
+    digits: int
+    target: str
+    verdict: Verdict | None
+
+
+def _at_least(factor: float, other: str) -> Verdict:
+    def check(fig: Figure) -> bool | None:
+        mine, theirs = fig("jobq"), fig(other)
+        return None if mine is None or theirs is None else mine >= factor * theirs
+
+    return check
+
+
+def _both(a: Verdict, b: Verdict) -> Verdict:
+    def check(fig: Figure) -> bool | None:
+        x, y = a(fig), b(fig)
+        return None if x is None or y is None else x and y
+
+    return check
+
+
+def _at_most(limit: float) -> Verdict:
+    def check(fig: Figure) -> bool | None:
+        mine = fig("jobq")
+        return None if mine is None else mine <= limit
+
+    return check
+
+
+def _min_value(limit: float) -> Verdict:
+    def check(fig: Figure) -> bool | None:
+        mine = fig("jobq")
+        return None if mine is None else mine >= limit
+
+    return check
+
+
+ROWS = [
+    Row("enqueue", "jobs_s", "enqueue, one await per job", "jobs/s", 0, "≥ 2x arq", _at_least(2, "arq")),
+    Row(
+        "batch",
+        "jobs_s",
+        "batch enqueue: jobq `enqueue_many`; arq: gather of `enqueue_job`, 100 at a time",
+        "jobs/s",
+        0,
+        "≥ 50,000/s",
+        _min_value(50_000),
+    ),
+    Row(
+        "drain1",
+        "jobs_s",
+        "no-op drain, 1 worker process",
+        "jobs/s",
+        0,
+        "≥ 1.5x arq tuned and ≥ 10x arq",
+        _both(_at_least(1.5, "arq_tuned"), _at_least(10, "arq")),
+    ),
+    Row("drain2", "jobs_s", "no-op drain, 2 worker processes", "jobs/s", 0, "≥ 1.5x jobq 1 process", None),
+    Row(
+        "io",
+        "wall_s",
+        "I/O-bound: 2,000 x sleep(0.1 s) at concurrency 200 (ideal 1 s)",
+        "s",
+        2,
+        "≤ 1.1 s",
+        _at_most(1.1),
+    ),
+    Row("pickup", "p50_ms", "pickup latency p50, idle worker, jobs 20 ms apart", "ms", 2, "≤ 1 ms", _at_most(1)),
+    Row("pickup", "p95_ms", "pickup latency p95", "ms", 2, "—", None),
+    Row("pickup", "p99_ms", "pickup latency p99", "ms", 2, "≤ 5 ms", _at_most(5)),
+    Row("commands", "per_job", "Redis commands per job (enqueue + run + finish)", "", 1, "≤ 6", _at_most(6)),
+    Row("idle", "cmds_s", "Redis commands/s, 4 idle worker processes", "/s", 1, "reported (no threshold)", None),
+    Row("drain1", "rss_mb", "worker peak RSS (VmHWM after the 1-process drain)", "MB", 1, "≤ 40 MB", _at_most(40)),
+]
+
+
+def _fmt(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
+
+
+def _verdict(row: Row, fig: Figure, results: Results) -> str:
+    if row.measurement == "drain2":
+        two, one = fig("jobq"), median(results, "drain1", "jobq", "jobs_s")
+        ok = None if two is None or one is None else two >= 1.5 * one
+    else:
+        ok = row.verdict(fig) if row.verdict else None
+    if row.verdict is None and row.measurement != "drain2":
+        return ""
+    return "not measured" if ok is None else ("met" if ok else "**not met**")
+
+
+def table(results: Results) -> str:
+    """The markdown table of medians, ratios and targets (rows not measured are left out)."""
+    head = ["measurement", *(s.label for s in SYSTEMS), "jobq / arq", "jobq / arq tuned", "target", "met?"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in ROWS:
+        if row.measurement not in results:
+            continue
+
+        def fig(system: str, row: Row = row) -> float | None:
+            return median(results, row.measurement, system, row.value)
+
+        unit = f" ({row.unit})" if row.unit else ""
+        cells = [row.title + unit, *(_fmt(fig(s.key), row.digits) for s in SYSTEMS)]
+        cells += [_ratio(fig("jobq"), fig("arq")), _ratio(fig("jobq"), fig("arq_tuned"))]
+        cells += [row.target, _verdict(row, fig, results)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    """Cores, CPU, Python, redis-server and library versions."""
+    cpu = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        found = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        cpu = found.group(1).strip() if found else cpu
+    binary = shutil.which("redis-server") or "redis-server"
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
+    redis_version = re.search(r"v=(\S+)", out)
+    libs = ", ".join(f"{name} {version(name)}" for name in ("arq", "redis", "hiredis", "uvloop"))
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
+        f"Python {platform.python_version()}; redis-server {redis_version.group(1) if redis_version else '?'}; {libs}"
+    )
+
+
+METHODS = {
+    "enqueue": "One producer, no worker running, a fresh queue: {enqueue} no-op jobs, each its own awaited call "
+    "(jobq `Client.enqueue`, arq `ArqRedis.enqueue_job`), after one untimed job to open the connection. "
+    "jobs / elapsed seconds. The tuned-arq producer runs on uvloop, the others on asyncio's loop.",
+    "batch": "jobq: one `Client.enqueue_many` call with {batch_jobq} no-op jobs (payload validation included; "
+    "jobq pipelines 1,000 jobs per round trip). arq has no batch API: its figure is `asyncio.gather` over "
+    "100 `enqueue_job` calls at a time, {batch_arq} jobs.",
+    "drain1": "The queue is pre-filled with N no-op jobs (jobq {drain_jobq}, arq {drain_arq}, arq tuned "
+    "{drain_arq_tuned}), then one worker process starts. Time = last job's finish minus first job's start, both "
+    "read from the stored results (`st`/`ft`, ms, arq's result layout, which jobq keeps), so worker start-up "
+    "and the harness's polling are excluded; figure = N / time. Concurrency: jobq `JOBQ_MAX_JOBS=100`, arq "
+    "default `max_jobs=10`, arq tuned 100.",
+    "drain2": "As the 1-process drain, with two worker processes on the same queue (same N).",
+    "io": "{io_jobs} jobs of `await asyncio.sleep(0.1)` pre-filled, one worker process with concurrency 200 for "
+    "everyone (`JOBQ_MAX_JOBS=200`; arq `max_jobs=200`, tuned arq keeps poll_delay 0.01 s and uvloop). Wall "
+    "time = last finish minus first start from the stored results; the ideal is 2,000 x 0.1 s / 200 = 1 s.",
+    "pickup": "One worker process, started and idle (it has run one warm-up job, then 0.5 s of nothing). The "
+    "producer enqueues {pickup_jobs} jobs 20 ms apart (one await each); the task returns `time.time()` at the "
+    "start of its body; latency = that minus `time.time()` just before the enqueue call (the enqueue round trip "
+    "is included: it is what a caller waits for). Percentiles by `statistics.quantiles(method='inclusive')`.",
+    "commands": "One idle worker process (after a warm-up job). `INFO commandstats` (sum of `calls` over every "
+    "command, commands run inside Lua scripts included, INFO itself left out) before and after enqueueing N "
+    "no-op jobs one at a time and waiting for all their results (jobq {commands_jobq}, arq {commands_arq}, "
+    "arq tuned {commands_arq_tuned}); the harness's own EXISTS calls used to wait are subtracted. Raw figure: "
+    "the worker's idle traffic during the run is included (the figure without it, from the idle rate measured over "
+    "1 s just before, is in the breakdown below).",
+    "idle": "4 worker processes on one empty queue, started and given 1 s to settle; then `INFO commandstats` "
+    "calls (all clients) over 5 s (jobq's default heartbeat interval), per second.",
+    "rss": "`VmHWM` from `/proc/<pid>/status` of the worker process at the end of the 1-process drain, before "
+    "it is stopped (MB = 2^20 bytes). jobq runs as `.venv/bin/jobq worker`, arq as `python -m bench.arq_worker`.",
+}
+
+
+def _details(results: Results) -> list[str]:
+    out = ["## Every repetition", ""]
+    for measurement, by_system in results.items():
+        for key, samples in by_system.items():
+            figures = "; ".join(
+                ", ".join(f"{k} {v:,.3g}" if v < 100 else f"{k} {v:,.0f}" for k, v in s.values.items()) for s in samples
+            )
+            out.append(f"- {measurement}, {key}: {figures}")
+    for measurement, title, unit in (("commands", "Redis commands per job", "per job"), ("idle", "Idle load", "/s")):
+        if measurement not in results:
+            continue
+        out += ["", f"## {title}, by command (median repetition)", ""]
+        for key, samples in results[measurement].items():
+            if not samples:
+                continue
+            value = "per_job" if measurement == "commands" else "cmds_s"
+            chosen = sorted(samples, key=lambda s: s.values[value])[len(samples) // 2]
+            parts = [f"{name} {n:.2f}" for name, n in list(chosen.detail["breakdown"].items())[:14]]
+            net = chosen.detail.get("net_of_idle")
+            extra = (
+                ""
+                if net is None
+                else f"; {net:.2f} per job without the worker's idle traffic ({chosen.detail['idle_per_s']:.1f}/s "
+                "measured over the 1 s before the run)"
+            )
+            out.append(f"- {key} ({chosen.values[value]:.2f} {unit}{extra}): " + ", ".join(parts))
+    return out
+
+
+def document(
+    results: Results, *, sizes: dict[str, object], repeats: int, elapsed_s: float, when: str, errors: list[str]
+) -> str:
+    """The whole of RESULTS.md."""
+    methods = {k: v.format(**sizes) for k, v in METHODS.items()}
+    lines = [
+        "# jobq benchmarks",
+        "",
+        f"Run {when} by `make bench` (`python -m bench`) in {elapsed_s:.0f} s; each figure is the median of "
+        f"{repeats} repetition{'s' if repeats > 1 else ''}.",
+        "",
+        f"Machine: {machine()}. One embedded redis-server on loopback for the whole run (no persistence), "
+        "flushed between measurements; every worker is its own OS process.",
+        "",
+        table(results),
+        "",
+        "Notes: ratios are jobq's figure divided by arq's, whatever the unit: above 1 is better for rates, below "
+        "1 is better for latency, time, commands, load and memory. *arq (default)* is `arq.worker.Worker` with "
+        "its defaults (poll_delay 0.5 s, max_jobs 10, asyncio loop); *arq tuned* adds poll_delay 0.01 s, "
+        "max_jobs 100 and uvloop. jobq runs with its defaults (log level INFO: one log line per finished job, "
+        "written to a file; poll delay and heartbeat interval unset) except `JOBQ_MAX_JOBS` (100, or 200 for "
+        "the I/O-bound run); arq logs as its CLI does (INFO). Workers' output goes to a file each.",
+        "",
+        "## Method",
+        "",
+    ]
+    titles = {
+        "enqueue": "Enqueue, one await per job",
+        "batch": "Batch enqueue",
+        "drain1": "No-op drain, 1 worker process",
+        "drain2": "No-op drain, 2 worker processes",
+        "io": "I/O-bound efficiency",
+        "pickup": "Pickup latency",
+        "commands": "Redis commands per job",
+        "idle": "Idle load",
+        "rss": "Worker peak RSS",
+    }
+    for key, title in titles.items():
+        lines += [f"- **{title}.** {methods[key]}"]
+    lines += ["", *_details(results)]
+    if errors:
+        lines += ["", "## Failures", "", *(f"- {e}" for e in errors)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,54 @@
+"""The jobq tasks the benchmarks run (``JOBQ_TASK_MODULES=bench.tasks``); bench/arq_worker.py has arq's twins."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from worker import JobContext, JobqSettings, resource, task
+
+#: Key a worker process sets once it has started (bench.harness waits for it); value: its pid.
+READY_KEY = "bench:ready:{pid}"
+
+
+class Empty(BaseModel):
+    """No payload."""
+
+
+class SleepIn(BaseModel):
+    """How long :func:`sleep` sleeps."""
+
+    seconds: float = Field(ge=0, le=60)
+
+
+@task
+async def noop(ctx: JobContext, payload: Empty) -> None:
+    """Do nothing: what is left is the queue's own cost per job."""
+
+
+@task(name="sleep")
+async def sleep_task(ctx: JobContext, payload: SleepIn) -> None:
+    """An I/O-bound job: wait ``seconds`` without using the CPU."""
+    await asyncio.sleep(payload.seconds)
+
+
+@task
+async def stamp(ctx: JobContext, payload: Empty) -> float:
+    """Return the wall-clock time the task body started (pickup latency = this minus the enqueue time)."""
+    return time.time()
+
+
+@resource
+async def ready_marker(settings: JobqSettings) -> AsyncIterator[None]:
+    """Opened when the worker starts (module-level resources are): tells the harness this process is up."""
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        await client.set(READY_KEY.format(pid=os.getpid()), os.getpid(), ex=3600)
+    finally:
+        await client.aclose()
+    yield None
