@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench venv lock redis-server chromium dashboard-shot clean help
+.PHONY: demo test lint format bench venv lock redis-server chromium dashboard-shot clean help kubectl
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ venv: $(STAMP) ## Create .venv and install jobq with its pinned dependencies
 demo: $(STAMP) ## Run workers and a producer through a real batch on an embedded Redis
 	$(BIN)/jobq demo
 
-test: $(STAMP) redis-server chromium ## Run the whole test suite (unit on fakeredis, integration on a real redis-server)
+test: $(STAMP) redis-server chromium kubectl ## Run the whole test suite (unit on fakeredis, integration on a real redis-server)
 	$(BIN)/pytest
 
 lint: $(STAMP) ## ruff (lint and format check); mypy --strict on worker/, tasks/ and the API type checks
@@ -43,6 +43,9 @@ redis-server: ## Install Debian's redis-server package when the binary is missin
 
 chromium: ## Install Debian's chromium package (the dashboard's end-to-end test) when it is missing
 	@command -v chromium >/dev/null 2>&1 || .ci/install-chromium
+
+kubectl: $(STAMP) ## Install kubectl with kustomize v5 (the deploy/k8s tests render the overlays) when it is missing
+	@.ci/install-kubectl
 
 dashboard-shot: $(STAMP) redis-server chromium ## Write docs/dashboard.png: the dashboard with live data
 	$(BIN)/python -m tests.dashboard_scenario
