@@ -2,7 +2,8 @@
 
 Jobs are written in arq's layout (``arq:job:<id>`` plus a member of the queue's sorted set), so a
 stock arq worker or client configured with jobq's serializer reads them too. An enqueue is one
-Lua script call; a batch is one pipelined round trip per :data:`BATCH_CHUNK` jobs. The payload is
+Lua script call; a batch is one script call per :data:`BATCH_CHUNK` jobs of a queue. The script
+also wakes the queue's idle workers (see :mod:`worker.wakeup`). The payload is
 validated before anything is written, and an existing ``job_id`` is never enqueued twice.
 """
 
@@ -17,13 +18,14 @@ from datetime import datetime, timedelta
 from typing import Any, Self, TypeVar, overload
 
 from arq.connections import ArqRedis
-from arq.jobs import serialize_job
+from arq.constants import job_key_prefix, result_key_prefix
 from pydantic import BaseModel
 
 from .connection import close_redis, codec_for, create_redis
 from .errors import InvalidJobOptions, InvalidPayload
 from .handle import JobHandle
-from .keys import JobKeys
+from .keys import ABORT_PREFIX, wake_channel
+from .lua import LUA_MGET
 from .metrics import Metrics
 from .options import JobOptions
 from .registry import Registry, TaskDef
@@ -36,16 +38,40 @@ from .tracing import trace_headers
 BATCH_CHUNK = 1000
 MAX_JOB_ID_LEN = 256
 
-# KEYS: job key, result key, queue, abort marker.  ARGV: job id, score (ms), job key TTL (ms), envelope.
-# Same checks as arq's WATCH/MULTI enqueue (job or result already there: do nothing), in one call;
-# a new job also clears any abort marker left under its id.
-ENQUEUE_LUA = """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
-redis.call('PSETEX', KEYS[1], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-redis.call('DEL', KEYS[4])
-return 1
+# KEYS: queue.  ARGV: wake-up channel, then per job: id, score (ms), job key TTL (ms), envelope.
+# Returns 1 (created) or 0 (job or result already there: nothing written, as arq's enqueue) per job.
+# One MGET reads every result key and abort marker, each new job is one SET NX, one ZADD queues them
+# all, and one PUBLISH wakes the idle workers. A new job also clears an abort marker left under its id.
+ENQUEUE_LUA = (
+    LUA_MGET
+    + f"""
+local JOB, RESULT, ABORT = '{job_key_prefix}', '{result_key_prefix}', '{ABORT_PREFIX}'
+local probe = {{}}
+for i = 2, #ARGV, 4 do
+  probe[#probe + 1] = RESULT .. ARGV[i]
+  probe[#probe + 1] = ABORT .. ARGV[i]
+end
+local found = mget(probe)
+local created, members, stale = {{}}, {{}}, {{}}
+for n = 1, #probe / 2 do
+  local i = 4 * n - 2
+  local id = ARGV[i]
+  created[n] = 0
+  if not found[2 * n - 1] and redis.call('SET', JOB .. id, ARGV[i + 3], 'PX', ARGV[i + 2], 'NX') then
+    created[n] = 1
+    members[#members + 1] = ARGV[i + 1]
+    members[#members + 1] = id
+    if found[2 * n] then stale[#stale + 1] = ABORT .. id end
+  end
+end
+for from = 1, #members, 1000 do
+  redis.call('ZADD', KEYS[1], unpack(members, from, math.min(from + 999, #members)))
+end
+if #stale > 0 then redis.call('DEL', unpack(stale)) end
+if #members > 0 then redis.call('PUBLISH', ARGV[1], '1') end
+return created
 """
+)
 
 Delay = float | int | timedelta
 P = TypeVar("P", bound=BaseModel)
@@ -200,7 +226,7 @@ class Client:
         """
         request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout, queue)
         prepared = self._prepare(request, now_ms=self._now_ms())
-        created = await self._enqueue_script(keys=_enqueue_keys(prepared), args=_enqueue_args(prepared))
+        (created,) = await self._write([prepared])
         return self._handle(prepared, bool(created))
 
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle[Any]]:
@@ -211,15 +237,23 @@ class Client:
         """
         now_ms = self._now_ms()
         prepared = [self._prepare(request, now_ms=now_ms, item=i) for i, request in enumerate(requests)]
-        handles: list[JobHandle[Any]] = []
-        for start in range(0, len(prepared), BATCH_CHUNK):
-            chunk = prepared[start : start + BATCH_CHUNK]
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for p in chunk:
-                    await self._enqueue_script(keys=_enqueue_keys(p), args=_enqueue_args(p), client=pipe)
-                created = await pipe.execute()
-            handles.extend(self._handle(p, bool(c)) for p, c in zip(chunk, created, strict=True))
-        return handles
+        by_queue: dict[str, list[int]] = {}
+        for i, p in enumerate(prepared):
+            by_queue.setdefault(p.queue, []).append(i)
+        created = [0] * len(prepared)
+        for indexes in by_queue.values():
+            for start in range(0, len(indexes), BATCH_CHUNK):
+                chunk = indexes[start : start + BATCH_CHUNK]
+                for i, c in zip(chunk, await self._write([prepared[i] for i in chunk]), strict=True):
+                    created[i] = c
+        return [self._handle(p, bool(c)) for p, c in zip(prepared, created, strict=True)]
+
+    async def _write(self, jobs: list[_Prepared]) -> list[int]:
+        """Enqueue jobs of one queue with one script call; 1 (created) or 0 per job."""
+        args: list[str | int | bytes] = [wake_channel(jobs[0].queue)]
+        for p in jobs:
+            args += (p.job_id, p.score_ms, p.ttl_ms, p.body)
+        return list(await self._enqueue_script(keys=[jobs[0].queue], args=args))
 
     def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
         if created and self.metrics is not None:
@@ -242,7 +276,9 @@ class Client:
         queue = request.queue or self.settings.queue_name
         if not isinstance(queue, str) or not queue.strip():
             raise InvalidJobOptions(f"queue must be a non-empty string{where}")
-        body = serialize_job(task_def.name, (payload,), options.to_kwargs(), None, now_ms, serializer=self._codec.dumps)
+        # arq's job envelope (what arq.jobs.serialize_job writes).
+        envelope = {"t": None, "f": task_def.name, "a": (payload,), "k": options.to_kwargs(), "et": now_ms}
+        body = self._codec.dumps(envelope)
         ttl_ms = max(score_ms, now_ms) - now_ms + int(self.settings.job_expires_s * 1000)
         return _Prepared(task_def, job_id, queue, score_ms, ttl_ms, body)
 
@@ -254,15 +290,6 @@ class Client:
                 f"timeout must be a positive number of seconds for task {task_def.name!r}{where}, got {timeout!r}"
             )
         return float(timeout)
-
-
-def _enqueue_keys(p: _Prepared) -> list[str]:
-    k = JobKeys(p.job_id, p.queue)
-    return [k.job, k.result, k.queue, k.abort]
-
-
-def _enqueue_args(p: _Prepared) -> list[str | int | bytes]:
-    return [p.job_id, p.score_ms, p.ttl_ms, p.body]
 
 
 def _check_job_id(job_id: str | None, where: str) -> str:

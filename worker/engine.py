@@ -22,16 +22,17 @@ from redis.exceptions import RedisError
 from .connection import close_redis
 from .cron import CronScheduler
 from .execution import JobExecutor
-from .finish import TRANSIENT
 from .health import Heartbeat, WorkerState
 from .keys import JobKeys
 from .leases import Claim, Leases
 from .metrics import Metrics
 from .probes import start_probes
+from .redis_retry import TRANSIENT
 from .services import resources_from_modules
 from .settings import JobqSettings
 from .states import TERMINAL_OUTCOMES, Outcome
 from .stats import queue_stats
+from .wakeup import WakeUp
 
 if TYPE_CHECKING:
     from aiohttp.web import AppRunner
@@ -72,6 +73,9 @@ class JobqWorker(Worker):
         self._last_abort_check = 0.0
         self._stopping = False
         self._probes: AppRunner | None = None
+        self.wakeup = WakeUp(self.pool, self.queue_name)
+        self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw
+        self._scan = max(100, 5 * self.max_jobs)
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -100,6 +104,7 @@ class JobqWorker(Worker):
         background = [
             asyncio.create_task(self._every(self.leases.lease_ms / 3000, self._renew_leases), name="jobq-leases"),
             asyncio.create_task(self._every(self.heartbeat.interval_s, self._beat), name="jobq-heartbeat"),
+            asyncio.create_task(self.wakeup.listen(), name="jobq-wakeup"),
         ]
         try:
             await self._loop()
@@ -115,8 +120,10 @@ class JobqWorker(Worker):
             self._reap()
             if self._stopping and not self.tasks:
                 return
+            # Cleared before the claim: a signal sent while claiming makes the wait below return at once.
+            self.wakeup.clear()
             try:
-                claimed = await self.run_cycle()
+                await self.run_cycle()
             except TRANSIENT as exc:
                 self._redis_failed(exc)
                 await asyncio.sleep(backoff)
@@ -126,8 +133,16 @@ class JobqWorker(Worker):
             backoff = RECONNECT_MIN_S
             if self.burst and not self.tasks and await self.pool.zcard(self.queue_name) == 0:
                 return
-            if not claimed:
-                await asyncio.sleep(self.poll_delay_s)
+            await self.wakeup.wait(self._idle_wait_s())
+
+    def _idle_wait_s(self) -> float:
+        """How long the loop may sleep: until a signal, the next deferred job, an abort check or the fallback poll."""
+        wait_s = self.poll_delay_s
+        if self._next_due_ms is not None:
+            wait_s = min(wait_s, self._next_due_ms / 1000 - self._clock())
+        if self._started:
+            wait_s = min(wait_s, self._last_abort_check + self._settings.abort_check_s - time.monotonic())
+        return wait_s
 
     async def run_cycle(self) -> int:
         """One round of the loop: claim due jobs into free slots, check aborts, enqueue cron ticks."""
@@ -137,13 +152,20 @@ class JobqWorker(Worker):
                 await self.scheduler.enqueue_due()
             free = self.max_jobs - len(self.tasks)
             if free > 0:
-                now_ms = round(self._clock() * 1000)
-                for claim in await self.leases.claim(now_ms, free, scan=max(100, 5 * self.max_jobs)):
-                    self.tasks[claim.job_id] = asyncio.create_task(self.run_claimed(claim), name=claim.job_id)
+                batch = await self.leases.claim_batch(round(self._clock() * 1000), free, self._scan)
+                self._next_due_ms = batch.next_due_ms
+                for claim in batch.claims:
+                    task = asyncio.create_task(self.run_claimed(claim), name=claim.job_id)
+                    task.add_done_callback(self._job_done)
+                    self.tasks[claim.job_id] = task
                     claimed += 1
         self.state.running = len(self.tasks)
         await self._maybe_check_aborts()
         return claimed
+
+    def _job_done(self, _task: asyncio.Task[None]) -> None:
+        # A free slot, and perhaps a retry scheduled soon: look at the queue again.
+        self.wakeup.set()
 
     def _reap(self) -> None:
         for job_id, task in list(self.tasks.items()):
@@ -169,7 +191,9 @@ class JobqWorker(Worker):
         """Run one claimed job and count its outcome."""
         self._started.add(claim.job_id)
         try:
-            outcome = await self.executor.run(claim.job_id, claim.token, due_ms=claim.due_ms, aborting=self._aborting)
+            outcome = await self.executor.run(
+                claim.job_id, claim.token, due_ms=claim.due_ms, aborting=self._aborting, started=claim.started
+            )
         except asyncio.CancelledError:
             if claim.job_id not in self._aborting:
                 raise  # the worker is stopping now (second signal)
@@ -275,6 +299,7 @@ class JobqWorker(Worker):
                 task.cancel()
             return
         self._stopping = True
+        self.wakeup.set()
         self.state.draining = True
         self.allow_pick_jobs = False
         grace = self._settings.shutdown_grace_s
@@ -297,6 +322,8 @@ class JobqWorker(Worker):
         for task in self.tasks.values():
             task.cancel()
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.executor.flush()
         for job_id, token in list(self.leases.held.items()):  # claimed, but their task never began
             with contextlib.suppress(Exception):
                 await self.executor.give_back(job_id, token)

@@ -108,28 +108,41 @@ class JobExecutor:
         return round(self._clock() * 1000)
 
     async def run(
-        self, job_id: str, token: str, *, due_ms: int | None = None, aborting: Container[str] = ()
+        self,
+        job_id: str,
+        token: str,
+        *,
+        due_ms: int | None = None,
+        aborting: Container[str] = (),
+        started: StartedTry | None = None,
     ) -> Outcome:
         """Run one try of ``job_id``, claimed by this worker under the lease ``token``; return its outcome.
 
         ``due_ms`` is when the job became due (its score when claimed), for the pickup-latency metric.
+        ``started`` is the start of the try when the claim already counted it (see :mod:`worker.leases`);
+        without it, the start is counted here.
         """
         keys = self._recorder.keys(job_id)
         with sentry_sdk.isolation_scope():
             try:
-                try:
-                    started = await self._recorder.start(keys, token)
-                except asyncio.CancelledError:
-                    await asyncio.shield(self._recorder.interrupt(keys, token))
-                    return Outcome.INTERRUPTED
+                if started is None:
+                    try:
+                        started = await self._recorder.start(keys, token)
+                    except asyncio.CancelledError:
+                        await asyncio.shield(self._recorder.interrupt(keys, token))
+                        return Outcome.INTERRUPTED
                 return await self._run_started(keys, token, started, aborting, due_ms)
             except LeaseLost as lost:
                 log_try(job_id, "?", 0, 0, Outcome.LEASE_LOST, 0.0, f"{lost}: another worker holds the job now")
                 return Outcome.LEASE_LOST
 
+    async def flush(self) -> None:
+        """Wait until every outcome handed to the recorder has been written."""
+        await self._recorder.batcher.wait_idle()
+
     async def give_back(self, job_id: str, token: str) -> None:
         """Release a claimed job that this worker will not run after all (uncharged)."""
-        await self._recorder.interrupt(self._recorder.keys(job_id), token)
+        await self._recorder.give_back(self._recorder.keys(job_id), token)
 
     async def _run_started(
         self, keys: JobKeys, token: str, started: StartedTry, aborting: Container[str], due_ms: int | None

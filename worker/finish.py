@@ -9,29 +9,21 @@ another worker. Scripts are retried through Redis outages (see :func:`with_redis
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from arq.connections import ArqRedis
-from redis.exceptions import BusyLoadingError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .dead_letters import TRIM_LUA_BODY
+from .finish_batch import FinishBatcher
 from .keys import JobKeys, dead_letter_index, dead_letter_store
+from .redis_retry import with_redis_retries
 
 logger = logging.getLogger("jobq.finish")
-T = TypeVar("T")
 
 #: arq's lifetime of the tries counter; jobq refreshes it when it schedules a retry.
 RETRY_COUNTER_TTL_S = 88_400
-#: Errors after which a script is worth sending again: Redis is away, restarting or loading.
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
-
 _FENCE = "if redis.call('GET', KEYS[{ip}]) ~= ARGV[{token}] then return -1 end\n"
 
 # KEYS: job, retry, meta, abort, in-progress.  ARGV: retry counter TTL (s), token.
@@ -106,20 +98,9 @@ return 1
 # KEYS: in-progress.  ARGV: token.  Releases the lease so another worker runs the job now.
 RELEASE_LUA = _FENCE.format(ip=1, token=1) + "redis.call('DEL', KEYS[1])\nreturn 1\n"
 
-
-async def with_redis_retries(op: Callable[[], Awaitable[T]], what: str, *, deadline_s: float) -> T:
-    """Run ``op``, sending it again with backoff while Redis is unreachable, for up to ``deadline_s``."""
-    give_up_at = time.monotonic() + deadline_s
-    delay = 0.05
-    while True:
-        try:
-            return await op()
-        except TRANSIENT as exc:
-            if time.monotonic() + delay > give_up_at:
-                raise
-            logger.warning("%s failed (%s: %s); trying again in %.2fs", what, type(exc).__name__, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+# KEYS: in-progress, retry.  ARGV: token.  A claimed job whose try never began: the start the claim
+# counted is taken back, and the lease released.
+GIVE_BACK_LUA = _FENCE.format(ip=1, token=1) + "redis.call('DECR', KEYS[2])\nredis.call('DEL', KEYS[1])\nreturn 1\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +146,8 @@ class TryRecorder:
         self._retry = redis.register_script(RETRY_LUA)
         self._defer = redis.register_script(DEFER_LUA)
         self._release = redis.register_script(RELEASE_LUA)
+        self._give_back = redis.register_script(GIVE_BACK_LUA)
+        self.batcher = FinishBatcher(redis, queue)
 
     @property
     def redis(self) -> ArqRedis:
@@ -196,9 +179,12 @@ class TryRecorder:
         return [k.queue, k.job, k.retry, k.in_progress, k.meta, k.abort, k.result]
 
     async def finish(self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int) -> None:
-        """The job is over (succeeded or aborted): store its result, remove every trace of it."""
-        args = [k.job_id, result or b"", result_ttl_ms if result else 0, token]
-        await self._run(self._finish, f"finish of job {k.job_id}", self._finish_keys(k), args)
+        """The job is over (succeeded or aborted): store its result, remove every trace of it.
+
+        Written together with the other jobs that end in the same loop iteration (one round trip).
+        """
+        if not await self.batcher.finish(k.job_id, token, result, result_ttl_ms):
+            raise LeaseLost(f"finish of job {k.job_id}")
 
     async def dead_letter(
         self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int, entry: bytes, now_ms: int
@@ -228,3 +214,9 @@ class TryRecorder:
         Tried for a few seconds only: if Redis is away, the lease runs out on its own and the job comes back.
         """
         await self._run(self._release, f"release of job {k.job_id}", [k.in_progress], [token], deadline_s=5.0)
+
+    async def give_back(self, k: JobKeys, token: str) -> None:
+        """The job was claimed (its start counted) but its try never began: undo the start, release the lease."""
+        await self._run(
+            self._give_back, f"give-back of job {k.job_id}", [k.in_progress, k.retry], [token], deadline_s=5.0
+        )

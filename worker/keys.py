@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 
-__all__ = ["JobKeys", "dead_letter_index", "dead_letter_store", "limit_key"]
+__all__ = [
+    "ABORT_PREFIX",
+    "META_PREFIX",
+    "JobKeys",
+    "dead_letter_index",
+    "dead_letter_store",
+    "limit_key",
+    "wake_channel",
+]
+
+META_PREFIX = "jobq:meta:"
+ABORT_PREFIX = "jobq:abort:"
 
 
 class JobKeys:
@@ -22,8 +33,8 @@ class JobKeys:
         self.in_progress = in_progress_key_prefix + job_id  # set while a worker runs a try (arq)
         self.retry = retry_key_prefix + job_id  # tries started, incremented at each start (arq)
         self.result = result_key_prefix + job_id  # the stored result envelope (arq)
-        self.meta = f"jobq:meta:{job_id}"  # failures so far, last error, progress (hash)
-        self.abort = f"jobq:abort:{job_id}"  # abort requested while the job runs
+        self.meta = META_PREFIX + job_id  # failures so far, last error, progress (hash)
+        self.abort = ABORT_PREFIX + job_id  # abort requested while the job runs
 
 
 def dead_letter_store(queue: str) -> str:
@@ -39,3 +50,8 @@ def dead_letter_index(queue: str) -> str:
 def limit_key(name: str, key: str) -> str:
     """Sorted set of the holders of one distributed concurrency limit, scored by lease expiry (ms)."""
     return f"jobq:limit:{name}:{key}"
+
+
+def wake_channel(queue: str) -> str:
+    """Pub/sub channel on which producers tell the idle workers of ``queue`` that a job is waiting."""
+    return f"jobq:wake:{queue}"

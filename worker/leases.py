@@ -1,4 +1,4 @@
-"""Claiming jobs with leases, and keeping the leases alive while the jobs run.
+"""Claiming jobs with leases (and starting their tries), and keeping the leases alive while they run.
 
 A claim sets arq's in-progress key of each due job to a *fencing token* (``<worker id>:<n>``, with
 ``n`` from a Redis counter, so no two claims ever share a token) and a short TTL
@@ -16,32 +16,81 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from arq.connections import ArqRedis
-from arq.constants import in_progress_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+
+from .finish import RETRY_COUNTER_TTL_S, StartedTry
+from .keys import ABORT_PREFIX, META_PREFIX
+from .lua import LUA_MGET
 
 logger = logging.getLogger("jobq.leases")
 
 FENCE_COUNTER = "jobq:fence"
 
-# KEYS: queue, fence counter.  ARGV: now (ms), claims wanted, ids to look at, lease (ms), worker id, key prefix.
-# Returns {id, token, score, id, token, score, ...} for the jobs claimed.
-CLAIM_LUA = """
+# Claims due jobs and starts their tries in one call: it leases each job (one token from a range
+# reserved with one INCRBY), counts the start in arq's tries counter, and returns the envelope,
+# the counters and the abort flag, so a try needs no second round trip before it runs.
+# KEYS: queue, fence counter.
+# ARGV: now (ms), claims wanted, ids to look at, lease (ms), worker id, retry counter TTL (s).
+# Returns {{id, token, score, envelope or '', tries started, failures, abort flag, ...}, next score or ''}:
+# the next score is the earliest future one (when fewer jobs than wanted were due), so an idle worker
+# knows when to look again.
+CLAIM_LUA = (
+    LUA_MGET
+    + f"""
+local IP, JOB, RETRY, META, ABORT = '{in_progress_key_prefix}', '{job_key_prefix}', '{retry_key_prefix}',
+  '{META_PREFIX}', '{ABORT_PREFIX}'
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
 local wanted = tonumber(ARGV[2])
-local claimed = {}
-for i = 1, #due, 2 do
-  if #claimed >= 3 * wanted then break end
-  local id = due[i]
-  local key = ARGV[6] .. id
-  if redis.call('EXISTS', key) == 0 then
-    local token = ARGV[5] .. ':' .. redis.call('INCR', KEYS[2])
-    redis.call('SET', key, token, 'PX', ARGV[4])
-    claimed[#claimed + 1] = id
-    claimed[#claimed + 1] = token
-    claimed[#claimed + 1] = due[i + 1]
+local claimed = {{}}
+local ids, scores = {{}}, {{}}
+if #due > 0 then
+  local leases = {{}}
+  for i = 1, #due, 2 do leases[#leases + 1] = IP .. due[i] end
+  local held = mget(leases)
+  for i = 1, #leases do
+    if #ids >= wanted then break end
+    if not held[i] then
+      ids[#ids + 1] = due[2 * i - 1]
+      scores[#scores + 1] = due[2 * i]
+    end
   end
 end
-return claimed
+if #ids > 0 then
+  local first = redis.call('INCRBY', KEYS[2], #ids) - #ids
+  local probe = {{}}
+  for i, id in ipairs(ids) do
+    probe[2 * i - 1] = JOB .. id
+    probe[2 * i] = ABORT .. id
+  end
+  local found = mget(probe)
+  for i, id in ipairs(ids) do
+    local token = ARGV[5] .. ':' .. (first + i)
+    redis.call('SET', IP .. id, token, 'PX', ARGV[4])
+    local started = redis.call('INCR', RETRY .. id)
+    local failures = 0
+    if started == 1 then
+      redis.call('EXPIRE', RETRY .. id, ARGV[6])
+    else
+      failures = tonumber(redis.call('HGET', META .. id, 'failures') or '0')
+    end
+    local n = #claimed
+    claimed[n + 1] = id
+    claimed[n + 2] = token
+    claimed[n + 3] = scores[i]
+    claimed[n + 4] = found[2 * i - 1] or ''
+    claimed[n + 5] = started
+    claimed[n + 6] = failures
+    claimed[n + 7] = found[2 * i] and 1 or 0
+  end
+end
+local next_score = ''
+if #ids < wanted then
+  local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #later > 0 then next_score = later[2] end
+end
+return {{claimed, next_score}}
 """
+)
 
 # KEYS: in-progress keys.  ARGV: lease (ms), then one token per key.  Returns 1/0 per key (held/lost).
 RENEW_LUA = """
@@ -65,6 +114,15 @@ class Claim:
     job_id: str
     token: str
     due_ms: int = 0  #: the job's score when claimed: when it became due
+    started: StartedTry | None = None  #: the start of the try, counted by the claim itself
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBatch:
+    """What one claim call got: the jobs, and when the next deferred job is due (ms), if known."""
+
+    claims: list[Claim]
+    next_due_ms: int | None
 
 
 class Leases:
@@ -81,27 +139,34 @@ class Leases:
 
     async def claim(self, now_ms: int, wanted: int, scan: int) -> list[Claim]:
         """Claim up to ``wanted`` due jobs among the first ``scan`` due ones; they are then held."""
-        raw = await self._claim(
+        return (await self.claim_batch(now_ms, wanted, scan)).claims
+
+    async def claim_batch(self, now_ms: int, wanted: int, scan: int) -> ClaimBatch:
+        """Claim and start up to ``wanted`` due jobs in one call; also say when the next deferred one is due."""
+        raw, raw_next = await self._claim(
             keys=[self._queue, FENCE_COUNTER],
-            args=[now_ms, wanted, scan, self.lease_ms, self.worker_id, in_progress_key_prefix],
+            args=[now_ms, wanted, scan, self.lease_ms, self.worker_id, RETRY_COUNTER_TTL_S],
         )
         claims = []
-        for raw_id, raw_token, raw_score in zip(raw[::3], raw[1::3], raw[2::3], strict=True):
+        for i in range(0, len(raw), 7):
+            raw_id, raw_token, raw_score, envelope, started, failures, aborted = raw[i : i + 7]
             try:
                 job_id = raw_id.decode()
             except UnicodeDecodeError:
                 await self._discard_undecodable(raw_id)
                 continue
-            claims.append(Claim(job_id, raw_token.decode(), int(float(raw_score))))
-            self.held[job_id] = raw_token.decode()
-        return claims
+            token = raw_token.decode()
+            start = StartedTry(envelope or None, int(started), int(failures), bool(aborted))
+            claims.append(Claim(job_id, token, int(float(raw_score)), start))
+            self.held[job_id] = token
+        return ClaimBatch(claims, int(float(raw_next)) if raw_next else None)
 
     async def _discard_undecodable(self, raw_id: bytes) -> None:
         # A queue member that is not UTF-8 was not written by any producer: it has no job to run.
         logger.error("removing queue member %r from %r: job ids must be UTF-8", raw_id, self._queue)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self._queue, raw_id)
-            pipe.delete(in_progress_key_prefix.encode() + raw_id)
+            pipe.delete(in_progress_key_prefix.encode() + raw_id, retry_key_prefix.encode() + raw_id)
             await pipe.execute()
 
     def release(self, job_id: str) -> None:

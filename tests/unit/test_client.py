@@ -7,7 +7,6 @@ from typing import Any
 
 import orjson
 import pytest
-from redis.asyncio.client import Pipeline
 
 from tests import sample_tasks
 from tests.unit.conftest import Harness
@@ -127,21 +126,19 @@ async def test_enqueue_on_another_queue(harness: Harness) -> None:
     assert (await handle.status()).status == JobStatus.QUEUED
 
 
-async def test_enqueue_many_writes_in_one_round_trip_per_chunk(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    executes = 0
-    original = Pipeline.execute
+async def test_enqueue_many_writes_in_one_script_call_per_chunk(harness: Harness) -> None:
+    calls = 0
+    original = harness.client._enqueue_script
 
-    async def counting(self: Pipeline, raise_on_error: bool = True) -> Any:
-        nonlocal executes
-        executes += 1
-        return await original(self, raise_on_error)
+    async def counting(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await original(**kwargs)
 
-    monkeypatch.setattr(Pipeline, "execute", counting)
+    harness.client._enqueue_script = counting  # type: ignore[assignment]
     requests = [JobRequest("add", {"a": i, "b": 0}, job_id=f"m{i}") for i in range(2500)]
     handles = await harness.client.enqueue_many(requests)
-    assert executes == 3  # chunks of 1000
+    assert calls == 3  # chunks of 1000
     assert [h.job_id for h in handles] == [f"m{i}" for i in range(2500)]
     assert all(h.created for h in handles)
     assert await harness.redis.zcard("arq:queue") == 2500
@@ -174,3 +171,25 @@ async def test_status_moves_from_deferred_to_queued_with_time(harness: Harness) 
 
 async def test_unknown_job_is_not_found(harness: Harness) -> None:
     assert (await harness.client.job("missing").status()).status == JobStatus.NOT_FOUND
+
+
+async def test_enqueue_many_creates_a_job_id_repeated_in_the_batch_once(harness: Harness) -> None:
+    requests = [JobRequest("add", {"a": i, "b": 0}, job_id="twice") for i in range(2)]
+    handles = await harness.client.enqueue_many(requests)
+    assert [h.created for h in handles] == [True, False]
+    assert await harness.redis.zcard("arq:queue") == 1
+
+
+async def test_enqueue_many_writes_each_queue_in_order(harness: Harness) -> None:
+    requests = [JobRequest("add", {"a": i, "b": 0}, job_id=f"q{i}", queue="other" if i % 2 else None) for i in range(4)]
+    handles = await harness.client.enqueue_many(requests)
+    assert [(h.job_id, h.queue_name) for h in handles] == [
+        ("q0", "arq:queue"), ("q1", "other"), ("q2", "arq:queue"), ("q3", "other"),
+    ]  # fmt: skip
+    assert await harness.redis.zrange("other", 0, -1) == [b"q1", b"q3"]
+
+
+async def test_a_new_job_clears_an_abort_marker_left_under_its_id(harness: Harness) -> None:
+    await harness.redis.set("jobq:abort:reused", "1")
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="reused")
+    assert await harness.redis.exists("jobq:abort:reused") == 0

@@ -39,7 +39,7 @@ async def test_stale_worker_cannot_record_over_the_rerun(harness: Harness, caplo
     claim = (await harness.worker.leases.claim(harness.clock.ms(), 1, 100))[0]
     await harness.redis.set("arq:in-progress:stale", "other-worker:999")  # lease expired and re-claimed
     with caplog.at_level(logging.INFO, logger="jobq.job"):
-        outcome = await harness.worker.executor.run("stale", claim.token)
+        outcome = await harness.worker.executor.run("stale", claim.token, started=claim.started)
     assert outcome is Outcome.LEASE_LOST
     assert await harness.redis.exists("arq:result:stale") == 0  # nothing written by the stale worker
     assert await harness.redis.get("arq:in-progress:stale") == b"other-worker:999"  # the re-run's lease stands
@@ -50,7 +50,7 @@ async def test_stale_worker_cannot_record_over_the_rerun(harness: Harness, caplo
 async def test_lease_lost_mid_try_records_nothing(harness: Harness) -> None:
     handle = await harness.client.enqueue("progressing", {"seconds": 0.2}, job_id="mid")
     claim = (await harness.worker.leases.claim(harness.clock.ms(), 1, 100))[0]
-    running = asyncio.create_task(harness.worker.executor.run("mid", claim.token))
+    running = asyncio.create_task(harness.worker.executor.run("mid", claim.token, started=claim.started))
     await asyncio.sleep(0.05)
     await harness.redis.set("arq:in-progress:mid", "thief:1")
     assert await running is Outcome.LEASE_LOST
@@ -92,4 +92,54 @@ async def test_killed_workers_job_is_claimable_once_its_lease_runs_out(harness: 
     await asyncio.sleep(0.06)  # the lease runs out (Redis time)
     assert await harness.run_due() == 1
     result = await harness.client.job("orphan").wait(timeout=1)
-    assert (result.success, result.tries, result.interruptions) == (True, 1, 0)
+    # The dead worker's claim started its try (claim and start are one step): that try was cut short.
+    assert (result.success, result.tries, result.interruptions) == (True, 1, 1)
+
+
+async def test_a_batch_of_finishes_is_one_call_and_fenced_per_job(harness: Harness) -> None:
+    for job_id in ("mine", "stolen"):
+        await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id=job_id)
+    claims = {c.job_id: c for c in await harness.worker.leases.claim(harness.clock.ms(), 10, 100)}
+    await harness.redis.set("arq:in-progress:stolen", "thief:1")  # its lease passed to another worker
+    batcher = harness.worker.executor._recorder.batcher
+    calls = 0
+    original = batcher._script
+
+    async def counting(**kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await original(**kwargs)
+
+    batcher._script = counting  # type: ignore[assignment]
+    answers = await asyncio.gather(
+        *(batcher.finish(job_id, claims[job_id].token, b"result", 60_000) for job_id in ("mine", "stolen"))
+    )
+    assert (answers, calls) == ([True, False], 1)
+    assert await harness.redis.get("arq:result:mine") == b"result"
+    assert await harness.redis.exists("arq:job:mine", "arq:retry:mine", "arq:in-progress:mine") == 0
+    assert await harness.redis.zrange("arq:queue", 0, -1) == [b"stolen"]  # untouched: the thief's job
+    assert await harness.redis.get("arq:in-progress:stolen") == b"thief:1"
+    assert await harness.redis.exists("arq:result:stolen", "arq:job:stolen") == 1  # the job key only
+
+
+async def test_claim_starts_the_try_and_returns_the_envelope(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="s1")
+    (claim,) = await harness.worker.leases.claim(harness.clock.ms(), 10, 100)
+    assert claim.started is not None
+    assert claim.started.envelope == await harness.redis.get("arq:job:s1")
+    assert (claim.started.started, claim.started.failures, claim.started.abort_requested) == (1, 0, False)
+    assert await harness.redis.get("arq:retry:s1") == b"1"
+
+
+async def test_a_claimed_job_given_back_unstarted_is_not_charged(harness: Harness) -> None:
+    handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="back")
+    (claim,) = await harness.worker.leases.claim(harness.clock.ms(), 10, 100)
+    await harness.worker.executor.give_back("back", claim.token)
+    info = await handle.status()
+    assert (info.status, info.tries, info.interruptions) == (JobStatus.QUEUED, 0, 0)
+
+
+async def test_claim_reports_when_the_next_deferred_job_is_due(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="later", defer_by=5)
+    batch = await harness.worker.leases.claim_batch(harness.clock.ms(), 10, 100)
+    assert (batch.claims, batch.next_due_ms) == ([], harness.clock.ms() + 5_000)

@@ -34,7 +34,7 @@ async def wait_status(h: Harness, job_id: str, status: JobStatus, timeout_s: flo
 async def test_loop_outlives_redis_errors(make_harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     h = make_harness(poll_delay_s=0.01)
     failures = {"left": 3}
-    real_claim = Leases.claim
+    real_claim = Leases.claim_batch
 
     async def flaky_claim(self: Leases, *args: Any, **kwargs: Any) -> Any:
         if failures["left"]:
@@ -42,7 +42,7 @@ async def test_loop_outlives_redis_errors(make_harness: Any, monkeypatch: pytest
             raise RedisConnectionError("Connection reset by peer")
         return await real_claim(self, *args, **kwargs)
 
-    monkeypatch.setattr(Leases, "claim", flaky_claim)
+    monkeypatch.setattr(Leases, "claim_batch", flaky_claim)
     loop = await run_worker(h)
     handle = await h.client.enqueue("add", {"a": 1, "b": 2})
     assert (await handle.result(timeout=5)).total == 3

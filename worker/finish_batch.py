@@ -1,0 +1,119 @@
+"""Finishing many jobs in one round trip: the outcomes that end in the same loop iteration share a script.
+
+A worker at full speed ends dozens of tries per event-loop iteration. Each
+:meth:`FinishBatcher.finish` call queues its outcome and waits; the first one schedules a flush
+that runs once the current iteration is over and writes every queued outcome with one script
+call. Each job in the batch is still fenced by its own lease token (a job whose lease moved to
+another worker is left untouched and reported as lost), and each job's transition is atomic (the
+whole batch is one script).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
+
+from .keys import ABORT_PREFIX, META_PREFIX
+from .lua import LUA_MGET
+from .redis_retry import with_redis_retries
+
+#: Jobs written per script call at most (keeps each call short for the other clients of Redis).
+MAX_BATCH = 500
+
+# KEYS: queue.  ARGV: per job: id, token, result envelope, result TTL (ms; 0 stores no result).
+# Returns 1 (finished) or -1 (lease lost: nothing written) per job. One MGET checks every fence;
+# one ZREM and one DEL remove every finished job; only the results are one SET each.
+FINISH_MANY_LUA = (
+    LUA_MGET
+    + f"""
+local IP, JOB, RETRY, META, ABORT, RESULT = '{in_progress_key_prefix}', '{job_key_prefix}',
+  '{retry_key_prefix}', '{META_PREFIX}', '{ABORT_PREFIX}', '{result_key_prefix}'
+local leases = {{}}
+for i = 1, #ARGV, 4 do leases[#leases + 1] = IP .. ARGV[i] end
+local held = mget(leases)
+local answers, ids, gone = {{}}, {{}}, {{}}
+for n = 1, #leases do
+  local i = 4 * n - 3
+  local id = ARGV[i]
+  if held[n] == ARGV[i + 1] then
+    answers[n] = 1
+    ids[#ids + 1] = id
+    for _, prefix in ipairs({{JOB, RETRY, IP, META, ABORT}}) do gone[#gone + 1] = prefix .. id end
+    if tonumber(ARGV[i + 3]) > 0 then
+      redis.call('SET', RESULT .. id, ARGV[i + 2], 'PX', ARGV[i + 3])
+    end
+  else
+    answers[n] = -1
+  end
+end
+for from = 1, #ids, 1000 do
+  redis.call('ZREM', KEYS[1], unpack(ids, from, math.min(from + 999, #ids)))
+end
+for from = 1, #gone, 1000 do
+  redis.call('DEL', unpack(gone, from, math.min(from + 999, #gone)))
+end
+return answers
+"""
+)
+
+
+@dataclass(slots=True)
+class _Pending:
+    job_id: str
+    token: str
+    result: bytes
+    result_ttl_ms: int
+    done: asyncio.Future[bool]
+
+
+class FinishBatcher:
+    """Writes the ends of jobs (result stored, every trace removed) in batches, one script call each."""
+
+    def __init__(self, redis: ArqRedis, queue: str) -> None:
+        self._queue = queue
+        self._script = redis.register_script(FINISH_MANY_LUA)
+        self._pending: list[_Pending] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def finish(self, job_id: str, token: str, result: bytes | None, result_ttl_ms: int) -> bool:
+        """Queue the end of ``job_id`` for the next flush; ``False`` if its lease had passed to another worker."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Pending(job_id, token, result or b"", result_ttl_ms if result else 0, done))
+        if self._flusher is None:
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await done
+
+    async def wait_idle(self) -> None:
+        """Return once every queued end has been written (or has failed)."""
+        while self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
+                await self._write(batch)
+        finally:
+            self._flusher = None
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        args: list[str | int | bytes] = []
+        for p in batch:
+            args += (p.job_id, p.token, p.result, p.result_ttl_ms)
+        try:
+            answers = await with_redis_retries(
+                lambda: self._script(keys=[self._queue], args=args), f"finish of {len(batch)} jobs", deadline_s=300.0
+            )
+        except BaseException as exc:
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for p, answer in zip(batch, answers, strict=True):
+            if not p.done.done():
+                p.done.set_result(answer == 1)
