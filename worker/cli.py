@@ -6,7 +6,6 @@ wrong), 2 bad configuration or usage. Errors go to stderr.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Annotated
@@ -57,10 +56,11 @@ def worker(
         if burst:
             fail("--burst and --processes do not mix: run one burst worker per process", 2)
         raise typer.Exit(Supervisor(processes, base_port=settings.http_port).run())
+    from . import eventloop
     from .runner import run_worker
 
     init_sentry(settings)  # before the worker exists
-    run(lambda: asyncio.run(run_worker(settings, burst=burst)))
+    run(lambda: eventloop.run(run_worker(settings, burst=burst)))  # on uvloop when installed
 
 
 @app.command()

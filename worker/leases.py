@@ -66,11 +66,10 @@ if #ids > 0 then
   for i, id in ipairs(ids) do
     local token = ARGV[5] .. ':' .. (first + i)
     redis.call('SET', IP .. id, token, 'PX', ARGV[4])
-    local started = redis.call('INCR', RETRY .. id)
-    local failures = 0
-    if started == 1 then
-      redis.call('EXPIRE', RETRY .. id, ARGV[6])
-    else
+    -- A first start creates the counter with its TTL (one command); later ones count on it.
+    local started, failures = 1, 0
+    if not redis.call('SET', RETRY .. id, '1', 'EX', ARGV[6], 'NX') then
+      started = redis.call('INCR', RETRY .. id)
       failures = tonumber(redis.call('HGET', META .. id, 'failures') or '0')
     end
     local n = #claimed

@@ -76,7 +76,13 @@ class JobqSettings(BaseSettings):
         "arq:queue", min_length=1, description="Queue (Redis sorted set) that producers and workers share."
     )
     max_jobs: int = Field(10, ge=1, description="Jobs one worker process runs at once.")
-    poll_delay_s: float = Field(0.1, gt=0, description="Seconds between polls of the queue by an idle worker.")
+    poll_delay_s: float = Field(
+        0.5,
+        gt=0,
+        description="Seconds between fallback polls of the queue by an idle worker. jobq producers wake idle "
+        "workers at once; the poll picks up what sends no wake-up: jobs of stock arq producers, and jobs whose "
+        "lease ran out.",
+    )
     job_timeout_s: float = Field(300.0, gt=0, description="Default time limit of one try, in seconds.")
     max_tries: int = Field(5, ge=1, description="Default number of tries before a job fails for good.")
     retry_backoff_base_s: float = Field(1.0, ge=0, description="Seconds: delay ceiling after the first failed try.")
