@@ -257,7 +257,7 @@ class Client:
 
     def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
         if created and self.metrics is not None:
-            self.metrics.enqueued.labels(prepared.queue, prepared.task.name).inc()
+            self.metrics.job_enqueued(prepared.queue, prepared.task.name)
         return self._new_handle(prepared.job_id, prepared.queue, prepared.task, created=created)
 
     def _now_ms(self) -> int:

@@ -18,6 +18,7 @@ DEFERRED            no free concurrency slot: back on the queue shortly, not cha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Callable, Container
@@ -103,6 +104,7 @@ class JobExecutor:
         self._attempts = attempts
         self._clock = clock
         self._draw = draw
+        self._policies: dict[str, RetryPolicy] = {}  # per task: its policy over the settings' default
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -123,7 +125,8 @@ class JobExecutor:
         without it, the start is counted here.
         """
         keys = self._recorder.keys(job_id)
-        with sentry_sdk.isolation_scope():
+        # An isolation scope per job keeps one job's Sentry tags off the others; without Sentry it is pure cost.
+        with sentry_sdk.isolation_scope() if sentry_sdk.get_client().is_active() else contextlib.nullcontext():
             try:
                 if started is None:
                     try:
@@ -154,22 +157,14 @@ class JobExecutor:
             body = self._codec.loads(started.envelope)
         except SerializationError as exc:
             return await self._dead_letter(base, SerializationError(f"unable to decode job: {exc}"))
-        base = replace(
-            base,
-            # arq's _job_try lets a producer say which try this is; it never lowers the count.
-            try_number=max(base.try_number, body.get("t") or 1),
-            task=body["f"],
-            args=tuple(body["a"]),
-            kwargs=dict(body["k"]),
-            enqueued_ms=int(body["et"]),
-            interruptions=started.interruptions,
-        )
         try:
-            task_def = self._registry.get(base.task)
+            task_def = self._registry.get(body["f"])
         except UnknownTaskError as exc:
-            return await self._dead_letter(base, exc)
-        policy = task_def.retry_policy(self._config.retry)
-        job = replace(base, max_tries=policy.max_tries)
+            return await self._dead_letter(self._decoded(base, body, started), exc)
+        policy = self._policies.get(task_def.name)
+        if policy is None:
+            policy = self._policies[task_def.name] = task_def.retry_policy(self._config.retry)
+        job = self._decoded(base, body, started, max_tries=policy.max_tries)
         if started.abort_requested or keys.job_id in aborting:
             return await self._abort(job)
         if job.interruptions > self._config.max_interruptions:
@@ -184,6 +179,20 @@ class JobExecutor:
             pickup_s = None if due_ms is None else (job.started_ms - due_ms) / 1000
             self.metrics.try_started(self._config.queue_name, job.task, pickup_s)
         return await self._attempt(job, task_def, policy, aborting)
+
+    @staticmethod
+    def _decoded(base: _Job, body: dict[str, Any], started: StartedTry, *, max_tries: int = 1) -> _Job:
+        return replace(
+            base,
+            # arq's _job_try lets a producer say which try this is; it never lowers the count.
+            try_number=max(base.try_number, body.get("t") or 1),
+            task=body["f"],
+            args=tuple(body["a"]),
+            kwargs=dict(body["k"]),
+            enqueued_ms=int(body["et"]),
+            interruptions=started.interruptions,
+            max_tries=max_tries,
+        )
 
     async def _attempt(
         self, job: _Job, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str]

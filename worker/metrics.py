@@ -29,6 +29,8 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -80,28 +82,43 @@ class Metrics:
             "jobq_worker_connected", "1 while this worker reaches Redis.", ("queue", "worker"), registry=r
         )
 
-    def try_started(self, queue: str, task: str, pickup_s: float | None) -> None:
-        """A try began, ``pickup_s`` after the job was due."""
-        self.started.labels(queue, task).inc()
-        if pickup_s is not None:
-            self.pickup.labels(queue, task).observe(max(0.0, pickup_s))
-
-    def try_ended(self, queue: str, task: str, outcome: Outcome, failure: Outcome | None, duration_s: float) -> None:
-        """A try ended with ``outcome`` (and ``failure``, FAILED or TIMED_OUT, when it failed)."""
-        if failure is not None:
-            self.failed.labels(queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error").inc()
-        counter = {
+        self._by_outcome = {
             Outcome.SUCCEEDED: self.succeeded,
             Outcome.RETRYING: self.retried,
             Outcome.DEAD_LETTERED: self.dead_lettered,
             Outcome.ABORTED: self.aborted,
             Outcome.INTERRUPTED: self.interrupted,
             Outcome.DEFERRED: self.deferred,
-        }.get(outcome)
+        }
+        # labels() validates and locks on every call; a job's metrics reuse the children of its labels.
+        self._children: dict[tuple[object, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def try_started(self, queue: str, task: str, pickup_s: float | None) -> None:
+        """A try began, ``pickup_s`` after the job was due."""
+        self._child(self.started, queue, task).inc()
+        if pickup_s is not None:
+            self._child(self.pickup, queue, task).observe(max(0.0, pickup_s))
+
+    def try_ended(self, queue: str, task: str, outcome: Outcome, failure: Outcome | None, duration_s: float) -> None:
+        """A try ended with ``outcome`` (and ``failure``, FAILED or TIMED_OUT, when it failed)."""
+        if failure is not None:
+            self._child(self.failed, queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error").inc()
+        counter = self._by_outcome.get(outcome)
         if counter is not None:
-            counter.labels(queue, task).inc()
+            self._child(counter, queue, task).inc()
         if outcome is not Outcome.DEFERRED:
-            self.duration.labels(queue, task, outcome.value).observe(max(0.0, duration_s))
+            self._child(self.duration, queue, task, outcome.value).observe(max(0.0, duration_s))
+
+    def job_enqueued(self, queue: str, task: str) -> None:
+        """A producer in this process created a job."""
+        self._child(self.enqueued, queue, task).inc()
 
     def queue_observed(self, stats: QueueStats) -> None:
         """Set the queue gauges from a fresh snapshot."""
