@@ -18,7 +18,7 @@ from arq.connections import RedisSettings
 from arq.logs import default_log_config
 from arq.worker import Worker
 
-from bench.tasks import READY_KEY
+from bench.ready import READY_KEY
 
 
 async def noop(ctx: dict[str, Any]) -> None:
@@ -36,7 +36,7 @@ async def stamp(ctx: dict[str, Any]) -> float:
 
 
 async def _ready(ctx: dict[str, Any]) -> None:
-    await ctx["redis"].set(READY_KEY.format(pid=os.getpid()), os.getpid(), ex=3600)
+    await ctx["redis"].set(READY_KEY.format(pid=os.getpid()), repr(time.time()), ex=3600)
 
 
 async def _run(url: str, queue: str, tuned: bool, max_jobs: int | None) -> None:

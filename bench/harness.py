@@ -20,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from bench.tasks import READY_KEY
+from bench.ready import READY_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBQ_BIN = ROOT / ".venv" / "bin" / "jobq"
@@ -115,6 +115,13 @@ class Workers:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.system.label} workers not ready within {timeout_s:g}s")
             time.sleep(0.02)
+
+    def ready_times(self, r: redis.Redis) -> list[float]:
+        """When each process set its ready key (time.time()); only after :meth:`wait_ready` or a finished run."""
+        values = r.mget([READY_KEY.format(pid=pid) for pid in self.pids])
+        if any(v is None for v in values):
+            raise RuntimeError(f"{self.system.label}: a worker never reported ready")
+        return [float(v) for v in values]
 
     def peak_rss_mb(self) -> list[float]:
         """``VmHWM`` (peak resident set) of each live worker process, in MB."""

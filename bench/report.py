@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from bench.harness import SYSTEMS
+from bench.harness import ROOT, SYSTEMS
 from bench.measure import Sample
 
 #: measurement name -> system key -> one Sample per repetition
@@ -106,6 +106,7 @@ ROWS = [
         "≤ 1.1 s",
         _at_most(1.1),
     ),
+    Row("io", "efficiency_pct", "I/O-bound efficiency (ideal 1 s / wall time)", "%", 0, "≥ 90 %", _min_value(90)),
     Row("pickup", "p50_ms", "pickup latency p50, idle worker, jobs 20 ms apart", "ms", 2, "≤ 1 ms", _at_most(1)),
     Row("pickup", "p95_ms", "pickup latency p95", "ms", 2, "—", None),
     Row("pickup", "p99_ms", "pickup latency p99", "ms", 2, "≤ 5 ms", _at_most(5)),
@@ -120,7 +121,10 @@ def _fmt(value: float | None, digits: int) -> str:
 
 
 def _ratio(a: float | None, b: float | None) -> str:
-    return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}x"
+    if a is None or b is None or b == 0:
+        return "—"
+    r = a / b
+    return f"{r:.2f}x" if r >= 0.1 else f"{r:.3f}x"
 
 
 def _verdict(row: Row, fig: Figure, results: Results) -> str:
@@ -153,6 +157,14 @@ def table(results: Results) -> str:
     return "\n".join(lines)
 
 
+def revision() -> str:
+    """The commit measured (``-dirty`` when the tree has uncommitted changes)."""
+    out = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    return out.stdout.strip() or "unknown"
+
+
 def machine() -> str:
     """Cores, CPU, Python, redis-server and library versions."""
     cpu = "unknown CPU"
@@ -181,8 +193,11 @@ METHODS = {
     "{drain_arq_tuned}), then one worker process starts. Time = last job's finish minus first job's start, both "
     "read from the stored results (`st`/`ft`, ms, arq's result layout, which jobq keeps), so worker start-up "
     "and the harness's polling are excluded; figure = N / time. Concurrency: jobq `JOBQ_MAX_JOBS=100`, arq "
-    "default `max_jobs=10`, arq tuned 100.",
-    "drain2": "As the 1-process drain, with two worker processes on the same queue (same N).",
+    "default `max_jobs=10`, arq tuned 100. Peak RSS is read from the same run.",
+    "drain2": "As the 1-process drain, with two worker processes started together on the same queue (same N). "
+    "So that a process still starting does not count as a second worker, the span runs from the later of the first "
+    "job's start and the moment the last process was up (its start-up hook wrote a timestamp: jobq a module-level "
+    "`@resource` in bench/tasks.py, arq `on_startup`) to the last finish, and only jobs started in it count.",
     "io": "{io_jobs} jobs of `await asyncio.sleep(0.1)` pre-filled, one worker process with concurrency 200 for "
     "everyone (`JOBQ_MAX_JOBS=200`; arq `max_jobs=200`, tuned arq keeps poll_delay 0.01 s and uvloop). Wall "
     "time = last finish minus first start from the stored results; the ideal is 2,000 x 0.1 s / 200 = 1 s.",
@@ -208,7 +223,12 @@ def _details(results: Results) -> list[str]:
     for measurement, by_system in results.items():
         for key, samples in by_system.items():
             figures = "; ".join(
-                ", ".join(f"{k} {v:,.3g}" if v < 100 else f"{k} {v:,.0f}" for k, v in s.values.items()) for s in samples
+                ", ".join(
+                    f"{k} {v:,.3g}" if abs(v) < 100 else f"{k} {v:,.0f}"
+                    for k, v in {**s.values, **s.detail}.items()
+                    if isinstance(v, float | int)
+                )
+                for s in samples
             )
             out.append(f"- {measurement}, {key}: {figures}")
     for measurement, title, unit in (("commands", "Redis commands per job", "per job"), ("idle", "Idle load", "/s")):
@@ -241,7 +261,7 @@ def document(
         "# jobq benchmarks",
         "",
         f"Run {when} by `make bench` (`python -m bench`) in {elapsed_s:.0f} s; each figure is the median of "
-        f"{repeats} repetition{'s' if repeats > 1 else ''}.",
+        f"{repeats} repetition{'s' if repeats > 1 else ''}; jobq at commit `{revision()}`.",
         "",
         f"Machine: {machine()}. One embedded redis-server on loopback for the whole run (no persistence), "
         "flushed between measurements; every worker is its own OS process.",
@@ -271,7 +291,14 @@ def document(
     }
     for key, title in titles.items():
         lines += [f"- **{title}.** {methods[key]}"]
-    lines += ["", *_details(results)]
+    lines += [
+        "",
+        "In the lists below, `all_jobs_s` is a drain's N divided by first start to last finish (no correction for "
+        "a process still starting), `max_ms` the largest pickup latency, `net_of_idle` commands per job without the "
+        "worker's idle traffic.",
+        "",
+        *_details(results),
+    ]
     if errors:
         lines += ["", "## Failures", "", *(f"- {e}" for e in errors)]
     return "\n".join(lines) + "\n"

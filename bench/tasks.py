@@ -10,10 +10,8 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
+from bench.ready import READY_KEY
 from worker import JobContext, JobqSettings, resource, task
-
-#: Key a worker process sets once it has started (bench.harness waits for it); value: its pid.
-READY_KEY = "bench:ready:{pid}"
 
 
 class Empty(BaseModel):
@@ -48,7 +46,7 @@ async def ready_marker(settings: JobqSettings) -> AsyncIterator[None]:
     """Opened when the worker starts (module-level resources are): tells the harness this process is up."""
     client = aioredis.Redis.from_url(settings.redis_url)
     try:
-        await client.set(READY_KEY.format(pid=os.getpid()), os.getpid(), ex=3600)
+        await client.set(READY_KEY.format(pid=os.getpid()), repr(time.time()), ex=3600)
     finally:
         await client.aclose()
     yield None
