@@ -34,6 +34,8 @@ class AttemptRunner:
 
     async def run(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
         """Run one try under the task's limits and timeout; raise :class:`NoFreeSlot` when full."""
+        if task_def.limit is None and task_def.name not in self._local:  # no slots to take
+            return await self._with_timeout(task_def, ctx, payload)
         async with self._local_slot(task_def):
             if task_def.limit is None:
                 return await self._with_timeout(task_def, ctx, payload)
@@ -54,11 +56,11 @@ class AttemptRunner:
     async def _with_timeout(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
         running = asyncio.ensure_future(task_def.fn(ctx, payload))
         try:
-            done, _ = await asyncio.wait({running}, timeout=ctx.timeout_s)
+            await _wait_at_most(running, ctx.timeout_s)
         except asyncio.CancelledError:  # aborted, or the worker is shutting down
             await self._stop(running, ctx)
             raise
-        if running not in done:
+        if not running.done():
             await self._stop(running, ctx)
             raise JobTimeout(task_def.name, ctx.job_id, ctx.timeout_s)
         return running.result()
@@ -78,3 +80,23 @@ class AttemptRunner:
         )
         self.abandoned.add(running)
         running.add_done_callback(self.abandoned.discard)
+
+
+async def _wait_at_most(running: asyncio.Future[Any], timeout_s: float) -> None:
+    """Wait until ``running`` is done or ``timeout_s`` has passed (``asyncio.wait`` for one future, leaner)."""
+    if running.done():
+        return
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(timeout_s, wake)
+    running.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        running.remove_done_callback(wake)

@@ -215,6 +215,8 @@ class JobExecutor:
             worker_id=self._config.worker_id,
             services=self.services,
         )
+        if not sentry_sdk.get_client().is_active():  # job_trace would do nothing
+            return await self._run_try(job, task_def, policy, ctx, kwargs, aborting)
         with job_trace(
             task=task_def.name, job_id=job.keys.job_id, try_number=job.try_number,
             queue=self._config.queue_name, headers=options.trace, monitors=self._monitors,

@@ -31,26 +31,35 @@ class WakeUp:
     def __init__(self, redis: ArqRedis, queue: str) -> None:
         self._redis = redis
         self.channel = wake_channel(queue)
-        self._flag = asyncio.Event()
+        self._signalled = False
+        self._waiter: asyncio.Future[None] | None = None
         self.subscribed = False
 
     def set(self) -> None:
         """Wake the loop (or make its next wait return at once)."""
-        self._flag.set()
+        self._signalled = True
+        if self._waiter is not None:
+            _resolve(self._waiter)
 
     def clear(self) -> None:
         """Forget earlier signals: called right before the loop looks at the queue."""
-        self._flag.clear()
+        self._signalled = False
 
     async def wait(self, timeout_s: float) -> bool:
         """Wait for a signal for up to ``timeout_s``; ``True`` when one came."""
-        if self._flag.is_set():
-            return True
-        if timeout_s <= 0:
-            return False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._flag.wait(), timeout_s)
-        return self._flag.is_set()
+        # A bare future and a timer: the loop resumes in the iteration after the signal (asyncio.Event
+        # plus wait_for would take a task and two more iterations).
+        if self._signalled or timeout_s <= 0:
+            return self._signalled
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout_s, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        return self._signalled
 
     async def listen(self) -> None:
         """Keep a subscription to the wake-up channel open (re-subscribing after outages); run as a task."""
@@ -77,3 +86,8 @@ class WakeUp:
                     await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, RESUBSCRIBE_MAX_S)
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
