@@ -247,7 +247,9 @@ class JobExecutor:
             return await self._defer(job, exc)
         except Exception as exc:
             return await asyncio.shield(self._failed(job, policy, exc, job.args or job.kwargs))
-        await asyncio.shield(self._recorder.finish(job.keys, job.token, result, self._result_ttl_ms(task_def)))
+        ending = self._recorder.batcher.submit(job.keys.job_id, job.token, result, self._result_ttl_ms(task_def))
+        if not await asyncio.shield(ending):
+            raise LeaseLost(f"finish of job {job.keys.job_id}")
         return self._logged(job, Outcome.SUCCEEDED)
 
     async def _failed(self, job: _Job, policy: RetryPolicy, exc: Exception, payload: Any) -> Outcome:

@@ -83,13 +83,18 @@ class FinishBatcher:
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def finish(self, job_id: str, token: str, result: bytes | None, result_ttl_ms: int) -> bool:
-        """Queue the end of ``job_id`` for the next flush; ``False`` if its lease had passed to another worker."""
+    def submit(self, job_id: str, token: str, result: bytes | None, result_ttl_ms: int) -> asyncio.Future[bool]:
+        """Queue the end of ``job_id`` for the next flush; the future says ``False`` if its lease had passed
+        to another worker. A plain future (no task): shielding it from a cancellation is cheap."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(job_id, token, result or b"", result_ttl_ms if result else 0, done))
         if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._flush())
-        return await done
+        return done
+
+    async def finish(self, job_id: str, token: str, result: bytes | None, result_ttl_ms: int) -> bool:
+        """:meth:`submit`, then wait for the write."""
+        return await self.submit(job_id, token, result, result_ttl_ms)
 
     async def wait_idle(self) -> None:
         """Return once every queued end has been written (or has failed)."""

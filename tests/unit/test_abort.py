@@ -91,18 +91,18 @@ async def test_abort_with_wait_returns_once_the_worker_stopped_the_job(harness: 
 async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_worker(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker.finish import TryRecorder
+    from worker.finish_batch import FinishBatcher
 
     recording = asyncio.Event()
     release = asyncio.Event()
-    original = TryRecorder.finish
+    original = FinishBatcher._write
 
-    async def slow_finish(self: TryRecorder, *args: object, **kwargs: object) -> None:
+    async def slow_write(self: FinishBatcher, *args: object, **kwargs: object) -> None:
         recording.set()
         await release.wait()
         await original(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(TryRecorder, "finish", slow_finish)
+    monkeypatch.setattr(FinishBatcher, "_write", slow_write)
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="late")
     await harness.worker.run_cycle()
     await recording.wait()  # the task has returned; its success is being written
