@@ -39,9 +39,9 @@ class Sizes:
 
 
 FULL = Sizes(
-    enqueue={"jobq": 5_000, "arq": 3_000, "arq_tuned": 3_000},
+    enqueue={"jobq": 10_000, "arq": 5_000, "arq_tuned": 5_000},
     batch={"jobq": 50_000, "arq": 5_000, "arq_tuned": 5_000},
-    drain={"jobq": 20_000, "arq": 800, "arq_tuned": 5_000},
+    drain={"jobq": 30_000, "arq": 800, "arq_tuned": 5_000},
     io_jobs=2_000,
     pickup_jobs=200,
     commands={"jobq": 1_000, "arq": 500, "arq_tuned": 1_000},
@@ -136,30 +136,43 @@ def enqueue_batch(ctx: Context, system: System) -> Sample:
 # --- drain and I/O-bound -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class PrefilledRun:
+    """A run on a pre-filled queue: the finished jobs, each worker's ready time and peak RSS, and the Redis
+    commands per job of the whole run (batch enqueue, worker start-up and every job's run)."""
+
+    finished: list[Finished]
+    ready_s: list[float]
+    rss_mb: list[float]
+    commands_per_job: float
+
+
 def _prefilled_run(
     ctx: Context, system: System, *, task: str, n: int, processes: int, max_jobs: int | None = None, **kwargs: Any
-) -> tuple[list[Finished], list[float], list[float]]:
-    """Fill a queue with ``n`` jobs, start the workers, wait for every result; also each worker's ready time
-    and peak RSS."""
+) -> PrefilledRun:
+    """Fill a queue with ``n`` jobs, start the workers, wait for every result."""
     r = ctx.redis()
     reset_redis(r)
     queue = fresh_queue(system)
+    before = command_calls(r)
 
     async def fill() -> list[str]:
         async with Producer(system, ctx.url, queue) as p:
             return await p.enqueue_batch(task, n, **kwargs)
 
-    async def collect(ids: list[str]) -> list[Finished]:
+    async def collect(ids: list[str]) -> tuple[list[Finished], int]:
         async with Producer(system, ctx.url, queue) as p:
-            return await p.wait_finished(ids)
+            await p.wait_done(ids)
+            calls = sum(calls_delta(before, command_calls(r)).values()) - p.commands_sent
+            return await p.results(ids), calls
 
     ids = asyncio.run(fill())
     with running_workers(system, ctx.url, queue, count=processes, max_jobs=max_jobs) as workers:
-        finished = asyncio.run(collect(ids))
+        finished, calls = asyncio.run(collect(ids))
         workers.check_alive()
         rss = workers.peak_rss_mb()
         ready = workers.ready_times(r)
-    return finished, ready, rss
+    return PrefilledRun(finished, ready, rss, calls / n)
 
 
 def drain(processes: int) -> Measurement:
@@ -167,9 +180,14 @@ def drain(processes: int) -> Measurement:
 
     def measure(ctx: Context, system: System) -> Sample:
         n = ctx.sizes.drain[system.key]
-        finished, ready, rss = _prefilled_run(ctx, system, task="noop", n=n, processes=processes)
+        run = _prefilled_run(ctx, system, task="noop", n=n, processes=processes)
         return Sample(
-            {"jobs_s": steady_rate(finished, ready), "rss_mb": max(rss)}, {"all_jobs_s": n / window_s(finished)}
+            {
+                "jobs_s": steady_rate(run.finished, run.ready_s),
+                "rss_mb": max(run.rss_mb),
+                "cmds_per_job": run.commands_per_job,
+            },
+            {"all_jobs_s": n / window_s(run.finished)},
         )
 
     measure.__name__ = f"drain_{processes}"
@@ -179,10 +197,8 @@ def drain(processes: int) -> Measurement:
 def io_bound(ctx: Context, system: System) -> Sample:
     """Wall time of 2,000 ``asyncio.sleep(0.1)`` jobs at concurrency 200 (ideal 1 s), first start to last finish."""
     n = ctx.sizes.io_jobs
-    finished, _, _ = _prefilled_run(
-        ctx, system, task="sleep", n=n, processes=1, max_jobs=IO_MAX_JOBS, seconds=IO_SLEEP_S
-    )
-    wall = window_s(finished)
+    run = _prefilled_run(ctx, system, task="sleep", n=n, processes=1, max_jobs=IO_MAX_JOBS, seconds=IO_SLEEP_S)
+    wall = window_s(run.finished)
     ideal = n * IO_SLEEP_S / IO_MAX_JOBS
     return Sample({"wall_s": wall, "efficiency_pct": 100 * ideal / wall})
 
