@@ -40,32 +40,37 @@ BATCH_CHUNK = 1000
 MAX_JOB_ID_LEN = 256
 
 # KEYS: queue.  ARGV: wake-up channel, then the jobs as one JSON array: id, score (ms), job key TTL
-# (ms), envelope, id, ... (one argument: packing thousands of arguments costs the client more than
-# the script costs Redis).  Returns 1 (created) or 0 (job or result already there: nothing written,
-# as arq's enqueue) per job. One MGET reads every result key and abort marker, each new job is one
-# SET NX, one ZADD queues them all, and one PUBLISH wakes the idle workers. A new job also clears an
-# abort marker left under its id.
+# (ms), envelope, check flag, id, ... (one argument: packing thousands of arguments costs the client
+# more than the script costs Redis).  Returns 1 (created) or 0 (job or result already there: nothing
+# written, as arq's enqueue) per job. Ids given by the caller ('1') are checked: one MGET reads their
+# result keys and abort markers (a new job clears a marker left under its id). Random ids ('0') cannot
+# be taken, so they cost no reads. Each job is one SET NX, one ZADD queues them all, and one PUBLISH
+# wakes the idle workers.
 ENQUEUE_LUA = (
     LUA_MGET
     + f"""
 local JOB, RESULT, ABORT = '{job_key_prefix}', '{result_key_prefix}', '{ABORT_PREFIX}'
 local jobs = cjson.decode(ARGV[2])
-local probe = {{}}
-for i = 1, #jobs, 4 do
-  probe[#probe + 1] = RESULT .. jobs[i]
-  probe[#probe + 1] = ABORT .. jobs[i]
+local probe, probed = {{}}, {{}}
+for i = 1, #jobs, 5 do
+  if jobs[i + 4] == '1' then
+    probe[#probe + 1] = RESULT .. jobs[i]
+    probe[#probe + 1] = ABORT .. jobs[i]
+    probed[i] = #probe
+  end
 end
-local found = mget(probe)
+local found = {{}}
+if #probe > 0 then found = mget(probe) end
 local created, members, stale = {{}}, {{}}, {{}}
-for n = 1, #probe / 2 do
-  local i = 4 * n - 3
-  local id = jobs[i]
+for n = 1, #jobs / 5 do
+  local i = 5 * n - 4
+  local id, at = jobs[i], probed[i]
   created[n] = 0
-  if not found[2 * n - 1] and redis.call('SET', JOB .. id, jobs[i + 3], 'PX', jobs[i + 2], 'NX') then
+  if not (at and found[at - 1]) and redis.call('SET', JOB .. id, jobs[i + 3], 'PX', jobs[i + 2], 'NX') then
     created[n] = 1
     members[#members + 1] = jobs[i + 1]
     members[#members + 1] = id
-    if found[2 * n] then stale[#stale + 1] = ABORT .. id end
+    if at and found[at] then stale[#stale + 1] = ABORT .. id end
   end
 end
 for from = 1, #members, 1000 do
@@ -103,6 +108,7 @@ class _Prepared:
     score_ms: int
     ttl_ms: int
     body: bytes
+    check: str  #: "1" for an id given by the caller (it may exist already), "0" for a random one
 
 
 class Client:
@@ -256,7 +262,9 @@ class Client:
 
     async def _write(self, jobs: list[_Prepared]) -> list[int]:
         """Enqueue jobs of one queue with one script call; 1 (created) or 0 per job."""
-        packed = orjson.dumps([f for p in jobs for f in (p.job_id, str(p.score_ms), str(p.ttl_ms), p.body.decode())])
+        packed = orjson.dumps(
+            [f for p in jobs for f in (p.job_id, str(p.score_ms), str(p.ttl_ms), p.body.decode(), p.check)]
+        )
         return list(await self._enqueue_script(keys=[jobs[0].queue], args=[wake_channel(jobs[0].queue), packed]))
 
     def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
@@ -273,8 +281,8 @@ class Client:
         # The hot path of enqueue_many: messages are built only when something is wrong.
         task_def = self._task(request.task)
         payload = task_def.validate(request.payload, item=item).model_dump(mode="json")
-        job_id = request.job_id
-        job_id = _random_job_id() if job_id is None else _check_job_id(job_id, _where(item))
+        given = request.job_id is not None
+        job_id = _check_job_id(request.job_id, _where(item)) if given else _random_job_id()
         if request.defer_by is None and request.defer_until is None:
             score_ms = now_ms
         else:
@@ -298,7 +306,7 @@ class Client:
                 task_def.name, [(bad_number, "NaN and infinity cannot be sent as JSON")], item=item
             ) from None
         ttl_ms = max(score_ms, now_ms) - now_ms + self._expires_ms
-        return _Prepared(task_def, job_id, queue, score_ms, ttl_ms, body)
+        return _Prepared(task_def, job_id, queue, score_ms, ttl_ms, body, "1" if given else "0")
 
     def _check_timeout(self, task_def: TaskDef[Any, Any], timeout: float | None, where: str) -> float | None:
         if timeout is None:

@@ -76,6 +76,9 @@ class JobqWorker(Worker):
         self.wakeup = WakeUp(self.pool, self.queue_name)
         self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw
         self._scan = max(100, 5 * self.max_jobs)
+        # Jobs whose work is over and whose end is being written: their slots can take the next jobs.
+        self._winding_down: set[str] = set()
+        executor.on_work_done = self._work_done
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -150,7 +153,7 @@ class JobqWorker(Worker):
         if not self._stopping:
             if self.scheduler is not None:
                 await self.scheduler.enqueue_due()
-            free = self.max_jobs - len(self.tasks)
+            free = self.max_jobs - len(self.tasks) + len(self._winding_down)
             if free > 0:
                 batch = await self.leases.claim_batch(round(self._clock() * 1000), free, self._scan)
                 self._next_due_ms = batch.next_due_ms
@@ -167,10 +170,18 @@ class JobqWorker(Worker):
         # A free slot, and perhaps a retry scheduled soon: look at the queue again.
         self.wakeup.set()
 
+    def _work_done(self, job_id: str) -> None:
+        # The slot is free while the end is written (with the other ends of this iteration): claiming the
+        # next jobs overlaps that round trip instead of waiting for it.
+        if job_id in self.tasks:
+            self._winding_down.add(job_id)
+            self.wakeup.set()
+
     def _reap(self) -> None:
         for job_id, task in list(self.tasks.items()):
             if task.done():
                 del self.tasks[job_id]
+                self._winding_down.discard(job_id)
                 if not task.cancelled() and task.exception() is not None:
                     logger.error("job %s ended with an unexpected error", job_id, exc_info=task.exception())
 

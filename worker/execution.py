@@ -105,6 +105,8 @@ class JobExecutor:
         self._clock = clock
         self._draw = draw
         self._policies: dict[str, RetryPolicy] = {}  # per task: its policy over the settings' default
+        #: Called with the job id once a try's own work is over and only the writing of its end remains.
+        self.on_work_done: Callable[[str], None] | None = None
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -248,6 +250,8 @@ class JobExecutor:
         except Exception as exc:
             return await asyncio.shield(self._failed(job, policy, exc, job.args or job.kwargs))
         ending = self._recorder.batcher.submit(job.keys.job_id, job.token, result, self._result_ttl_ms(task_def))
+        if self.on_work_done is not None:
+            self.on_work_done(job.keys.job_id)
         if not await asyncio.shield(ending):
             raise LeaseLost(f"finish of job {job.keys.job_id}")
         return self._logged(job, Outcome.SUCCEEDED)
