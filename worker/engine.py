@@ -141,7 +141,8 @@ class JobqWorker(Worker):
     def _idle_wait_s(self) -> float:
         """How long the loop may sleep: until a signal, the next deferred job, an abort check or the fallback poll."""
         wait_s = self.poll_delay_s
-        if self._next_due_ms is not None:
+        claiming = not self._stopping and len(self.tasks) - len(self._winding_down) < self.max_jobs
+        if self._next_due_ms is not None and claiming:  # with no free slot, a finished job wakes the loop
             wait_s = min(wait_s, self._next_due_ms / 1000 - self._clock())
         if self._started:
             wait_s = min(wait_s, self._last_abort_check + self._settings.abort_check_s - time.monotonic())

@@ -95,3 +95,27 @@ async def test_a_deferred_job_runs_when_due_without_waiting_for_the_fallback_pol
     h.clock.advance(0.2)
     assert (await handle.result(timeout=5)).total == 3
     await stop(h, loop)
+
+
+async def test_a_draining_worker_waits_for_its_jobs_instead_of_spinning(
+    make_harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = make_harness(poll_delay_s=SLOW_POLL_S, shutdown_grace_s=5)
+    await h.client.enqueue("progressing", {"seconds": 0.3}, job_id="busy")
+    await h.client.enqueue("add", {"a": 1, "b": 1}, job_id="later", defer_by=0.05)  # the claim's next due time
+    cycles = 0
+    real_cycle = type(h.worker).run_cycle
+
+    async def counting(self: Any) -> int:
+        nonlocal cycles
+        cycles += 1
+        return await real_cycle(self)
+
+    monkeypatch.setattr(type(h.worker), "run_cycle", counting)
+    loop = await start_idle(h)
+    h.worker.handle_sig(signal.SIGTERM)  # drain: nothing new is claimed...
+    h.clock.advance(1)  # ...so the next due time passes and stays in the past
+    await asyncio.sleep(0.1)
+    assert cycles < 10  # the loop sleeps until the running job ends (it would spin on the past due time)
+    await asyncio.wait_for(loop, 3)
+    assert (await h.client.job("busy").wait(timeout=1)).success
