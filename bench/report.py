@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.harness import ROOT, SYSTEMS
 from bench.measure import Sample
+from bench.methods import METHODS
 
 #: measurement name -> system key -> one Sample per repetition
 Results = dict[str, dict[str, list[Sample]]]
@@ -189,47 +190,6 @@ def machine() -> str:
         f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
         f"Python {platform.python_version()}; redis-server {redis_version.group(1) if redis_version else '?'}; {libs}"
     )
-
-
-METHODS = {
-    "enqueue": "One producer, no worker running, a fresh queue: N no-op jobs (jobq {enqueue_jobq}, arq "
-    "{enqueue_arq}, arq tuned {enqueue_arq_tuned}), each its own awaited call "
-    "(jobq `Client.enqueue`, arq `ArqRedis.enqueue_job`), after one untimed job to open the connection. "
-    "jobs / elapsed seconds. The tuned-arq producer runs on uvloop, the others on asyncio's loop.",
-    "batch": "jobq: one `Client.enqueue_many` call with {batch_jobq} no-op jobs (payload validation included; "
-    "jobq pipelines 1,000 jobs per round trip). arq has no batch API: its figure is `asyncio.gather` over "
-    "100 `enqueue_job` calls at a time, {batch_arq} jobs.",
-    "drain1": "The queue is pre-filled with N no-op jobs (jobq {drain_jobq}, arq {drain_arq}, arq tuned "
-    "{drain_arq_tuned}), then one worker process starts. Time = last job's finish minus first job's start, both "
-    "read from the stored results (`st`/`ft`, ms, arq's result layout, which jobq keeps), so worker start-up "
-    "and the harness's polling are excluded; figure = N / time. Concurrency: jobq `JOBQ_MAX_JOBS=100`, arq "
-    "default `max_jobs=10`, arq tuned 100. Peak RSS is read from the same run.",
-    "drain2": "As the 1-process drain, with two worker processes started together on the same queue (same N). "
-    "So that a process still starting does not count as a second worker, the span runs from the later of the first "
-    "job's start and the moment the last process was up (its start-up hook wrote a timestamp: jobq a module-level "
-    "`@resource` in bench/tasks.py, arq `on_startup`) to the last finish, and only jobs started in it count.",
-    "io": "{io_jobs} jobs of `await asyncio.sleep(0.1)` pre-filled, one worker process with concurrency 200 for "
-    "everyone (`JOBQ_MAX_JOBS=200`; arq `max_jobs=200`, tuned arq keeps poll_delay 0.01 s and uvloop). Wall "
-    "time = last finish minus first start from the stored results; the ideal is 2,000 x 0.1 s / 200 = 1 s.",
-    "pickup": "One worker process, started and idle (it has run one warm-up job, then 0.5 s of nothing). The "
-    "producer enqueues {pickup_jobs} jobs 20 ms apart (one await each); the task returns `time.time()` at the "
-    "start of its body; latency = that minus `time.time()` just before the enqueue call (the enqueue round trip "
-    "is included: it is what a caller waits for). Percentiles by `statistics.quantiles(method='inclusive')`.",
-    "commands": "One idle worker process (after a warm-up job). `INFO commandstats` (sum of `calls` over every "
-    "command, commands run inside Lua scripts included, INFO itself left out) before and after enqueueing N "
-    "no-op jobs one at a time and waiting for all their results (jobq {commands_jobq}, arq {commands_arq}, "
-    "arq tuned {commands_arq_tuned}); the harness's own EXISTS calls used to wait are subtracted. Raw figure: "
-    "the worker's idle traffic during the run is included (the figure without it, from the idle rate measured over "
-    "1 s just before, is in the breakdown below).",
-    "drain_commands": "`INFO commandstats` calls from before the batch enqueue of the 1-process drain to the "
-    "moment every result is stored (worker start-up included, the harness's waiting EXISTS calls subtracted), "
-    "divided by N: the per-job cost when jobs come in batches and the worker is never idle. jobq's batch "
-    "enqueue is `enqueue_many`, arq's a gather of `enqueue_job` (arq has no batch API).",
-    "idle": "4 worker processes on one empty queue, started and given 1 s to settle; then `INFO commandstats` "
-    "calls (all clients) over 5 s (jobq's default heartbeat interval), per second.",
-    "rss": "`VmHWM` from `/proc/<pid>/status` of the worker process at the end of the 1-process drain, before "
-    "it is stopped (MB = 2^20 bytes). jobq runs as `.venv/bin/jobq worker`, arq as `python -m bench.arq_worker`.",
-}
 
 
 def _details(results: Results) -> list[str]:
