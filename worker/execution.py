@@ -22,7 +22,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Container
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,7 +128,8 @@ class JobExecutor:
         """
         keys = self._recorder.keys(job_id)
         # An isolation scope per job keeps one job's Sentry tags off the others; without Sentry it is pure cost.
-        with sentry_sdk.isolation_scope() if sentry_sdk.get_client().is_active() else contextlib.nullcontext():
+        traced = sentry_sdk.get_client().is_active()
+        with sentry_sdk.isolation_scope() if traced else contextlib.nullcontext():
             try:
                 if started is None:
                     try:
@@ -136,7 +137,7 @@ class JobExecutor:
                     except asyncio.CancelledError:
                         await asyncio.shield(self._recorder.interrupt(keys, token))
                         return Outcome.INTERRUPTED
-                return await self._run_started(keys, token, started, aborting, due_ms)
+                return await self._run_started(keys, token, started, aborting, due_ms, traced=traced)
             except LeaseLost as lost:
                 log_try(job_id, "?", 0, 0, Outcome.LEASE_LOST, 0.0, f"{lost}: another worker holds the job now")
                 return Outcome.LEASE_LOST
@@ -150,7 +151,14 @@ class JobExecutor:
         await self._recorder.give_back(self._recorder.keys(job_id), token)
 
     async def _run_started(
-        self, keys: JobKeys, token: str, started: StartedTry, aborting: Container[str], due_ms: int | None
+        self,
+        keys: JobKeys,
+        token: str,
+        started: StartedTry,
+        aborting: Container[str],
+        due_ms: int | None,
+        *,
+        traced: bool = False,
     ) -> Outcome:
         base = _Job(keys, token, started.envelope, "?", (), {}, 0, self._now_ms(), started.failures + 1, 1, 0)
         if started.envelope is None:
@@ -180,24 +188,27 @@ class JobExecutor:
         if self.metrics is not None:
             pickup_s = None if due_ms is None else (job.started_ms - due_ms) / 1000
             self.metrics.try_started(self._config.queue_name, job.task, pickup_s)
-        return await self._attempt(job, task_def, policy, aborting)
+        return await self._attempt(job, task_def, policy, aborting, traced=traced)
 
     @staticmethod
     def _decoded(base: _Job, body: dict[str, Any], started: StartedTry, *, max_tries: int = 1) -> _Job:
-        return replace(
-            base,
-            # arq's _job_try lets a producer say which try this is; it never lowers the count.
-            try_number=max(base.try_number, body.get("t") or 1),
+        return _Job(
+            keys=base.keys,
+            token=base.token,
+            envelope=base.envelope,
             task=body["f"],
             args=tuple(body["a"]),
             kwargs=dict(body["k"]),
             enqueued_ms=int(body["et"]),
-            interruptions=started.interruptions,
+            started_ms=base.started_ms,
+            # arq's _job_try lets a producer say which try this is; it never lowers the count.
+            try_number=max(base.try_number, body.get("t") or 1),
             max_tries=max_tries,
+            interruptions=started.interruptions,
         )
 
     async def _attempt(
-        self, job: _Job, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str]
+        self, job: _Job, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str], *, traced: bool
     ) -> Outcome:
         kwargs = dict(job.kwargs)
         options = JobOptions.pop_from(kwargs)
@@ -217,7 +228,7 @@ class JobExecutor:
             worker_id=self._config.worker_id,
             services=self.services,
         )
-        if not sentry_sdk.get_client().is_active():  # job_trace would do nothing
+        if not traced:  # Sentry is off: job_trace would do nothing
             return await self._run_try(job, task_def, policy, ctx, kwargs, aborting)
         with job_trace(
             task=task_def.name, job_id=job.keys.job_id, try_number=job.try_number,

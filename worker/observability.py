@@ -40,16 +40,20 @@ def log_try(
     failure: Outcome | None = None,
 ) -> None:
     """The one log line of a finished try: job id, task, try, outcome and duration (never the payload)."""
-    job_logger.log(
-        _LEVELS.get(outcome, logging.INFO),
+    level = _LEVELS.get(outcome, logging.INFO)
+    if not job_logger.isEnabledFor(level):
+        return
+    args = (job_id, task, try_number, max_tries, outcome.value, duration_s, f": {detail}" if detail else "")
+    # makeRecord + handle: Logger.log would also walk the stack for the caller, which no format shows.
+    record = job_logger.makeRecord(
+        job_logger.name,
+        level,
+        __file__,
+        0,
         "job %s %s try %d/%d %s in %.3fs%s",
-        job_id,
-        task,
-        try_number,
-        max_tries,
-        outcome.value,
-        duration_s,
-        f": {detail}" if detail else "",
+        args,
+        None,
+        func="log_try",
         extra={
             "job_id": job_id,
             "task": task,
@@ -60,6 +64,7 @@ def log_try(
             "duration_s": round(duration_s, 6),
         },
     )
+    job_logger.handle(record)
 
 
 class JsonFormatter(logging.Formatter):
