@@ -39,11 +39,16 @@ CLAIM_LUA = (
     + f"""
 local IP, JOB, RETRY, META, ABORT = '{in_progress_key_prefix}', '{job_key_prefix}', '{retry_key_prefix}',
   '{META_PREFIX}', '{ABORT_PREFIX}'
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[3]))
-local wanted = tonumber(ARGV[2])
+local wanted, scan = tonumber(ARGV[2]), tonumber(ARGV[3])
 local claimed = {{}}
 local ids, scores = {{}}, {{}}
-if #due > 0 then
+-- Due jobs held by running tries stay at the front of the queue: look at windows of twice the
+-- wanted number until enough are free, rather than at all the ids the scan allows at once.
+local window = math.min(scan, math.max(2 * wanted, 20))
+local offset = 0
+while #ids < wanted and offset < scan do
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', offset, window)
+  if #due == 0 then break end
   local leases = {{}}
   for i = 1, #due, 2 do leases[#leases + 1] = IP .. due[i] end
   local held = mget(leases)
@@ -54,6 +59,8 @@ if #due > 0 then
       scores[#scores + 1] = due[2 * i]
     end
   end
+  if #leases < window then break end
+  offset = offset + window
 end
 if #ids > 0 then
   local first = redis.call('INCRBY', KEYS[2], #ids) - #ids
