@@ -45,7 +45,7 @@ MAX_JOB_ID_LEN = 256
 # written, as arq's enqueue) per job. Ids given by the caller ('1') are checked: one MGET reads their
 # result keys and abort markers (a new job clears a marker left under its id). Random ids ('0') cannot
 # be taken, so they cost no reads. Each job is one SET NX, one ZADD queues them all, and one PUBLISH
-# wakes the idle workers.
+# wakes the idle workers (when the ACL user may publish on ``jobq:wake:*``).
 ENQUEUE_LUA = (
     LUA_MGET
     + f"""
@@ -77,7 +77,8 @@ for from = 1, #members, 1000 do
   redis.call('ZADD', KEYS[1], unpack(members, from, math.min(from + 999, #members)))
 end
 if #stale > 0 then redis.call('DEL', unpack(stale)) end
-if #members > 0 then redis.call('PUBLISH', ARGV[1], '1') end
+-- pcall: a user without access to the channel still enqueues (its jobs wait for the fallback poll).
+if #members > 0 then redis.pcall('PUBLISH', ARGV[1], '1') end
 return created
 """
 )

@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 from arq.connections import ArqRedis
+from redis.exceptions import ResponseError
 
 from .keys import wake_channel
 from .redis_retry import TRANSIENT
@@ -75,6 +76,14 @@ class WakeUp:
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=READ_WAIT_S)
                     if message is not None:
                         self.set()
+            except ResponseError as exc:  # e.g. NOPERM: the ACL user may not use the wake-up channels
+                logger.warning(
+                    "no wake-up subscription on %s (%s); idle workers poll every JOBQ_POLL_DELAY_S instead",
+                    self.channel,
+                    exc,
+                )
+                self.subscribed = False
+                return
             except TRANSIENT as exc:
                 if self.subscribed:
                     logger.warning(
