@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -109,6 +110,9 @@ class JobqWorker(Worker):
             asyncio.create_task(self._every(self.heartbeat.interval_s, self._beat), name="jobq-heartbeat"),
             asyncio.create_task(self.wakeup.listen(), name="jobq-wakeup"),
         ]
+        # Start-up objects (modules, settings, registry) live as long as the process: keeping them out of
+        # the collector's generations makes its full passes over the jobs' short-lived objects cheap.
+        gc.freeze()
         try:
             await self._loop()
         finally:
