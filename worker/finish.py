@@ -1,5 +1,10 @@
 """The Redis side of one try: load it at the start, and record its outcome atomically at the end.
 
+The engine's claim already counts the start and loads the job (:mod:`worker.leases`), and a
+successful or aborted end is written with the other ends of the same loop iteration
+(:mod:`worker.finish_batch`); the scripts here cover the rest (retry, deferral, dead letter, release)
+and a start for callers that claimed without starting.
+
 Every transition is one Lua script, so no crash can leave a job half-moved: a dead-lettered job is
 removed from the queue in the same script that writes its dead letter; a retried job is re-scored
 in the same script that counts its failure. Every script first checks the fencing token in the
