@@ -22,8 +22,12 @@ try:  # typer 0.2x ships its own copy of click
 except ImportError:  # older typer uses click itself
     from click import ClickException  # type: ignore[assignment]
 
-RUNBOOK = Path(__file__).resolve().parents[2] / "deploy" / "README.md"
-FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.DOTALL)
+ROOT = Path(__file__).resolve().parents[2]
+RUNBOOK = ROOT / "deploy" / "README.md"
+#: The runbook, and every other document that shows operators jobq commands.
+DOCS = [RUNBOOK, ROOT / "deploy" / "k8s" / "README.md", ROOT / "README.md"]
+FENCE = re.compile(r"```([a-z]*)\n(.*?)```", re.DOTALL)
+SHELL_BLOCKS = {"", "sh", "bash", "shell", "console"}
 INLINE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
 
 
@@ -48,8 +52,11 @@ def jobq_argv(line: str) -> list[str] | None:
 def runbook_commands(text: str) -> list[list[str]]:
     """Every jobq command in ``text``'s code blocks and inline code spans."""
     found = []
-    for block in FENCE.findall(text):
-        found += [argv for line in block.splitlines() if (argv := jobq_argv(line)) is not None]
+    for language, block in FENCE.findall(text):
+        if language not in SHELL_BLOCKS:
+            continue  # Python, YAML, PromQL...
+        lines = block.replace("\\\n", " ").splitlines()  # continued lines are one command
+        found += [argv for line in lines if (argv := jobq_argv(line)) is not None]
     prose = FENCE.sub("", text)
     found += [argv for span in INLINE.findall(prose) if (argv := jobq_argv(span)) is not None]
     return found
@@ -57,24 +64,27 @@ def runbook_commands(text: str) -> list[list[str]]:
 
 def parse(argv: list[str]) -> None:
     """Parse ``argv`` with the jobq command tree, descending through groups; raises click's errors."""
+    asks_help = "--help" in argv  # `jobq CMD --help`: the command must exist; its arguments are not given
+    argv = [a for a in argv if a != "--help"]
     command: Any = get_command(app)
-    ctx = command.make_context("jobq", list(argv), resilient_parsing=False)
+    ctx = command.make_context("jobq", list(argv), resilient_parsing=asks_help)
     while hasattr(command, "resolve_command"):  # a group: descend to the named sub-command
         # click keeps the sub-command's name apart from its arguments (``protected_args`` before click 8.2).
         rest = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
         if not rest:
             raise ClickException(f"`jobq {' '.join(argv)}` names a command group, not a command")
         _, sub, sub_args = command.resolve_command(ctx, rest)
-        assert sub is not None
+        if sub is None:  # resolve_command returns None under resilient parsing
+            raise ClickException(f"`jobq {' '.join(argv)}`: no such command {rest[0]!r}")
         command = sub
-        ctx = command.make_context(command.name or "", sub_args, parent=ctx, resilient_parsing=False)
+        ctx = command.make_context(command.name or "", sub_args, parent=ctx, resilient_parsing=asks_help)
 
 
-COMMANDS = runbook_commands(RUNBOOK.read_text())
+COMMANDS = [argv for doc in DOCS for argv in runbook_commands(doc.read_text())]
 
 
 def test_the_runbook_shows_the_operations_it_promises() -> None:
-    shown = {" ".join(argv[:2]) for argv in COMMANDS}
+    shown = {" ".join(argv[:2]) for argv in runbook_commands(RUNBOOK.read_text())}
     for expected in (
         "worker",
         "check --worker-id",
@@ -100,6 +110,7 @@ def test_runbook_command_exists_with_those_arguments(argv: list[str]) -> None:
         ["worker", "--processes", "many"],
         ["job", "status"],  # the job id is missing
         ["dlq"],  # a group, not a command
+        ["dlq", "remove", "--help"],
     ],
 )
 def test_the_checker_rejects_commands_the_cli_does_not_have(bad: list[str]) -> None:
