@@ -1,7 +1,8 @@
 """Claiming jobs with leases (and starting their tries), and keeping the leases alive while they run.
 
-A claim sets arq's in-progress key of each due job to a *fencing token* (``<worker id>:<n>``, with
-``n`` from a Redis counter, so no two claims ever share a token) and a short TTL
+A claim sets arq's in-progress key of each due job to a *fencing token* (``<worker id>:<run id>-<n>``,
+with a random run id per process and ``n`` counting its claims, so no two claims ever share a token)
+and a short TTL
 (``JOBQ_LEASE_TTL_S``). The worker renews the leases of its running jobs every third of the TTL,
 whatever the jobs' timeouts. A worker that dies stops renewing: its jobs become claimable again
 when their lease runs out. Every write a worker makes about a job checks that the in-progress key
@@ -12,6 +13,7 @@ the re-run's outcome nor record one twice.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,75 +26,75 @@ from .lua import LUA_MGET
 
 logger = logging.getLogger("jobq.leases")
 
-FENCE_COUNTER = "jobq:fence"
 
-# Claims due jobs and starts their tries in one call: it leases each job (one token from a range
-# reserved with one INCRBY), counts the start in arq's tries counter, and returns the envelope,
-# the counters and the abort flag, so a try needs no second round trip before it runs.
-# KEYS: queue, fence counter.
-# ARGV: now (ms), claims wanted, ids to look at, lease (ms), worker id, retry counter TTL (s).
+# Claims due jobs and starts their tries in one call: it leases each job (tokens numbered by the
+# worker), counts the start in arq's tries counter, and returns the envelope, the counters and the
+# abort flag, so a try needs no second round trip before it runs.
+# KEYS: queue.
+# ARGV: now (ms), claims wanted, ids to look at, lease (ms), token prefix, first token number,
+# retry counter TTL (s).
 # Returns {{id, token, score, envelope or '', tries started, failures, abort flag, ...}, next score or ''}:
-# the next score is the earliest future one (when fewer jobs than wanted were due), so an idle worker
-# knows when to look again.
+# the next score is the earliest future one when the script saw it, so an idle worker knows when to
+# look again.
 CLAIM_LUA = (
     LUA_MGET
     + f"""
 local IP, JOB, RETRY, META, ABORT = '{in_progress_key_prefix}', '{job_key_prefix}', '{retry_key_prefix}',
   '{META_PREFIX}', '{ABORT_PREFIX}'
-local wanted, scan = tonumber(ARGV[2]), tonumber(ARGV[3])
-local claimed = {{}}
-local ids, scores = {{}}, {{}}
+local now, wanted, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ids, scores, envelopes, aborts = {{}}, {{}}, {{}}, {{}}
+local next_score = ''
 -- Due jobs held by running tries stay at the front of the queue: look at windows of twice the
--- wanted number until enough are free, rather than at all the ids the scan allows at once.
+-- wanted number until enough are free. Each window is one range (due and future entries alike: the
+-- first future one is the next due time) and one MGET of the lease, envelope and abort marker of
+-- each due entry.
 local window = math.min(scan, math.max(2 * wanted, 20))
 local offset = 0
 while #ids < wanted and offset < scan do
-  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', offset, window)
-  if #due == 0 then break end
-  local leases = {{}}
-  for i = 1, #due, 2 do leases[#leases + 1] = IP .. due[i] end
-  local held = mget(leases)
-  for i = 1, #leases do
-    if #ids >= wanted then break end
-    if not held[i] then
-      ids[#ids + 1] = due[2 * i - 1]
-      scores[#scores + 1] = due[2 * i]
-    end
-  end
-  if #leases < window then break end
-  offset = offset + window
-end
-if #ids > 0 then
-  local first = redis.call('INCRBY', KEYS[2], #ids) - #ids
+  local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES', 'LIMIT', offset, window)
   local probe = {{}}
-  for i, id in ipairs(ids) do
-    probe[2 * i - 1] = JOB .. id
-    probe[2 * i] = ABORT .. id
+  for i = 1, #entries, 2 do
+    if tonumber(entries[i + 1]) > now then
+      next_score = entries[i + 1]
+      break
+    end
+    local id = entries[i]
+    probe[#probe + 1] = IP .. id
+    probe[#probe + 1] = JOB .. id
+    probe[#probe + 1] = ABORT .. id
   end
   local found = mget(probe)
-  for i, id in ipairs(ids) do
-    local token = ARGV[5] .. ':' .. (first + i)
-    redis.call('SET', IP .. id, token, 'PX', ARGV[4])
-    -- A first start creates the counter with its TTL (one command); later ones count on it.
-    local started, failures = 1, 0
-    if not redis.call('SET', RETRY .. id, '1', 'EX', ARGV[6], 'NX') then
-      started = redis.call('INCR', RETRY .. id)
-      failures = tonumber(redis.call('HGET', META .. id, 'failures') or '0')
+  for n = 1, #probe / 3 do
+    if #ids >= wanted then break end
+    if not found[3 * n - 2] then
+      ids[#ids + 1] = entries[2 * n - 1]
+      scores[#ids] = entries[2 * n]
+      envelopes[#ids] = found[3 * n - 1] or ''
+      aborts[#ids] = found[3 * n] and 1 or 0
     end
-    local n = #claimed
-    claimed[n + 1] = id
-    claimed[n + 2] = token
-    claimed[n + 3] = scores[i]
-    claimed[n + 4] = found[2 * i - 1] or ''
-    claimed[n + 5] = started
-    claimed[n + 6] = failures
-    claimed[n + 7] = found[2 * i] and 1 or 0
   end
+  if next_score ~= '' or #entries < 2 * window then break end
+  offset = offset + window
 end
-local next_score = ''
-if #ids < wanted then
-  local later = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-  if #later > 0 then next_score = later[2] end
+local claimed = {{}}
+local first = tonumber(ARGV[6])
+for i, id in ipairs(ids) do
+  local token = ARGV[5] .. (first + i - 1)
+  redis.call('SET', IP .. id, token, 'PX', ARGV[4])
+  -- A first start creates the counter with its TTL (one command); later ones count on it.
+  local started, failures = 1, 0
+  if not redis.call('SET', RETRY .. id, '1', 'EX', ARGV[7], 'NX') then
+    started = redis.call('INCR', RETRY .. id)
+    failures = tonumber(redis.call('HGET', META .. id, 'failures') or '0')
+  end
+  local n = #claimed
+  claimed[n + 1] = id
+  claimed[n + 2] = token
+  claimed[n + 3] = scores[i]
+  claimed[n + 4] = envelopes[i]
+  claimed[n + 5] = started
+  claimed[n + 6] = failures
+  claimed[n + 7] = aborts[i]
 end
 return {{claimed, next_score}}
 """
@@ -142,6 +144,10 @@ class Leases:
         self._claim = redis.register_script(CLAIM_LUA)
         self._renew = redis.register_script(RENEW_LUA)
         self.held: dict[str, str] = {}  # job id -> token, while the job runs here
+        # Tokens are "<worker id>:<random run id>-<n>": unique without a Redis counter, since the run id
+        # tells apart two processes that got the same worker id (a restarted container's pid 1).
+        self._token_prefix = f"{worker_id}:{secrets.token_hex(8)}-"
+        self._next_token = 1
 
     async def claim(self, now_ms: int, wanted: int, scan: int) -> list[Claim]:
         """Claim up to ``wanted`` due jobs among the first ``scan`` due ones; they are then held."""
@@ -149,9 +155,11 @@ class Leases:
 
     async def claim_batch(self, now_ms: int, wanted: int, scan: int) -> ClaimBatch:
         """Claim and start up to ``wanted`` due jobs in one call; also say when the next deferred one is due."""
+        first = self._next_token
+        self._next_token += wanted  # reserved before the call: concurrent claims never share a number
         raw, raw_next = await self._claim(
-            keys=[self._queue, FENCE_COUNTER],
-            args=[now_ms, wanted, scan, self.lease_ms, self.worker_id, RETRY_COUNTER_TTL_S],
+            keys=[self._queue],
+            args=[now_ms, wanted, scan, self.lease_ms, self._token_prefix, first, RETRY_COUNTER_TTL_S],
         )
         claims = []
         for i in range(0, len(raw), 7):
