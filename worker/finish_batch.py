@@ -89,7 +89,7 @@ class FinishBatcher:
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(job_id, token, result or b"", result_ttl_ms if result else 0, done))
         if self._flusher is None:
-            self._flusher = asyncio.ensure_future(self._flush())
+            self._flusher = asyncio.ensure_future(self._flush_soon())
         return done
 
     async def finish(self, job_id: str, token: str, result: bytes | None, result_ttl_ms: int) -> bool:
@@ -100,6 +100,12 @@ class FinishBatcher:
         """Return once every queued end has been written (or has failed)."""
         while self._flusher is not None:
             await asyncio.shield(self._flusher)
+
+    async def _flush_soon(self) -> None:
+        # One more loop iteration: the claim of the jobs that take the freed slots goes out first, and
+        # the ends of this iteration's other jobs join the batch.
+        await asyncio.sleep(0)
+        await self._flush()
 
     async def _flush(self) -> None:
         try:
