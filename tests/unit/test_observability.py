@@ -133,3 +133,16 @@ def test_configure_logging_installs_one_handler(make_settings: Any) -> None:
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
+
+
+def test_text_formatter_writes_the_time_as_logging_does() -> None:
+    import logging as stdlib_logging
+
+    from worker.observability import TextFormatter
+
+    ours = TextFormatter("%(asctime)s %(message)s")
+    theirs = stdlib_logging.Formatter("%(asctime)s %(message)s")
+    for created in (1_800_000_000.123, 1_800_000_000.999, 1_800_000_001.0, 1_800_000_061.5):
+        record = stdlib_logging.LogRecord("x", stdlib_logging.INFO, __file__, 1, "m", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        assert ours.format(record) == theirs.format(record)
