@@ -56,7 +56,7 @@ class JobRequest:
     queue: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per job of a batch, and freezing costs a microsecond each
 class _Prepared:
     task: TaskDef[Any, Any]
     job_id: str
