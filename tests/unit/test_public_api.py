@@ -6,15 +6,29 @@ import ast
 import inspect
 from pathlib import Path
 
+import pytest
+
 import worker
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_all_lists_exactly_the_public_names() -> None:
+    # Names are imported on first access (PEP 562): resolve them all, then nothing else may be public.
+    for name in worker.__all__:
+        getattr(worker, name)
     public = {name for name in vars(worker) if not name.startswith("_")}
     submodules = {name for name, value in vars(worker).items() if inspect.ismodule(value)}
     assert set(worker.__all__) == public - submodules
+
+
+def test_dir_lists_the_public_names_before_they_are_imported() -> None:
+    assert set(worker.__all__) <= set(dir(worker))
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        worker.NoSuchThing  # noqa: B018
 
 
 def test_every_public_name_has_a_docstring() -> None:
