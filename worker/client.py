@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from .connection import close_redis, codec_for, create_redis
 from .enqueue_script import ENQUEUE_LUA
 from .errors import InvalidJobOptions, InvalidPayload
-from .handle import JobHandle
+from .handle import HandleContext, JobHandle
 from .keys import wake_channel
 from .metrics import Metrics
 from .options import OPTIONS_KWARG
@@ -93,6 +93,7 @@ class Client:
         self._clock = clock
         self._enqueue_script = self.redis.register_script(ENQUEUE_LUA)
         self._expires_ms = int(settings.job_expires_s * 1000)
+        self._handle_ctx = HandleContext(self.redis, self._codec, clock, round(settings.result_ttl_s * 1000))
 
     async def __aenter__(self) -> Self:
         return self
@@ -138,16 +139,7 @@ class Client:
     def _new_handle(
         self, job_id: str, queue: str, task_def: TaskDef[Any, Any] | None, *, created: bool
     ) -> JobHandle[Any]:
-        return JobHandle(
-            job_id,
-            redis=self.redis,
-            codec=self._codec,
-            queue_name=queue,
-            task=task_def,
-            created=created,
-            clock=self._clock,
-            result_ttl_ms=round(self.settings.result_ttl_s * 1000),
-        )
+        return JobHandle.bound(self._handle_ctx, job_id, queue, task_def, created)
 
     @overload
     async def enqueue(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from .abort import request_abort
@@ -28,6 +28,16 @@ POLL_FIRST_S = 0.005
 POLL_MAX_S = 0.25
 
 
+@dataclass(frozen=True, slots=True)
+class HandleContext:
+    """What every handle of one client shares: its connection, codec, clock and result TTL."""
+
+    redis: ArqRedis
+    codec: EnvelopeCodec
+    clock: Callable[[], float] = time.time
+    result_ttl_ms: int = 3_600_000
+
+
 class JobHandle(Generic[R]):
     """A reference to one job: its status, its result, or its abort.
 
@@ -35,7 +45,7 @@ class JobHandle(Generic[R]):
     (nothing new was written).
     """
 
-    __slots__ = ("_clock", "_codec", "_keys", "_redis", "_result_ttl_ms", "_task", "created", "job_id", "queue_name")
+    __slots__ = ("_ctx", "_task", "created", "job_id", "queue_name")
 
     def __init__(
         self,
@@ -52,12 +62,38 @@ class JobHandle(Generic[R]):
         self.job_id = job_id
         self.queue_name = queue_name
         self.created = created
-        self._redis = redis
-        self._codec = codec
         self._task = task
-        self._clock = clock
-        self._keys = JobKeys(job_id, queue_name)
-        self._result_ttl_ms = result_ttl_ms
+        self._ctx = HandleContext(redis, codec, clock, result_ttl_ms)
+
+    @classmethod
+    def bound(
+        cls, ctx: HandleContext, job_id: str, queue_name: str, task: TaskDef[Any, R] | None, created: bool
+    ) -> JobHandle[R]:
+        """A handle sharing ``ctx`` with its siblings: what ``enqueue_many`` builds for each job."""
+        # Four attribute writes instead of a keyword call and a per-handle context (a batch builds thousands).
+        handle: JobHandle[R] = cls.__new__(cls)
+        handle.job_id = job_id
+        handle.queue_name = queue_name
+        handle.created = created
+        handle._task = task
+        handle._ctx = ctx
+        return handle
+
+    @property
+    def _redis(self) -> ArqRedis:
+        return self._ctx.redis
+
+    @property
+    def _codec(self) -> EnvelopeCodec:
+        return self._ctx.codec
+
+    @property
+    def _clock(self) -> Callable[[], float]:
+        return self._ctx.clock
+
+    @property
+    def _keys(self) -> JobKeys:
+        return JobKeys(self.job_id, self.queue_name)  # built when asked: a batch's handles are rarely used
 
     def __repr__(self) -> str:
         task = f" {self._task.name}" if self._task else ""
@@ -187,7 +223,7 @@ class JobHandle(Generic[R]):
         job to stop. Returns the job's status afterwards (a finished job keeps its own)."""
         now_ms = round(self._clock() * 1000)
         status = await request_abort(
-            self._redis, self._codec, self._keys, now_ms=now_ms, result_ttl_ms=self._result_ttl_ms
+            self._redis, self._codec, self._keys, now_ms=now_ms, result_ttl_ms=self._ctx.result_ttl_ms
         )
         if status is None:
             return (await self.status()).status

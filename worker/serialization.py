@@ -76,10 +76,35 @@ def non_finite_path(value: Any) -> str | None:
     return None
 
 
+def all_finite(value: Any) -> bool:
+    """Whether ``value`` holds no NaN or infinity: :func:`non_finite_path` without building any path."""
+    # The hot path of every encode: paths are built (by non_finite_path) only once this says no.
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        t = type(item)  # exact types first: identity tests cost less than isinstance
+        if t is str or t is int or item is None or t is bool:
+            continue
+        if t is dict:
+            extend(item.values())
+        elif t is list or t is tuple:
+            extend(item)
+        elif isinstance(item, float):
+            if item - item != 0.0:  # NaN - NaN and inf - inf are NaN; any finite x - x is 0.0
+                return False
+        elif isinstance(item, dict):
+            extend(item.values())
+        elif isinstance(item, list | tuple):
+            extend(item)
+    return True
+
+
 def _check_finite(value: Any) -> None:
+    if all_finite(value):
+        return
     path = non_finite_path(value)
-    if path is not None:
-        raise ValueError(f"{path}: NaN and infinity cannot be stored in JSON; use a finite number or null")
+    raise ValueError(f"{path}: NaN and infinity cannot be stored in JSON; use a finite number or null")
 
 
 def _check_job_fields(d: dict[str, Any]) -> None:
@@ -119,9 +144,9 @@ class EnvelopeCodec:
 
     def dumps(self, data: dict[str, Any]) -> bytes:
         """Encode one arq dict as envelope bytes; non-finite floats raise ``ValueError``."""
-        _check_finite(data.get("a"))
-        _check_finite(data.get("k"))
-        _check_finite(data.get("r"))
+        if not all_finite((data.get("a"), data.get("k"), data.get("r"))):
+            for field in ("a", "k", "r"):  # name the first bad field
+                _check_finite(data.get(field))
         body = orjson.dumps(data, default=_default)
         if self._key is None:
             return b'{"v":1,"d":' + body + b"}"

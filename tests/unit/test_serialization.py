@@ -182,3 +182,39 @@ def test_non_finite_numbers_are_refused_not_silently_nulled(bad: float) -> None:
 def test_unencodable_value_raises_type_error() -> None:
     with pytest.raises(TypeError):
         dumps({**JOB, "s": True, "r": object()})
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("a", [{"x": 1, "y": {"z": (2.0, float("nan"))}}], r"0\.y\.z\.1"),
+        ("k", {"opts": [float("inf")]}, r"opts\.0"),
+        ("r", float("-inf"), r"\(value\)"),
+    ],
+)
+def test_non_finite_numbers_are_named_in_every_checked_field(field: str, value: object, path: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{path}: NaN and infinity"):
+        dumps({**JOB, "s": True, field: value})
+
+
+class _Float(float):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.0,
+        float("nan"),
+        float("inf"),
+        {"a": [1, "x", None, True, (2.5, {"b": float("-inf")})]},
+        {"a": [1, "x", None, True, (2.5, {"b": 1e308})]},
+        [_Float("nan")],
+        [_Float(3.0)],
+        "nan",
+    ],
+)
+def test_all_finite_agrees_with_non_finite_path(value: object) -> None:
+    from worker.serialization import all_finite, non_finite_path
+
+    assert all_finite(value) is (non_finite_path(value) is None)
