@@ -1,4 +1,8 @@
-"""Logging and Sentry set-up, done once at the edge before the worker is created."""
+"""Logging and Sentry set-up, done once at the edge before the worker is created.
+
+sentry_sdk is imported only once Sentry is wanted (``JOBQ_SENTRY_DSN`` set, or a task module imports
+it): a worker without a DSN does not pay for the SDK and its integrations.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import sentry_sdk
-from sentry_sdk.integrations.arq import ArqIntegration
-from sentry_sdk.integrations.logging import ignore_logger
 
 from .settings import JobqSettings
 from .states import Outcome
@@ -117,6 +118,16 @@ def configure_logging(settings: JobqSettings) -> None:
     root.setLevel(settings.log_level)
 
 
+def sentry_active() -> bool:
+    """Whether a Sentry client runs in this process.
+
+    Only a process that imported sentry_sdk can have one (:func:`init_sentry` does, as does any code
+    of the tasks that initialises Sentry itself), so this never imports the SDK to find out.
+    """
+    sdk = sys.modules.get("sentry_sdk")
+    return sdk is not None and bool(sdk.get_client().is_active())
+
+
 def report_job_failure(
     exc: BaseException, *, task: str, job_id: str, try_number: int, max_tries: int, payload: Any = None
 ) -> None:
@@ -125,9 +136,11 @@ def report_job_failure(
     The payload is attached only when ``JOBQ_SENTRY_SEND_JOB_ARGS`` allowed it at :func:`init_sentry`.
     A no-op while Sentry is not initialised; tries that will be retried are not reported as errors.
     """
-    client = sentry_sdk.get_client()
-    if not client.is_active():
+    if not sentry_active():
         return
+    import sentry_sdk
+
+    client = sentry_sdk.get_client()
     job: dict[str, Any] = {"task": task, "job_id": job_id, "try": try_number, "max_tries": max_tries}
     if payload is not None and (client.options.get("data_collection") or {}).get("queues"):
         job["payload"] = payload
@@ -147,6 +160,10 @@ def init_sentry(settings: JobqSettings) -> bool:
     """
     if settings.sentry_dsn is None:
         return False
+    import sentry_sdk
+    from sentry_sdk.integrations.arq import ArqIntegration
+    from sentry_sdk.integrations.logging import ignore_logger
+
     # Job failures are reported by report_job_failure, with tags; their log lines would be duplicates.
     ignore_logger(job_logger.name)
     sentry_sdk.init(

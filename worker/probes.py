@@ -4,17 +4,21 @@
   fails it; restart the process).
 * ``/readyz``: 200 while the worker is connected to Redis and not draining; 503 otherwise.
 * ``/metrics``: the Prometheus metrics of this worker (see :mod:`worker.metrics`).
+
+aiohttp is imported when the server starts: a worker without ``JOBQ_HTTP_PORT`` never loads it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from .health import WorkerState
 from .metrics import CONTENT_TYPE_LATEST, Metrics
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 #: The main loop counts as stuck when it has not gone round for this long.
 STUCK_AFTER_S = 30.0
@@ -28,6 +32,7 @@ def probe_app(
     refresh: Callable[[], Awaitable[None]] | None = None,
 ) -> web.Application:
     """The probe endpoints over ``state``, and ``/metrics`` (refreshing the queue gauges first)."""
+    from aiohttp import web
 
     async def livez(_: web.Request) -> web.Response:
         stalled_s = time.monotonic() - state.last_loop
@@ -73,6 +78,8 @@ async def start_probes(
     refresh: Callable[[], Awaitable[None]] | None = None,
 ) -> web.AppRunner:
     """Serve the endpoints on ``0.0.0.0:port``; stop them with ``await runner.cleanup()``."""
+    from aiohttp import web
+
     app = probe_app(state, redis_stale_after_s=redis_stale_after_s, metrics=metrics, refresh=refresh)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

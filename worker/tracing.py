@@ -3,7 +3,7 @@
 The producer's client puts the current trace headers (``sentry-trace``, ``baggage``) into the job's
 options; the worker continues that trace, so a job's transaction appears under the request that
 enqueued it. Jobs of schedules (ids ``cron:<name>:<tick>``) send check-ins to Sentry Crons. Without a
-configured DSN every function here does nothing.
+configured DSN every function here does nothing, and sentry_sdk is not even imported.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import sentry_sdk
-from sentry_sdk.crons import capture_checkin
-
 from .cron import ActiveSchedule, Cron, Every
+from .observability import sentry_active
 from .states import Outcome
 
 _SPAN_STATUS = {
@@ -28,14 +26,21 @@ _SPAN_STATUS = {
 }
 
 
-def _active() -> bool:
-    return sentry_sdk.get_client().is_active()
+def isolation_scope() -> contextlib.AbstractContextManager[object]:
+    """A fresh Sentry isolation scope, which keeps one job's tags off the others (when Sentry is active)."""
+    if not sentry_active():
+        return contextlib.nullcontext()
+    import sentry_sdk
+
+    return sentry_sdk.isolation_scope()
 
 
 def trace_headers() -> dict[str, str]:
     """The current trace, for a job enqueued now ({} when Sentry is off or no trace is running)."""
-    if not _active():
+    if not sentry_active():
         return {}
+    import sentry_sdk
+
     headers = {"sentry-trace": sentry_sdk.get_traceparent(), "baggage": sentry_sdk.get_baggage()}
     return {k: v for k, v in headers.items() if v}
 
@@ -69,6 +74,8 @@ class JobTrace:
 
     def start_check_in(self) -> None:
         if self._monitor is not None:
+            from sentry_sdk.crons import capture_checkin
+
             self._check_in = capture_checkin(
                 monitor_slug=self._monitor,
                 status="in_progress",
@@ -80,6 +87,8 @@ class JobTrace:
         if self.transaction is not None:
             self.transaction.set_status(_SPAN_STATUS.get(outcome, "internal_error"))
         if self._check_in is not None and self._monitor is not None:
+            from sentry_sdk.crons import capture_checkin
+
             status = "ok" if outcome is Outcome.SUCCEEDED else "error"
             capture_checkin(
                 monitor_slug=self._monitor,
@@ -96,9 +105,11 @@ def job_trace(
     """Trace one try of a job as a Sentry transaction continuing the producer's trace."""
     monitor = job_id.split(":")[1] if job_id.startswith("cron:") and job_id.count(":") >= 2 else None
     trace = JobTrace(monitor, monitors.get(monitor) if monitor else None)
-    if not _active():
+    if not sentry_active():
         yield trace
         return
+    import sentry_sdk
+
     scope = sentry_sdk.get_isolation_scope()
     scope.set_tag("jobq.task", task)
     scope.set_tag("jobq.job_id", job_id)
