@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
+# rich (tables) and the heavy parts of each command are imported by the commands that use them, so
+# `jobq worker` loads neither rich nor the producer-only modules.
 from . import cli_dlq, cli_jobs, cli_ops
 from .cli_common import cli_settings, fail, run, with_client
 from .client import Client
@@ -122,6 +122,9 @@ def cron_list() -> None:
 
     last = with_client(settings, last_ticks) if active else {}
     now = datetime.now(UTC)
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("schedule", "task", "when", "misfire", "last tick", "next run", title="jobq schedules")
     for s in sorted(declared, key=lambda s: s.name):
         a = active.get(s.name)
@@ -164,6 +167,9 @@ def show_settings(
     if markdown:
         typer.echo(settings_table_markdown())
         return
+    from rich.console import Console
+    from rich.table import Table
+
     settings = cli_settings()
     table = Table("variable", "value", title="jobq settings")
     for name in JobqSettings.model_fields:
@@ -174,6 +180,9 @@ def show_settings(
 @app.command()
 def tasks() -> None:
     """List the tasks found in JOBQ_TASK_MODULES, with their payload fields and policies."""
+    from rich.console import Console
+    from rich.table import Table
+
     from .registry import Registry
 
     settings = cli_settings()

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import orjson
 import typer
 from redis.exceptions import RedisError
-from rich.console import Console
 
 from .client import Client
 from .errors import (
@@ -24,14 +23,30 @@ from .errors import (
 from .settings import JobqSettings, load_settings
 from .timeparse import parse_when_ms
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 T = TypeVar("T")
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error stays one greppable line
-out = Console(highlight=False, soft_wrap=True)
+
+
+# rich is imported when a command prints, not with the CLI: ``jobq worker`` never loads it.
+def err_console() -> Console:
+    """A console on stderr that keeps an error on one greppable line."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def out_console() -> Console:
+    """A console on stdout for the commands' tables."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    err.print(f"error: {message}", markup=False)
+    err_console().print(f"error: {message}", markup=False)
     raise typer.Exit(code)
 
 

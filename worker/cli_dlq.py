@@ -6,9 +6,8 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from .cli_common import cli_settings, fail, out, parse_when, print_json, shorten, with_client
+from .cli_common import cli_settings, fail, out_console, parse_when, print_json, shorten, with_client
 from .client import Client
 from .dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
 
@@ -61,6 +60,8 @@ def list_(
     if as_json:
         print_json([_entry_json(e) for e in entries])
         return
+    from rich.table import Table
+
     table = Table("job", "task", "error", "message", "tries", "failed at", title=f"{len(entries)} dead letters")
     for e in entries:
         table.add_row(
@@ -71,7 +72,7 @@ def list_(
             str(e.tries),
             e.failed_at.isoformat(timespec="seconds"),
         )
-    out.print(table)
+    out_console().print(table)
 
 
 @app.command()
@@ -82,6 +83,8 @@ def show(job_id: str, queue: Queue = None, as_json: AsJson = False) -> None:
     if as_json:
         print_json(_entry_json(entry))
         return
+    from rich.table import Table
+
     table = Table("field", "value", show_header=False)
     for label, value in (
         ("job", entry.job_id),
@@ -94,9 +97,9 @@ def show(job_id: str, queue: Queue = None, as_json: AsJson = False) -> None:
         ("envelope", entry.envelope or "(none: the job expired before it ran)"),
     ):
         table.add_row(label, value)
-    out.print(table)
+    out_console().print(table)
     if entry.traceback:
-        out.print(entry.traceback, markup=False)
+        out_console().print(entry.traceback, markup=False)
 
 
 def _selection(ids: list[str] | None, where: DeadLetterFilter, select_all: bool, verb: str) -> None:

@@ -6,9 +6,8 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from .cli_common import cli_settings, out, print_json, shorten, with_client
+from .cli_common import cli_settings, out_console, print_json, shorten, with_client
 from .results import JobInfo
 from .states import JobStatus
 
@@ -46,10 +45,12 @@ def status(job_id: str, queue: Queue = None, as_json: AsJson = False) -> None:
         data["last_error"] = info.last_error.to_dict() if info.last_error else None
         print_json(data)
     else:
+        from rich.table import Table
+
         table = Table("field", "value", show_header=False)
         for row in _info_rows(info):
             table.add_row(*row)
-        out.print(table)
+        out_console().print(table)
     if info.status is JobStatus.NOT_FOUND:
         raise typer.Exit(1)
 

@@ -6,17 +6,18 @@ import asyncio
 import contextlib
 import signal
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from rich.live import Live
-from rich.table import Table
 
-from .cli_common import cli_settings, err, fail, out, print_json, run, with_client
+from .cli_common import cli_settings, err_console, fail, out_console, print_json, run, with_client
 from .client import Client
 from .settings import JobqSettings
 from .stats import QueueStats, known_queues, queue_stats
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def enqueue(
@@ -50,6 +51,8 @@ def enqueue(
 
 
 def _table(all_stats: list[QueueStats]) -> Table:
+    from rich.table import Table
+
     table = Table("queue", "ready", "deferred", "running", "oldest ready", "dead letters", "workers",
                   title=f"jobq queues at {time.strftime('%H:%M:%S')}")  # fmt: skip
     for s in all_stats:
@@ -78,11 +81,13 @@ def stats(
         if as_json:
             print_json([s.to_dict() for s in found])
         else:
-            out.print(_table(found))
+            out_console().print(_table(found))
         return
 
     async def live(client: Client) -> None:
-        with Live(_table(await snapshot(client)), console=out, refresh_per_second=4) as display:
+        from rich.live import Live
+
+        with Live(_table(await snapshot(client)), console=out_console(), refresh_per_second=4) as display:
             while True:
                 await asyncio.sleep(interval)
                 display.update(_table(await snapshot(client)))
@@ -104,7 +109,7 @@ def api(
     if settings.api_token is None and not dev:
         fail("JOBQ_API_TOKEN is not set: refusing to serve an unauthenticated API (use --dev on a laptop)", 2)
     if settings.api_token is None:
-        err.print("warning: --dev: the API accepts requests without a token", markup=False)
+        err_console().print("warning: --dev: the API accepts requests without a token", markup=False)
     from .observability import configure_logging
 
     configure_logging(settings)
@@ -126,7 +131,7 @@ async def _serve(settings: JobqSettings, host: str, port: int) -> None:
         runner = web.AppRunner(create_app(client, metrics, token=token), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
-        out.print(f"jobq API on http://{host}:{port} (dashboard: /dashboard, OpenAPI: /openapi.json)")
+        out_console().print(f"jobq API on http://{host}:{port} (dashboard: /dashboard, OpenAPI: /openapi.json)")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
