@@ -160,21 +160,28 @@ class JobExecutor:
         *,
         traced: bool = False,
     ) -> Outcome:
-        base = _Job(keys, token, started.envelope, "?", (), {}, 0, self._now_ms(), started.failures + 1, 1, 0)
+        now_ms = self._now_ms()
+        # The job is built once, from its body: a job that cannot be decoded gets a bare one (task "?").
         if started.envelope is None:
-            return await self._dead_letter(base, JobExpired(f"job {keys.job_id} expired before it was started"))
+            error: Exception = JobExpired(f"job {keys.job_id} expired before it was started")
+            return await self._dead_letter(
+                _Job(keys, token, None, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
+            )
         try:
             body = self._codec.loads(started.envelope)
         except SerializationError as exc:
-            return await self._dead_letter(base, SerializationError(f"unable to decode job: {exc}"))
+            error = SerializationError(f"unable to decode job: {exc}")
+            return await self._dead_letter(
+                _Job(keys, token, started.envelope, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
+            )
         try:
             task_def = self._registry.get(body["f"])
         except UnknownTaskError as exc:
-            return await self._dead_letter(self._decoded(base, body, started), exc)
+            return await self._dead_letter(_decoded(keys, token, started, now_ms, body), exc)
         policy = self._policies.get(task_def.name)
         if policy is None:
             policy = self._policies[task_def.name] = task_def.retry_policy(self._config.retry)
-        job = self._decoded(base, body, started, max_tries=policy.max_tries)
+        job = _decoded(keys, token, started, now_ms, body, max_tries=policy.max_tries)
         if started.abort_requested or keys.job_id in aborting:
             return await self._abort(job)
         if job.interruptions > self._config.max_interruptions:
@@ -189,23 +196,6 @@ class JobExecutor:
             pickup_s = None if due_ms is None else (job.started_ms - due_ms) / 1000
             self.metrics.try_started(self._config.queue_name, job.task, pickup_s)
         return await self._attempt(job, task_def, policy, aborting, traced=traced)
-
-    @staticmethod
-    def _decoded(base: _Job, body: dict[str, Any], started: StartedTry, *, max_tries: int = 1) -> _Job:
-        return _Job(
-            keys=base.keys,
-            token=base.token,
-            envelope=base.envelope,
-            task=body["f"],
-            args=tuple(body["a"]),
-            kwargs=dict(body["k"]),
-            enqueued_ms=int(body["et"]),
-            started_ms=base.started_ms,
-            # arq's _job_try lets a producer say which try this is; it never lowers the count.
-            try_number=max(base.try_number, body.get("t") or 1),
-            max_tries=max_tries,
-            interruptions=started.interruptions,
-        )
 
     async def _attempt(
         self, job: _Job, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str], *, traced: bool
@@ -263,7 +253,8 @@ class JobExecutor:
         ending = self._recorder.batcher.submit(job.keys.job_id, job.token, result, self._result_ttl_ms(task_def))
         if self.on_work_done is not None:
             self.on_work_done(job.keys.job_id)
-        if not await asyncio.shield(ending):
+        # Not shielded: a cancellation here cancels only this future; the batch still writes the end.
+        if not await ending:
             raise LeaseLost(f"finish of job {job.keys.job_id}")
         return self._logged(job, Outcome.SUCCEEDED)
 
@@ -370,3 +361,23 @@ class JobExecutor:
             self.metrics.try_ended(self._config.queue_name, job.task, outcome, failure, duration_s)
         log_try(job.keys.job_id, job.task, job.try_number, job.max_tries, outcome, duration_s, detail, failure)
         return outcome
+
+
+def _decoded(
+    keys: JobKeys, token: str, started: StartedTry, now_ms: int, body: dict[str, Any], *, max_tries: int = 1
+) -> _Job:
+    """The job a decoded body describes, about to run its next try."""
+    return _Job(
+        keys=keys,
+        token=token,
+        envelope=started.envelope,
+        task=body["f"],
+        args=tuple(body["a"]),
+        kwargs=body["k"],  # the body is this worker's own freshly decoded dict: no copy needed
+        enqueued_ms=int(body["et"]),
+        started_ms=now_ms,
+        # arq's _job_try lets a producer say which try this is; it never lowers the count.
+        try_number=max(started.failures + 1, body.get("t") or 1),
+        max_tries=max_tries,
+        interruptions=started.interruptions,
+    )

@@ -107,9 +107,23 @@ def _check_finite(value: Any) -> None:
     raise ValueError(f"{path}: NaN and infinity cannot be stored in JSON; use a finite number or null")
 
 
+_NO_ARGS: list[Any] = []  # defaults for absent fields: only their types are looked at
+_NO_KWARGS: dict[str, Any] = {}
+
+
 def _check_job_fields(d: dict[str, Any]) -> None:
     """Refuse bodies whose arq fields have the wrong types, before arq trips over them."""
     if "f" not in d:
+        return
+    t, et = d.get("t"), d.get("et")
+    # The common case first: exact types, tested by identity (a bool is never one of them).
+    if (
+        type(d["f"]) is str
+        and type(d.get("a", _NO_ARGS)) is list
+        and type(d.get("k", _NO_KWARGS)) is dict
+        and (t is None or type(t) is int)
+        and (type(et) is int or type(et) is float)
+    ):
         return
     problems = []
     if not isinstance(d["f"], str):

@@ -78,11 +78,28 @@ def test_garbage_is_a_serialization_error(raw: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("f", 42), ("f", ["list"]), ("a", {"not": "list"}), ("k", [1]), ("t", "1"), ("et", "yesterday"), ("t", True)],
+    [
+        ("f", 42),
+        ("f", ["list"]),
+        ("a", {"not": "list"}),
+        ("k", [1]),
+        ("t", "1"),
+        ("et", "yesterday"),
+        ("t", True),
+        ("et", True),
+        ("et", None),
+        ("t", 1.0),
+    ],
 )
 def test_malformed_job_fields_are_refused_before_arq_sees_them(field: str, value: Any) -> None:
     with pytest.raises(SerializationError, match="malformed job body"):
         loads(orjson.dumps({"v": 1, "d": {**JOB, field: value}}))
+
+
+@pytest.mark.parametrize("missing", ["a", "k", "t"])
+def test_job_fields_that_arq_may_leave_out_are_accepted(missing: str) -> None:
+    body = {k: v for k, v in {**JOB, "et": 1.5}.items() if k != missing}
+    assert loads(orjson.dumps({"v": 1, "d": body})) == body
 
 
 def test_pickle_is_never_executed(tmp_path: Any) -> None:
