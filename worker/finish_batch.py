@@ -46,7 +46,9 @@ for n = 1, #leases do
   if held[n] == jobs[i + 1] then
     answers[n] = 1
     ids[#ids + 1] = id
-    for _, prefix in ipairs({{JOB, RETRY, IP, META, ABORT}}) do gone[#gone + 1] = prefix .. id end
+    local g = #gone
+    gone[g + 1], gone[g + 2], gone[g + 3] = JOB .. id, RETRY .. id, IP .. id
+    gone[g + 4], gone[g + 5] = META .. id, ABORT .. id
     if tonumber(jobs[i + 3]) > 0 then
       redis.call('SET', RESULT .. id, jobs[i + 2], 'PX', jobs[i + 3])
     end
