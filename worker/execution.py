@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import sentry_sdk
-
 from .attempt import AttemptRunner
 from .context import JobContext
 from .dead_letters import DeadLetter
@@ -36,14 +34,14 @@ from .finish import LeaseLost, StartedTry, TryRecorder
 from .keys import JobKeys
 from .limits import NoFreeSlot
 from .metrics import Metrics
-from .observability import log_try, report_job_failure
+from .observability import log_try, report_job_failure, sentry_active
 from .options import JobOptions, timeout_limit_s
 from .policy import RandomDraw, RetryPolicy, decide
 from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, error_to_dict
 from .services import WorkerServices
 from .states import Outcome
-from .tracing import job_trace
+from .tracing import isolation_scope, job_trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +126,8 @@ class JobExecutor:
         """
         keys = self._recorder.keys(job_id)
         # An isolation scope per job keeps one job's Sentry tags off the others; without Sentry it is pure cost.
-        traced = sentry_sdk.get_client().is_active()
-        with sentry_sdk.isolation_scope() if traced else contextlib.nullcontext():
+        traced = sentry_active()
+        with isolation_scope() if traced else contextlib.nullcontext():
             try:
                 if started is None:
                     try:

@@ -17,12 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 #: What ``jobq worker`` imports before it connects: the CLI, the runner, the event loop, logging and Sentry set-up.
 WORKER_IMPORTS = "import worker.cli, worker.runner, worker.eventloop, worker.observability, tests.sample_tasks"
 
-SENTRY_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="worker/execution.py imports sentry_sdk at module level; with worker.tracing.isolation_scope and "
-    "worker.observability.sentry_active it need not (then this passes: remove the mark)",
-)
-
 
 def loaded_packages(code: str) -> set[str]:
     """The top-level packages in ``sys.modules`` after running ``code`` in a fresh interpreter."""
@@ -47,7 +41,7 @@ def test_import_worker_loads_no_submodule_until_a_name_is_used() -> None:
     assert {"arq", "redis", "prometheus_client"}.isdisjoint(loaded)  # settings need pydantic only
 
 
-@pytest.mark.parametrize("package", ["rich", "aiohttp", pytest.param("sentry_sdk", marks=SENTRY_XFAIL)])
+@pytest.mark.parametrize("package", ["rich", "aiohttp", "sentry_sdk"])
 def test_the_worker_command_does_not_import(package: str) -> None:
     assert package not in loaded_packages(WORKER_IMPORTS)
 
