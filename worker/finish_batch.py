@@ -87,7 +87,8 @@ class FinishBatcher:
 
     def submit(self, job_id: str, token: str, result: bytes | None, result_ttl_ms: int) -> asyncio.Future[bool]:
         """Queue the end of ``job_id`` for the next flush; the future says ``False`` if its lease had passed
-        to another worker. A plain future (no task): shielding it from a cancellation is cheap."""
+        to another worker. A plain future (no task): a caller cancelled while awaiting it cancels only the
+        future, and the end is written all the same."""
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(job_id, token, result or b"", result_ttl_ms if result else 0, done))
         if self._flusher is None:
