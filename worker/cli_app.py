@@ -1,4 +1,4 @@
-"""The ``jobq`` command line (also ``python -m worker``).
+"""The typer app of the ``jobq`` command line; :func:`worker.cli.main` is the entry point.
 
 Exit codes: 0 success, 1 runtime failure (Redis unreachable, a failed or unknown job, demo outcome
 wrong), 2 bad configuration or usage. Errors go to stderr.
@@ -6,7 +6,6 @@ wrong), 2 bad configuration or usage. Errors go to stderr.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,6 +15,7 @@ import typer
 # `jobq worker` loads neither rich nor the producer-only modules.
 from . import cli_dlq, cli_jobs, cli_ops
 from .cli_common import cli_settings, fail, run, with_client
+from .cli_worker import MAX_PROCESSES, worker_command
 from .client import Client
 from .settings import JobqSettings, env_name, settings_table_markdown
 
@@ -38,7 +38,7 @@ app.command()(cli_ops.api)
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty instead of waiting for jobs.")] = False,
     processes: Annotated[
-        int, typer.Option(min=1, max=256, help="Run this many worker processes and restart any that dies.")
+        int, typer.Option(min=1, max=MAX_PROCESSES, help="Run this many worker processes and restart any that dies.")
     ] = 1,
 ) -> None:
     """Run a worker: load the task modules, then run jobs until SIGTERM or SIGINT.
@@ -46,21 +46,7 @@ def worker(
     On the signal it stops taking jobs, lets running ones finish for JOBQ_SHUTDOWN_GRACE_S, returns
     the rest to the queue (uncharged) and exits 0; a second signal returns them at once.
     """
-    from .observability import configure_logging, init_sentry
-
-    settings = cli_settings()
-    configure_logging(settings)
-    if processes > 1:
-        from .supervisor import Supervisor
-
-        if burst:
-            fail("--burst and --processes do not mix: run one burst worker per process", 2)
-        raise typer.Exit(Supervisor(processes, base_port=settings.http_port).run())
-    from . import eventloop
-    from .runner import run_worker
-
-    init_sentry(settings)  # before the worker exists
-    run(lambda: eventloop.run(run_worker(settings, burst=burst)))  # on uvloop when installed
+    worker_command(burst, processes)
 
 
 @app.command()
@@ -198,8 +184,3 @@ def tasks() -> None:
             str(t.concurrency or "-"),
         )
     Console().print(table)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``jobq`` console script."""
-    app(args=argv if argv is not None else sys.argv[1:], prog_name="jobq")

@@ -1,4 +1,4 @@
-"""A real ``jobq worker`` loads aiohttp and sentry_sdk only when it is configured to use them."""
+"""A real ``jobq worker`` loads aiohttp and sentry_sdk only when configured to use them, and never typer or rich."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import textwrap
 import pytest
 
 from tests.integration.conftest import ROOT, subprocess_env
-from tests.unit.test_imports import SENTRY_XFAIL
 from worker.embedded import free_port
 from worker.settings import JobqSettings
 
@@ -35,7 +34,7 @@ def burst_worker_packages(settings: JobqSettings, **env: str) -> set[str]:
     return set(line.split()[1:])
 
 
-@pytest.mark.parametrize("package", ["rich", "aiohttp", pytest.param("sentry_sdk", marks=SENTRY_XFAIL)])
+@pytest.mark.parametrize("package", ["typer", "rich", "aiohttp", "sentry_sdk"])
 def test_an_unconfigured_worker_does_not_load(settings: JobqSettings, package: str) -> None:
     assert package not in burst_worker_packages(settings)
 
