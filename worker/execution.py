@@ -58,7 +58,7 @@ class ExecutionConfig:
     worker_id: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per try, and a frozen __init__ sets each field the slow way
 class _Job:
     """A decoded job and the try that is about to run it."""
 
