@@ -162,6 +162,17 @@ async def test_enqueue_many_is_idempotent_per_id(harness: Harness) -> None:
     assert [h.created for h in handles] == [False, True]
 
 
+async def test_handles_of_a_batch_use_the_clients_clock_and_connection(harness: Harness) -> None:
+    handles = await harness.client.enqueue_many([JobRequest("add", {"a": i, "b": 1}, defer_by=10) for i in range(2)])
+    assert [(await h.status()).status for h in handles] == [JobStatus.DEFERRED] * 2
+    harness.clock.advance(10)
+    assert [(await h.status()).status for h in handles] == [JobStatus.QUEUED] * 2
+    assert await harness.run_due() == 2
+    assert [(await h.result(timeout=1)).total for h in handles] == [1, 2]
+    assert handles[0].queue_name == harness.settings.queue_name
+    assert "add" in repr(handles[0])
+
+
 async def test_status_moves_from_deferred_to_queued_with_time(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, defer_by=10)
     assert (await handle.status()).status == JobStatus.DEFERRED
