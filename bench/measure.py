@@ -86,6 +86,17 @@ def _run(coro: Coroutine[Any, Any, Sample], system: System) -> Sample:
     return asyncio.run(coro)
 
 
+def _on_one_worker(
+    ctx: Context, system: System, queue: str, producer: Callable[[], Coroutine[Any, Any, Sample]]
+) -> Sample:
+    """Run ``producer()`` (the producer side) against one ready worker process of ``system`` on ``queue``."""
+    with running_workers(system, ctx.url, queue) as workers:
+        workers.wait_ready(ctx.redis())
+        sample = _run(producer(), system)
+        workers.check_alive()
+    return sample
+
+
 def window_s(finished: list[Finished]) -> float:
     """Seconds from the first job's start to the last job's finish (worker start-up excluded)."""
     return max(f.finish_s for f in finished) - min(f.start_s for f in finished)
@@ -232,11 +243,7 @@ def pickup(ctx: Context, system: System) -> Sample:
         q = statistics.quantiles(lat_ms, n=100, method="inclusive")
         return Sample({"p50_ms": q[49], "p95_ms": q[94], "p99_ms": q[98]}, {"max_ms": max(lat_ms)})
 
-    with running_workers(system, ctx.url, queue) as workers:
-        workers.wait_ready(r)
-        sample = _run(go(), system)
-        workers.check_alive()
-    return sample
+    return _on_one_worker(ctx, system, queue, go)
 
 
 def commands_per_job(ctx: Context, system: System) -> Sample:
@@ -267,11 +274,7 @@ def commands_per_job(ctx: Context, system: System) -> Sample:
         net = total - background_s * elapsed / n
         return Sample({"per_job": total}, {"breakdown": per_job, "net_of_idle": net, "idle_per_s": background_s})
 
-    with running_workers(system, ctx.url, queue) as workers:
-        workers.wait_ready(r)
-        sample = _run(go(), system)
-        workers.check_alive()
-    return sample
+    return _on_one_worker(ctx, system, queue, go)
 
 
 def idle_load(ctx: Context, system: System) -> Sample:
