@@ -29,10 +29,13 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from .states import Outcome
 from .stats import QueueStats
@@ -44,12 +47,79 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
+class _CounterTally:
+    """What one counter child counted, in a plain number: pushed into the child before a collection."""
+
+    __slots__ = ("child", "pushed", "total")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.total = 0
+        self.pushed = 0  # written only by push, so a push racing a count loses nothing
+
+    def push(self) -> None:
+        total = self.total
+        if total != self.pushed:
+            self.child.inc(total - self.pushed)
+            self.pushed = total
+
+
+class _HistogramTally:
+    """What one histogram child observed, as bucket counts and a sum: pushed before a collection.
+
+    The sum adds the amounts one by one, as ``Histogram.observe`` would, so it comes out the same.
+    """
+
+    __slots__ = ("bounds", "child", "counts", "pushed", "sum")
+
+    def __init__(self, child: Any, bounds: tuple[float, ...]) -> None:
+        self.child = child
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.pushed = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        self.counts[bisect_left(self.bounds, amount)] += 1  # the first bucket with amount <= le
+        self.sum += amount
+
+    def push(self) -> None:
+        # prometheus_client has no public call to add to a bucket; tests/unit/test_metrics.py checks
+        # that the exposition is what observe() would have made.
+        for i, count in enumerate(self.counts):
+            if count != self.pushed[i]:
+                self.child._buckets[i].inc(count - self.pushed[i])
+                self.pushed[i] = count
+        self.child._sum.set(self.sum)
+
+
+class _PushFirst(Collector):
+    """Registered before the metrics: whoever collects the registry sees every try counted so far."""
+
+    def __init__(self, push: Callable[[], None]) -> None:
+        self._push = push
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> list[Any]:
+        self._push()
+        return []
+
+
 class Metrics:
-    """The metrics of one process; ``render()`` is the text exposition for ``/metrics``."""
+    """The metrics of one process; ``render()`` is the text exposition for ``/metrics``.
+
+    Tries are counted in plain numbers (a prometheus_client ``inc`` or ``observe`` takes a lock and,
+    for a histogram, walks the buckets: a few microseconds a try); they reach the counters and
+    histograms whenever the registry is collected.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
+        self._tallies: dict[tuple[object, ...], _CounterTally | _HistogramTally] = {}
+        r.register(_PushFirst(self._push))
         self.enqueued = Counter("jobq_jobs_enqueued", "Jobs enqueued by this process.", _JOB, registry=r)
         self.started = Counter("jobq_jobs_started", "Tries started.", _JOB, registry=r)
         self.succeeded = Counter("jobq_jobs_succeeded", "Tries that succeeded.", _JOB, registry=r)
@@ -90,35 +160,72 @@ class Metrics:
             Outcome.INTERRUPTED: self.interrupted,
             Outcome.DEFERRED: self.deferred,
         }
-        # labels() validates and locks on every call; a job's metrics reuse the children of its labels.
-        self._children: dict[tuple[object, ...], Any] = {}
+        self._buckets = {self.duration: DURATION_BUCKETS, self.pickup: LATENCY_BUCKETS}
+        # A try's tallies by what it was: one dict look-up a try instead of one per metric.
+        self._started: dict[tuple[str, str], tuple[_CounterTally, _HistogramTally | None]] = {}
+        self._ended: dict[
+            tuple[str, str, Outcome, Outcome | None], tuple[tuple[_CounterTally, ...], _HistogramTally | None]
+        ] = {}
 
-    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+    def _count(self, metric: Counter, *labels: str) -> _CounterTally:
         key = (metric, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+        tally = self._tallies.get(key)
+        if tally is None:  # the child now, as before: its series (and _created) appear with the first count
+            tally = self._tallies[key] = _CounterTally(metric.labels(*labels))
+        return tally  # type: ignore[return-value]  # a Counter's key holds a _CounterTally
+
+    def _observe(self, metric: Histogram, *labels: str) -> _HistogramTally:
+        key = (metric, *labels)
+        tally = self._tallies.get(key)
+        if tally is None:
+            tally = self._tallies[key] = _HistogramTally(metric.labels(*labels), self._buckets[metric])
+        return tally  # type: ignore[return-value]  # a Histogram's key holds a _HistogramTally
+
+    def _push(self) -> None:
+        for tally in list(self._tallies.values()):
+            tally.push()
 
     def try_started(self, queue: str, task: str, pickup_s: float | None) -> None:
         """A try began, ``pickup_s`` after the job was due."""
-        self._child(self.started, queue, task).inc()
+        tallies = self._started.get((queue, task))
+        if tallies is None:
+            tallies = self._started[queue, task] = (self._count(self.started, queue, task), None)
+        tallies[0].total += 1
         if pickup_s is not None:
-            self._child(self.pickup, queue, task).observe(max(0.0, pickup_s))
+            pickup = tallies[1]
+            if pickup is None:  # created on the first pickup, as the child was before
+                pickup = self._observe(self.pickup, queue, task)
+                self._started[queue, task] = (tallies[0], pickup)
+            pickup.observe(max(0.0, pickup_s))
 
     def try_ended(self, queue: str, task: str, outcome: Outcome, failure: Outcome | None, duration_s: float) -> None:
         """A try ended with ``outcome`` (and ``failure``, FAILED or TIMED_OUT, when it failed)."""
+        key = (queue, task, outcome, failure)
+        tallies = self._ended.get(key)
+        if tallies is None:
+            tallies = self._ended[key] = self._end_tallies(queue, task, outcome, failure)
+        counts, duration = tallies
+        for tally in counts:
+            tally.total += 1
+        if duration is not None:
+            duration.observe(max(0.0, duration_s))
+
+    def _end_tallies(
+        self, queue: str, task: str, outcome: Outcome, failure: Outcome | None
+    ) -> tuple[tuple[_CounterTally, ...], _HistogramTally | None]:
+        """What a try ending so counts: its counters, and its duration histogram (none when deferred)."""
+        counts = []
         if failure is not None:
-            self._child(self.failed, queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error").inc()
+            counts.append(self._count(self.failed, queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error"))
         counter = self._by_outcome.get(outcome)
         if counter is not None:
-            self._child(counter, queue, task).inc()
-        if outcome is not Outcome.DEFERRED:
-            self._child(self.duration, queue, task, outcome.value).observe(max(0.0, duration_s))
+            counts.append(self._count(counter, queue, task))
+        duration = None if outcome is Outcome.DEFERRED else self._observe(self.duration, queue, task, outcome.value)
+        return tuple(counts), duration
 
     def job_enqueued(self, queue: str, task: str) -> None:
         """A producer in this process created a job."""
-        self._child(self.enqueued, queue, task).inc()
+        self._count(self.enqueued, queue, task).total += 1
 
     def queue_observed(self, stats: QueueStats) -> None:
         """Set the queue gauges from a fresh snapshot."""

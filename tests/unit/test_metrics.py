@@ -9,8 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.conftest import Harness
 from worker import Client
-from worker.metrics import Metrics
+from worker.metrics import DURATION_BUCKETS, Metrics
 from worker.probes import probe_app
+from worker.states import Outcome
 
 
 def samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -78,3 +79,57 @@ async def test_metrics_are_served_next_to_the_probes(harness: Harness) -> None:
         assert response.headers["Content-Type"].startswith("text/plain; version=")
         names = {f.name for f in text_string_to_metric_families(await response.text())}
     assert {"jobq_jobs_succeeded", "jobq_job_duration_seconds", "jobq_queue_ready_jobs", "jobq_workers_up"} <= names
+
+
+def exposition(metrics: Metrics) -> list[str]:
+    """The exposition's lines but the ``_created`` timestamps (which differ between two registries)."""
+    return [line for line in metrics.render().decode().splitlines() if "_created" not in line]
+
+
+def test_tallied_tries_export_what_prometheus_client_would() -> None:
+    # Metrics counts tries in plain numbers and pushes them at collection; ``direct`` is fed through
+    # prometheus_client's own inc() and observe(): the two expositions must be the same, value for value.
+    tallied, direct = Metrics(), Metrics()
+    durations = [0.0, 0.005, 0.0051, 0.1, 1, 3599.9, 3600, 3600.1, 1e9, -1.0, 0.1 + 0.2, 1 / 3]
+    ends = [
+        (Outcome.SUCCEEDED, None),
+        (Outcome.RETRYING, Outcome.FAILED),
+        (Outcome.DEAD_LETTERED, Outcome.TIMED_OUT),
+        (Outcome.ABORTED, None),
+        (Outcome.DEFERRED, None),
+    ]
+    by_outcome = {
+        Outcome.SUCCEEDED: "succeeded",
+        Outcome.RETRYING: "retried",
+        Outcome.DEAD_LETTERED: "dead_lettered",
+        Outcome.ABORTED: "aborted",
+        Outcome.DEFERRED: "deferred",
+    }
+
+    def run(start: int, stop: int) -> None:
+        for i in range(start, stop):
+            task = ("add", "slow")[i % 2]
+            amount = durations[i % len(durations)]
+            outcome, failure = ends[i % len(ends)]
+            pickup = None if i % 3 == 0 else amount
+            tallied.try_started("q", task, pickup)
+            direct.started.labels("q", task).inc()
+            if pickup is not None:
+                direct.pickup.labels("q", task).observe(max(0.0, pickup))
+            tallied.try_ended("q", task, outcome, failure, amount)
+            if failure is not None:
+                reason = "timeout" if failure is Outcome.TIMED_OUT else "error"
+                direct.failed.labels("q", task, reason).inc()
+            getattr(direct, by_outcome[outcome]).labels("q", task).inc()
+            if outcome is not Outcome.DEFERRED:
+                direct.duration.labels("q", task, outcome.value).observe(max(0.0, amount))
+            tallied.job_enqueued("q", task)
+            direct.enqueued.labels("q", task).inc()
+
+    run(0, 100)
+    assert exposition(tallied) == exposition(direct)
+    assert exposition(tallied) == exposition(direct)  # a second collection adds nothing
+    run(100, 237)  # more tries after a collection: only they are added
+    assert exposition(tallied) == exposition(direct)
+    buckets = [line for line in exposition(tallied) if line.startswith("jobq_job_duration_seconds_bucket")]
+    assert len(buckets) == 2 * 4 * (len(DURATION_BUCKETS) + 1)  # 2 tasks x 4 outcomes with a duration
