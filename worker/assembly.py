@@ -15,7 +15,7 @@ from .client import Client
 from .connection import codec_for
 from .cron import CronScheduler, effective_schedules, schedules_from_modules
 from .engine import JobqWorker
-from .execution import ExecutionConfig, JobExecutor
+from .execution import JobExecutor
 from .finish import DeadLetterBounds, TryRecorder
 from .health import Heartbeat, WorkerState, default_worker_id
 from .leases import Leases
@@ -27,6 +27,7 @@ from .registry import Registry
 from .services import Resources, WorkerServices
 from .settings import JobqSettings
 from .tracing import monitor_configs
+from .try_job import ExecutionConfig
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine

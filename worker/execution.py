@@ -22,7 +22,6 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Container
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,37 +41,7 @@ from .serialization import EnvelopeCodec, error_to_dict
 from .services import WorkerServices
 from .states import Outcome
 from .tracing import isolation_scope, job_trace
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionConfig:
-    """The settings one executor needs (see :class:`~worker.settings.JobqSettings` for each)."""
-
-    queue_name: str
-    job_timeout_s: float
-    retry: RetryPolicy
-    result_ttl_s: float
-    job_expires_s: float
-    max_interruptions: int
-    slot_retry_s: float
-    worker_id: str = ""
-
-
-@dataclass(slots=True)  # not frozen: one is built per try, and a frozen __init__ sets each field the slow way
-class _Job:
-    """A decoded job and the try that is about to run it."""
-
-    keys: JobKeys
-    token: str  #: the fencing token of this worker's lease on the job
-    envelope: bytes | None
-    task: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    enqueued_ms: int
-    started_ms: int
-    try_number: int
-    max_tries: int
-    interruptions: int
+from .try_job import ExecutionConfig, TryJob, decoded_job, result_body
 
 
 class JobExecutor:
@@ -163,23 +132,23 @@ class JobExecutor:
         if started.envelope is None:
             error: Exception = JobExpired(f"job {keys.job_id} expired before it was started")
             return await self._dead_letter(
-                _Job(keys, token, None, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
+                TryJob(keys, token, None, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
             )
         try:
             body = self._codec.loads(started.envelope)
         except SerializationError as exc:
             error = SerializationError(f"unable to decode job: {exc}")
             return await self._dead_letter(
-                _Job(keys, token, started.envelope, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
+                TryJob(keys, token, started.envelope, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
             )
         try:
             task_def = self._registry.get(body["f"])
         except UnknownTaskError as exc:
-            return await self._dead_letter(_decoded(keys, token, started, now_ms, body), exc)
+            return await self._dead_letter(decoded_job(keys, token, started, now_ms, body), exc)
         policy = self._policies.get(task_def.name)
         if policy is None:
             policy = self._policies[task_def.name] = task_def.retry_policy(self._config.retry)
-        job = _decoded(keys, token, started, now_ms, body, max_tries=policy.max_tries)
+        job = decoded_job(keys, token, started, now_ms, body, max_tries=policy.max_tries)
         if started.abort_requested or keys.job_id in aborting:
             return await self._abort(job)
         if job.interruptions > self._config.max_interruptions:
@@ -196,7 +165,7 @@ class JobExecutor:
         return await self._attempt(job, task_def, policy, aborting, traced=traced)
 
     async def _attempt(
-        self, job: _Job, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str], *, traced: bool
+        self, job: TryJob, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str], *, traced: bool
     ) -> Outcome:
         kwargs = dict(job.kwargs)
         options = JobOptions.pop_from(kwargs)
@@ -228,7 +197,7 @@ class JobExecutor:
 
     async def _run_try(
         self,
-        job: _Job,
+        job: TryJob,
         task_def: TaskDef[Any, Any],
         policy: RetryPolicy,
         ctx: JobContext,
@@ -256,7 +225,7 @@ class JobExecutor:
             raise LeaseLost(f"finish of job {job.keys.job_id}")
         return self._logged(job, Outcome.SUCCEEDED)
 
-    async def _failed(self, job: _Job, policy: RetryPolicy, exc: Exception, payload: Any) -> Outcome:
+    async def _failed(self, job: TryJob, policy: RetryPolicy, exc: Exception, payload: Any) -> Outcome:
         decision = decide(exc, policy, job.try_number, self._draw)
         if decision.next is Outcome.DEAD_LETTERED:
             return await self._dead_letter(job, exc, failure=decision.failure, reason=decision.reason, payload=payload)
@@ -267,12 +236,12 @@ class JobExecutor:
         detail = f"{decision.failure}: {type(exc).__name__}: {exc}; next try in {delay_s:.2f}s ({decision.reason})"
         return self._logged(job, Outcome.RETRYING, detail, failure=decision.failure)
 
-    async def _defer(self, job: _Job, exc: NoFreeSlot) -> Outcome:
+    async def _defer(self, job: TryJob, exc: NoFreeSlot) -> Outcome:
         delay_s = self._config.slot_retry_s * (0.5 + self._draw() / 2)
         await asyncio.shield(self._recorder.defer(job.keys, job.token, self._now_ms() + round(delay_s * 1000)))
         return self._logged(job, Outcome.DEFERRED, f"{exc.what}; again in {delay_s:.2f}s")
 
-    async def _abort(self, job: _Job) -> Outcome:
+    async def _abort(self, job: TryJob) -> Outcome:
         error = JobAborted(f"job {job.keys.job_id} was aborted on request")
         result = self._result(job, success=False, value=error, outcome=Outcome.ABORTED)
         await self._recorder.finish(job.keys, job.token, result, self._result_ttl_ms(None))
@@ -280,7 +249,7 @@ class JobExecutor:
 
     async def _dead_letter(
         self,
-        job: _Job,
+        job: TryJob,
         exc: BaseException,
         *,
         failure: Outcome = Outcome.FAILED,
@@ -317,31 +286,14 @@ class JobExecutor:
             detail += f"; the dead-letter store was full or old: {dropped} entries dropped"
         return self._logged(job, Outcome.DEAD_LETTERED, detail, failure=failure)
 
-    def _result(self, job: _Job, *, success: bool, value: Any, outcome: Outcome) -> bytes:
+    def _result(self, job: TryJob, *, success: bool, value: Any, outcome: Outcome) -> bytes:
         try:
-            return self._codec.dumps(self._result_body(job, success, value, outcome))
+            return self._codec.dumps(result_body(job, self._config.queue_name, success, value, outcome, self._now_ms()))
         except (TypeError, ValueError) as exc:
             if not success:
                 raise
             # A value JSON cannot hold is a bug in the task: no retry will fix it.
             raise PermanentError(f"the result of task {job.task!r} cannot be stored as JSON: {exc}") from None
-
-    def _result_body(self, job: _Job, success: bool, value: Any, outcome: Outcome) -> dict[str, Any]:
-        return {
-            "t": job.try_number,
-            "f": job.task,
-            "a": list(job.args),
-            "k": job.kwargs,
-            "et": job.enqueued_ms,
-            "s": success,
-            "r": value,
-            "st": job.started_ms,
-            "ft": self._now_ms(),
-            "q": self._config.queue_name,
-            "id": job.keys.job_id,
-            "o": outcome.value,
-            "n": job.interruptions,
-        }
 
     def _task_or_none(self, name: str) -> TaskDef[Any, Any] | None:
         return self._registry.get(name) if name in self._registry else None
@@ -353,29 +305,9 @@ class JobExecutor:
     def _keep_ms(self, delay_ms: int) -> int:
         return delay_ms + round(self._config.job_expires_s * 1000)
 
-    def _logged(self, job: _Job, outcome: Outcome, detail: str = "", *, failure: Outcome | None = None) -> Outcome:
+    def _logged(self, job: TryJob, outcome: Outcome, detail: str = "", *, failure: Outcome | None = None) -> Outcome:
         duration_s = self._clock() - job.started_ms / 1000
         if self.metrics is not None:
             self.metrics.try_ended(self._config.queue_name, job.task, outcome, failure, duration_s)
         log_try(job.keys.job_id, job.task, job.try_number, job.max_tries, outcome, duration_s, detail, failure)
         return outcome
-
-
-def _decoded(
-    keys: JobKeys, token: str, started: StartedTry, now_ms: int, body: dict[str, Any], *, max_tries: int = 1
-) -> _Job:
-    """The job a decoded body describes, about to run its next try."""
-    return _Job(
-        keys=keys,
-        token=token,
-        envelope=started.envelope,
-        task=body["f"],
-        args=tuple(body["a"]),
-        kwargs=body["k"],  # the body is this worker's own freshly decoded dict: no copy needed
-        enqueued_ms=int(body["et"]),
-        started_ms=now_ms,
-        # arq's _job_try lets a producer say which try this is; it never lowers the count.
-        try_number=max(started.failures + 1, body.get("t") or 1),
-        max_tries=max_tries,
-        interruptions=started.interruptions,
-    )
