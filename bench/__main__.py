@@ -104,8 +104,27 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         print(f"\nwritten to {output}")
+        if output == RESULTS_MD and not errors:
+            update_readme(table(results))
+            print(f"table copied into {README_MD}")
     print(f"total {elapsed:.0f}s; {len(errors)} failure(s)")
     return 1 if errors else 0
+
+
+README_MD = ROOT / "README.md"
+#: The README's copy of the table follows this line (tests/unit/test_readme.py keeps the two equal).
+README_TABLE_MARK = "<!-- bench table: copied from bench/RESULTS.md -->"
+
+
+def update_readme(markdown_table: str) -> None:
+    """Replace the table after :data:`README_TABLE_MARK` in README.md with ``markdown_table``."""
+    text = README_MD.read_text()
+    head, mark, rest = text.partition(README_TABLE_MARK + "\n")
+    if not mark:
+        print(f"README.md has no {README_TABLE_MARK!r} line: table not copied", file=sys.stderr)
+        return
+    old_rows = rest.split("\n\n", 1)
+    README_MD.write_text(head + mark + markdown_table.strip() + "\n\n" + (old_rows[1] if len(old_rows) > 1 else ""))
 
 
 def main(argv: list[str] | None = None) -> int:

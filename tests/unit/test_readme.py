@@ -51,3 +51,13 @@ def test_every_api_route_is_in_the_readme() -> None:
     paths = {p.replace("{job_id}", "{id}") for p in openapi_document(Registry())["paths"] if p.startswith("/v1/")}
     assert len(paths) >= 10
     assert {p for p in paths if p not in section} == set()
+
+
+def test_benchmark_table_is_the_last_runs() -> None:
+    # `make bench` writes bench/RESULTS.md and copies its table into the README after this mark.
+    results = (Path(__file__).resolve().parents[2] / "bench" / "RESULTS.md").read_text()
+    mark = "<!-- bench table: copied from bench/RESULTS.md -->\n"
+    assert mark in README
+    shown = README.split(mark, 1)[1].split("\n\n", 1)[0]
+    assert shown.startswith("| measurement |")
+    assert shown in results
