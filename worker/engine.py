@@ -132,11 +132,11 @@ class JobqWorker(Worker):
             try:
                 await self.run_cycle()
             except TRANSIENT as exc:
-                self._redis_failed(exc)
+                self.state.redis_failed(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue
-            self._redis_ok()
+            self.state.redis_ok()
             backoff = RECONNECT_MIN_S
             if self.burst and not self.tasks and await self.pool.zcard(self.queue_name) == 0:
                 return
@@ -244,12 +244,12 @@ class JobqWorker(Worker):
             try:
                 await duty()
             except TRANSIENT as exc:
-                self._redis_failed(exc)
+                self.state.redis_failed(exc)
             await asyncio.sleep(interval_s)
 
     async def _renew_leases(self) -> None:
         await self.leases.renew(self._lease_lost)
-        self._redis_ok()
+        self.state.redis_ok()
 
     def _lease_lost(self, job_id: str) -> None:
         # Another worker may run the job now: stop this try so its effects overlap as little as possible.
@@ -267,18 +267,7 @@ class JobqWorker(Worker):
     async def _beat(self) -> None:
         self.state.running = len(self.tasks)
         await self.heartbeat.beat()
-        self._redis_ok()
-
-    def _redis_ok(self) -> None:
-        if not self.state.connected:
-            logger.info("worker %s connected to Redis", self.state.worker_id)
         self.state.redis_ok()
-
-    def _redis_failed(self, exc: BaseException) -> None:
-        if self.state.redis_failed(exc):
-            logger.warning(
-                "worker %s lost Redis (%s: %s); retrying with backoff", self.state.worker_id, type(exc).__name__, exc
-            )
 
     # --- abort ------------------------------------------------------------------------------
 

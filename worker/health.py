@@ -9,6 +9,7 @@ one worker's shutdown never hides or deletes another's health.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -19,6 +20,8 @@ import orjson
 from arq.connections import ArqRedis
 
 WORKERS_INDEX = "jobq:workers"
+#: The worker's own logger: connection changes are logged where the worker logs everything else.
+_worker_logger = logging.getLogger("jobq.worker")
 
 
 def worker_key(worker_id: str) -> str:
@@ -49,16 +52,22 @@ class WorkerState:
     last_error: str = ""
 
     def redis_ok(self) -> None:
-        """A Redis round trip just worked."""
+        """A Redis round trip just worked (logged when the worker was not connected)."""
+        if not self.connected:
+            _worker_logger.info("worker %s connected to Redis", self.worker_id)
         self.connected = True
         self.last_redis_ok = time.monotonic()
         self.last_error = ""
 
     def redis_failed(self, exc: BaseException) -> bool:
-        """A Redis round trip failed; returns True when this is news (the worker was connected)."""
+        """A Redis round trip failed; returns True (and logs it) when this is news (the worker was connected)."""
         was_connected = self.connected
         self.connected = False
         self.last_error = f"{type(exc).__name__}: {exc}"
+        if was_connected:
+            _worker_logger.warning(
+                "worker %s lost Redis (%s: %s); retrying with backoff", self.worker_id, type(exc).__name__, exc
+            )
         return was_connected
 
     def to_json(self) -> bytes:
