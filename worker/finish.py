@@ -56,7 +56,6 @@ if tonumber(ARGV[3]) > 0 then
 end
 """
 )
-FINISH_LUA = _END_OF_JOB + "return 1\n"
 
 # The end of the job, then its dead letter: KEYS 8 and 9 are the store and its index.
 # ARGV 5..8: entry JSON, now (ms), max entries, retention (ms). Returns the number of entries dropped.
@@ -146,7 +145,6 @@ class TryRecorder:
         self._bounds = bounds
         self._deadline_s = retry_deadline_s
         self._start = redis.register_script(START_LUA)
-        self._finish = redis.register_script(FINISH_LUA)
         self._dead_letter = redis.register_script(DEAD_LETTER_LUA)
         self._retry = redis.register_script(RETRY_LUA)
         self._defer = redis.register_script(DEFER_LUA)

@@ -124,7 +124,7 @@ class FinishBatcher:
             answers = await with_redis_retries(
                 lambda: self._script(keys=[self._queue], args=[packed]),
                 f"finish of {len(batch)} jobs",
-                deadline_s=300.0,
+                deadline_s=FINISH_DEADLINE_S,
             )
         except BaseException as exc:
             for p in batch:
