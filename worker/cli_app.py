@@ -15,7 +15,6 @@ import typer
 # `jobq worker` loads neither rich nor the producer-only modules.
 from . import cli_dlq, cli_jobs, cli_ops
 from .cli_common import cli_settings, fail, run, with_client
-from .cli_worker import MAX_PROCESSES, worker_command
 from .client import Client
 from .settings import JobqSettings, env_name, settings_table_markdown
 
@@ -38,7 +37,7 @@ app.command()(cli_ops.api)
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty instead of waiting for jobs.")] = False,
     processes: Annotated[
-        int, typer.Option(min=1, max=MAX_PROCESSES, help="Run this many worker processes and restart any that dies.")
+        int, typer.Option(min=1, max=256, help="Run this many worker processes and restart any that dies.")
     ] = 1,
 ) -> None:
     """Run a worker: load the task modules, then run jobs until SIGTERM or SIGINT.
@@ -46,7 +45,21 @@ def worker(
     On the signal it stops taking jobs, lets running ones finish for JOBQ_SHUTDOWN_GRACE_S, returns
     the rest to the queue (uncharged) and exits 0; a second signal returns them at once.
     """
-    worker_command(burst, processes)
+    from .observability import configure_logging, init_sentry
+
+    settings = cli_settings()
+    configure_logging(settings)
+    if processes > 1:
+        from .supervisor import Supervisor
+
+        if burst:
+            fail("--burst and --processes do not mix: run one burst worker per process", 2)
+        raise typer.Exit(Supervisor(processes, base_port=settings.http_port).run())
+    from . import eventloop
+    from .runner import run_worker
+
+    init_sentry(settings)  # before the worker exists
+    run(lambda: eventloop.run(run_worker(settings, burst=burst)))  # on uvloop when installed
 
 
 @app.command()

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import orjson
+import typer
 from redis.exceptions import RedisError
 
 from .client import Client
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-# typer and rich are imported when a command exits or prints, not with the CLI: ``jobq worker`` loads neither.
+# rich is imported when a command prints, not with the CLI: ``jobq worker`` does not load it.
 def err_console() -> Console:
     """A console on stderr that keeps an error on one greppable line."""
     from rich.console import Console
@@ -45,8 +46,6 @@ def out_console() -> Console:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    import typer
-
     err_console().print(f"error: {message}", markup=False)
     raise typer.Exit(code)
 
@@ -97,8 +96,6 @@ def parse_when(text: str | None, option: str) -> int | None:
 
 def print_json(value: Any) -> None:
     """One JSON document on stdout (datetimes as ISO 8601)."""
-    import typer
-
     typer.echo(orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2).decode())
 
 

@@ -1,4 +1,4 @@
-"""A real ``jobq worker`` loads aiohttp and sentry_sdk only when configured to use them, and never typer or rich."""
+"""A real ``jobq worker`` loads aiohttp and sentry_sdk only when configured to use them, and never rich."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def burst_worker_packages(settings: JobqSettings, **env: str) -> set[str]:
     return set(line.split()[1:])
 
 
-@pytest.mark.parametrize("package", ["typer", "rich", "aiohttp", "sentry_sdk"])
+@pytest.mark.parametrize("package", ["rich", "aiohttp", "sentry_sdk"])
 def test_an_unconfigured_worker_does_not_load(settings: JobqSettings, package: str) -> None:
     assert package not in burst_worker_packages(settings)
 

@@ -41,7 +41,7 @@ def test_import_worker_loads_no_submodule_until_a_name_is_used() -> None:
     assert {"arq", "redis", "prometheus_client"}.isdisjoint(loaded)  # settings need pydantic only
 
 
-@pytest.mark.parametrize("package", ["typer", "rich", "aiohttp", "sentry_sdk"])
+@pytest.mark.parametrize("package", ["rich", "aiohttp", "sentry_sdk"])
 def test_the_worker_command_does_not_import(package: str) -> None:
     assert package not in loaded_packages(WORKER_IMPORTS)
 

@@ -62,6 +62,5 @@ def test_only_the_edges_read_the_environment() -> None:
     readers = sorted(
         p.name for p in (ROOT / "worker").glob("*.py") if "os.environ" in p.read_text() or "getenv(" in p.read_text()
     )
-    # settings.py builds the settings object; demo.py and supervisor.py hand it to the workers they start;
-    # cli.py only asks whether a shell wants typer's completions (then typer parses even `jobq worker`).
-    assert readers == ["cli.py", "demo.py", "settings.py", "supervisor.py"]
+    # settings.py builds the settings object; demo.py and supervisor.py hand it to the workers they start.
+    assert readers == ["demo.py", "settings.py", "supervisor.py"]
