@@ -159,6 +159,12 @@ class JobqSettings(BaseSettings):
         None,
         description="HMAC-SHA256 key; when set, envelopes are signed and unsigned ones refused (secret).",
     )
+    max_envelope_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="Largest job envelope, in bytes: larger jobs are refused at enqueue, and larger entries found "
+        "in Redis are dead-lettered without being decoded. Pass big data by reference (a path or URL).",
+    )
 
     # --- HTTP API and dashboard --------------------------------------------------------------
     api_token: SecretStr | None = Field(
