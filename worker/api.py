@@ -3,24 +3,24 @@ letters, the dashboard, and an OpenAPI document at ``/openapi.json``.
 
 Every ``/v1`` route needs ``Authorization: Bearer <JOBQ_API_TOKEN>``; ``/dashboard``, ``/openapi.json``,
 ``/livez`` and ``/metrics`` are open. Errors are JSON ``{"error": ..., "fields": [{"field", "message"}]}``:
-401 without a valid token, 400 for a body that is not JSON, 422 for an invalid body (nothing is
-written), 404 for an unknown job or dead letter, 409 for a replay whose job id is taken, 503 when Redis
-is unreachable.
+401 without a valid token, 400 for a body that is not JSON, 404 for an unknown job or dead letter, 405
+for a method the path does not have, 408 for a body that does not arrive in time, 409 for a replay whose
+job id is taken or a queue name whose key holds something else, 413 for a body over 8 MiB, 422 for
+invalid input (nothing is written), 503 when Redis is unreachable or refuses the command. The OpenAPI
+document lists each route's answers and bounds; ``tests/unit/test_api_contract.py`` holds them to it.
 """
 
 from __future__ import annotations
 
-import hmac
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
-from redis.exceptions import RedisError
+from pydantic import BaseModel
 
+from .api_errors import auth_middleware, error_response, errors_middleware
 from .api_models import (
     AbortOut,
     CountOut,
@@ -28,29 +28,36 @@ from .api_models import (
     DeadLetterSelection,
     EnqueueBody,
     EnqueuedOut,
-    ErrorOut,
     JobOut,
     ResultOut,
     RunningOut,
     StatsOut,
     TaskOut,
 )
+from .api_requests import (
+    CLIENT,
+    DEAD_LETTER_LIMIT,
+    METRICS,
+    RUNNING_LIMIT,
+    count,
+    dead_letter_filter,
+    queue_of,
+    read_body,
+    seconds,
+)
 from .client import Client
 from .dead_letters import DeadLetterFilter, DeadLetterStore
-from .errors import InvalidJobOptions, InvalidPayload, JobNotFound, ResultTimeout, UnknownTaskError
+from .errors import InvalidJobOptions, JobNotFound, ResultTimeout, SerializationError
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import openapi_document
 from .options import timeout_limit_s
-from .registry import validation_errors
 from .states import JobStatus
 from .stats import known_queues, queue_stats, running_jobs
-from .timeparse import parse_when_ms
 
-logger = logging.getLogger("jobq.api")
 PUBLIC = frozenset({"/", "/dashboard", "/openapi.json", "/livez", "/metrics"})
-CLIENT = web.AppKey("client", Client)
-METRICS = web.AppKey("metrics", Metrics)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The body size limit; larger bodies are answered 413.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+__all__ = ["CLIENT", "MAX_BODY_BYTES", "METRICS", "PUBLIC", "create_app"]
 
 
 def _json(value: BaseModel | Sequence[Any], status: int = 200) -> web.Response:
@@ -61,94 +68,14 @@ def _json(value: BaseModel | Sequence[Any], status: int = 200) -> web.Response:
     return web.Response(body=body, status=status, content_type="application/json")
 
 
-def _error(status: int, message: str, fields: Sequence[tuple[str, str]] = ()) -> web.Response:
-    out = ErrorOut(error=message, fields=[{"field": f, "message": m} for f, m in fields])
-    response = _json(out, status)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="jobq"'
-    return response
-
-
-def _auth_middleware(token: str | None) -> Any:
-    expected = f"Bearer {token}".encode() if token else None
-
-    @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if expected is None or request.path in PUBLIC:
-            return await handler(request)
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            return _error(401, "missing or wrong bearer token (Authorization: Bearer <JOBQ_API_TOKEN>)")
-        return await handler(request)
-
-    return auth
-
-
-class BodyNotJson(ValueError):
-    """The request body could not be parsed as JSON (answered with 400)."""
-
-
-@web.middleware
-async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except BodyNotJson as exc:
-        return _error(400, str(exc))
-    except InvalidPayload as exc:
-        return _error(422, str(exc), [(f"payload.{f}" if f != "(payload)" else "payload", m) for f, m in exc.errors])
-    except UnknownTaskError as exc:
-        return _error(422, str(exc), [("task", str(exc))])
-    except InvalidJobOptions as exc:
-        return _error(422, str(exc))
-    except ValidationError as exc:
-        return _error(422, "invalid request body", validation_errors(exc))
-    except JobNotFound as exc:
-        return _error(404, str(exc))
-    except (RedisError, OSError) as exc:
-        logger.warning("request %s %s failed: %s", request.method, request.path, exc)
-        return _error(503, f"Redis is unreachable: {type(exc).__name__}")
-
-
-async def _body(request: web.Request, model: type[BaseModel]) -> Any:
-    raw = await request.read()
-    try:
-        data = orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError as exc:
-        raise BodyNotJson(f"the body is not JSON: {exc}") from None
-    return model.model_validate(data)
-
-
-def _queue(request: web.Request) -> str:
-    return request.query.get("queue") or request.app[CLIENT].settings.queue_name
-
-
-def _float(request: web.Request, name: str, default: float, high: float) -> float:
-    try:
-        value = float(request.query.get(name, default))
-    except ValueError:
-        raise InvalidJobOptions(f"{name} must be a number of seconds") from None
-    if not 0 <= value <= high:
-        raise InvalidJobOptions(f"{name} must be between 0 and {high:g} seconds")
-    return value
-
-
-def _filter(request: web.Request) -> DeadLetterFilter:
-    q = request.query
-    try:
-        since = parse_when_ms(q["since"]) if "since" in q else None
-        until = parse_when_ms(q["until"]) if "until" in q else None
-    except ValueError as exc:
-        raise InvalidJobOptions(str(exc)) from None
-    return DeadLetterFilter(q.get("task"), q.get("error_type"), since, until)
-
-
-def _store(request: web.Request, queue: str | None = None) -> DeadLetterStore:
+def _store(request: web.Request) -> DeadLetterStore:
     client = request.app[CLIENT]
-    return DeadLetterStore(client.redis, queue or _queue(request), job_expires_s=client.settings.job_expires_s)
+    return DeadLetterStore(client.redis, queue_of(request), job_expires_s=client.settings.job_expires_s)
 
 
 async def enqueue(request: web.Request) -> web.Response:
-    body: EnqueueBody = await _body(request, EnqueueBody)
+    body: EnqueueBody = await read_body(request, EnqueueBody)
+    queue = queue_of(request, request.app[CLIENT].settings.queue_name if body.queue is None else body.queue)
     key = request.headers.get("Idempotency-Key")
     if key and body.job_id and key != body.job_id:
         raise InvalidJobOptions("the Idempotency-Key header and job_id differ; give one of them")
@@ -159,33 +86,42 @@ async def enqueue(request: web.Request) -> web.Response:
         defer_by=body.defer_by,
         defer_until=body.defer_until,
         timeout=body.timeout,
-        queue=body.queue,
+        queue=queue,
     )
     out = EnqueuedOut(job_id=handle.job_id, queue=handle.queue_name, created=handle.created)
     return _json(out, 201 if handle.created else 200)
 
 
 async def job_status(request: web.Request) -> web.Response:
-    info = await request.app[CLIENT].job(request.match_info["job_id"], queue=_queue(request)).status()
+    queue = queue_of(request)
+    handle = request.app[CLIENT].job(request.match_info["job_id"], queue=queue)
+    try:
+        info = await handle.status()
+    except SerializationError as exc:  # e.g. a result a stock arq worker pickled: say so, do not guess
+        return _json(JobOut.undecodable(handle.job_id, str(exc)))
     if info.status is JobStatus.NOT_FOUND:
-        raise JobNotFound(f"no job {info.job_id} on queue {_queue(request)!r}")
+        raise JobNotFound(f"no job {info.job_id} on queue {queue!r}")
     return _json(JobOut.of(info))
 
 
 async def job_result(request: web.Request) -> web.Response:
-    handle = request.app[CLIENT].job(request.match_info["job_id"], queue=_queue(request))
+    handle = request.app[CLIENT].job(request.match_info["job_id"], queue=queue_of(request))
+    wait = seconds(request, "wait", 0)
     try:
-        result = await handle.wait(timeout=_float(request, "wait", 0, 60))
+        result = await handle.wait(timeout=wait)
     except ResultTimeout:
         return _json(JobOut.of(await handle.status()), 202)
+    except SerializationError as exc:
+        return _json(ResultOut.undecodable(handle.job_id, str(exc)))
     return _json(ResultOut.of(result))
 
 
 async def job_abort(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
-    status = await request.app[CLIENT].abort(job_id, queue=_queue(request), wait=_float(request, "wait", 0, 60) or None)
+    queue = queue_of(request)
+    status = await request.app[CLIENT].abort(job_id, queue=queue, wait=seconds(request, "wait", 0) or None)
     if status is JobStatus.NOT_FOUND:
-        raise JobNotFound(f"no job {job_id} on queue {_queue(request)!r}")
+        raise JobNotFound(f"no job {job_id} on queue {queue!r}")
     return _json(AbortOut(job_id=job_id, status=status.value))
 
 
@@ -196,19 +132,19 @@ async def queues(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     client = request.app[CLIENT]
-    return _json(StatsOut.of(await queue_stats(client.redis, _queue(request), now=client.clock())))
+    return _json(StatsOut.of(await queue_stats(client.redis, queue_of(request), now=client.clock())))
 
 
 async def running(request: web.Request) -> web.Response:
-    limit = int(_float(request, "limit", 50, 500))
+    limit = count(request, "limit", 50, RUNNING_LIMIT)
     client = request.app[CLIENT]
-    found = await running_jobs(client.redis, _queue(request), limit=limit, now=client.clock())
+    found = await running_jobs(client.redis, queue_of(request), limit=limit, now=client.clock())
     return _json([RunningOut.of(j) for j in found])
 
 
 async def dead_letters(request: web.Request) -> web.Response:
-    limit = int(_float(request, "limit", 50, 1000))
-    entries = await _store(request).list(_filter(request), limit=limit)
+    limit = count(request, "limit", 50, DEAD_LETTER_LIMIT)
+    entries = await _store(request).list(dead_letter_filter(request), limit=limit)
     return _json([DeadLetterOut.of(e) for e in entries])
 
 
@@ -217,10 +153,11 @@ async def dead_letter(request: web.Request) -> web.Response:
 
 
 async def replay_one(request: web.Request) -> web.Response:
+    store = _store(request)
     try:
-        done = await _store(request).replay(request.match_info["job_id"])
-    except ValueError as exc:
-        return _error(409, str(exc))
+        done = await store.replay(request.match_info["job_id"])
+    except ValueError as exc:  # a job with this id is queued again
+        return error_response(409, str(exc))
     return _json(CountOut(count=int(done)))
 
 
@@ -237,7 +174,7 @@ def _selection(selection: DeadLetterSelection) -> DeadLetterFilter:
 
 
 async def replay_many(request: web.Request) -> web.Response:
-    selection: DeadLetterSelection = await _body(request, DeadLetterSelection)
+    selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
     return _json(CountOut(count=await _store(request).replay_many(_selection(selection))))
 
 
@@ -246,7 +183,7 @@ async def purge_one(request: web.Request) -> web.Response:
 
 
 async def purge_many(request: web.Request) -> web.Response:
-    selection: DeadLetterSelection = await _body(request, DeadLetterSelection)
+    selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
     where = _selection(selection)
     if not selection.confirm:
         raise InvalidJobOptions("purging deletes dead letters for good: set confirm=true")
@@ -288,9 +225,19 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def _only(*methods: str) -> Any:
+    """A catch-all route that answers 405 naming ``methods``, the ones its path really has."""
+
+    async def not_allowed(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, methods)
+
+    return not_allowed
+
+
 def create_app(client: Client, metrics_: Metrics, *, token: str | None) -> web.Application:
     """The API over ``client`` (its settings, registry and Redis); ``token=None`` means no authentication."""
-    app = web.Application(middlewares=[_errors, _auth_middleware(token)], client_max_size=8 * 1024 * 1024)
+    middlewares = [errors_middleware, auth_middleware(token, PUBLIC)]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[CLIENT] = client
     app[METRICS] = metrics_
     r = app.router
@@ -308,8 +255,11 @@ def create_app(client: Client, metrics_: Metrics, *, token: str | None) -> web.A
     r.add_get("/v1/stats", stats)
     r.add_get("/v1/running", running)
     r.add_get("/v1/dead-letters", dead_letters)
-    r.add_post("/v1/dead-letters/replay", replay_many)
-    r.add_post("/v1/dead-letters/purge", purge_many)
+    # The batch routes own their paths: a GET or DELETE of them is a 405, not a dead letter named "replay".
+    for path, handler in (("/v1/dead-letters/replay", replay_many), ("/v1/dead-letters/purge", purge_many)):
+        batch = r.add_resource(path)
+        batch.add_route("POST", handler)
+        batch.add_route("*", _only("POST"))
     r.add_get("/v1/dead-letters/{job_id}", dead_letter)
     r.add_post("/v1/dead-letters/{job_id}/replay", replay_one)
     r.add_delete("/v1/dead-letters/{job_id}", purge_one)

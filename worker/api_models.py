@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from .dead_letters import DeadLetter
 from .errors import JobFailed
 from .results import JobInfo, JobResult
+from .states import JobStatus
 from .stats import QueueStats, RunningJob
 
 
@@ -52,21 +53,35 @@ class FailureOut(BaseModel):
         return None if error is None else cls(type=error.error_type, message=error.message, traceback=error.traceback)
 
 
+#: The status of a job whose stored result is not a jobq envelope (``decode_error`` says why).
+UNDECODABLE = "undecodable"
+
+
 class JobOut(BaseModel):
     """A job's status, tries, timestamps, last error and progress."""
 
     job_id: str
-    status: str
-    task: str | None
-    tries: int
-    interruptions: int
-    enqueued_at: datetime | None
-    scheduled_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    last_error: FailureOut | None
-    progress: float | None
-    progress_message: str | None
+    status: str = Field(description=f"One of {', '.join(s.value for s in JobStatus)}, or {UNDECODABLE}.")
+    task: str | None = None
+    tries: int = 0
+    interruptions: int = 0
+    enqueued_at: datetime | None = None
+    scheduled_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_error: FailureOut | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    decode_error: str | None = Field(
+        None,
+        description="Set when the stored result could not be decoded (e.g. a stock arq worker pickled it); "
+        "the status is then `undecodable` and only the job id is known.",
+    )
+
+    @classmethod
+    def undecodable(cls, job_id: str, reason: str) -> JobOut:
+        """A job whose stored result is not a jobq envelope: what is known, and why no more is."""
+        return cls(job_id=job_id, status=UNDECODABLE, decode_error=f"the stored result could not be decoded: {reason}")
 
     @classmethod
     def of(cls, info: JobInfo) -> JobOut:
@@ -90,11 +105,20 @@ class ResultOut(BaseModel):
     """A finished job: its value, or its error."""
 
     job_id: str
-    status: str
-    success: bool
+    status: str = Field(description=f"succeeded, dead_lettered, aborted, failed, or {UNDECODABLE}.")
+    success: bool | None = Field(description="Null when the stored result could not be decoded.")
     value: Any = None
     error: FailureOut | None = None
     tries: int
+    decode_error: str | None = Field(
+        None, description="Set when the stored result could not be decoded (e.g. a stock arq worker pickled it)."
+    )
+
+    @classmethod
+    def undecodable(cls, job_id: str, reason: str) -> ResultOut:
+        """A finished job whose stored result is not a jobq envelope."""
+        message = f"the stored result could not be decoded: {reason}"
+        return cls(job_id=job_id, status=UNDECODABLE, success=None, tries=0, decode_error=message)
 
     @classmethod
     def of(cls, result: JobResult[Any]) -> ResultOut:

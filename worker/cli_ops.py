@@ -117,9 +117,8 @@ def api(
 
 
 async def _serve(settings: JobqSettings, host: str, port: int) -> None:
-    from aiohttp import web
-
     from .api import create_app
+    from .api_server import ApiServer
     from .connection import wait_for_redis
     from .metrics import Metrics
     from .registry import Registry
@@ -128,13 +127,13 @@ async def _serve(settings: JobqSettings, host: str, port: int) -> None:
     async with Client(settings, registry=Registry.from_modules(settings.task_modules), metrics=metrics) as client:
         await wait_for_redis(client.redis)
         token = settings.api_token.get_secret_value() if settings.api_token else None
-        runner = web.AppRunner(create_app(client, metrics, token=token), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        out_console().print(f"jobq API on http://{host}:{port} (dashboard: /dashboard, OpenAPI: /openapi.json)")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        await runner.cleanup()
+        app = create_app(client, metrics, token=token)
+        read_timeout_s, max_connections = settings.api_read_timeout_s, settings.api_max_connections
+        async with ApiServer(app, host, port, read_timeout_s=read_timeout_s, max_connections=max_connections) as server:
+            shown = f"http://{host}:{server.port}"
+            out_console().print(f"jobq API on {shown} (dashboard: /dashboard, OpenAPI: /openapi.json)")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await stop.wait()

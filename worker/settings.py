@@ -172,6 +172,15 @@ class JobqSettings(BaseSettings):
     )
     api_host: str = Field("127.0.0.1", description="Address `jobq api` listens on (`0.0.0.0` in a container).")
     api_port: int = Field(8080, ge=1, le=65535, description="Port `jobq api` listens on.")
+    api_read_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="Seconds a client of `jobq api` may take to send a request's headers, and again its body "
+        "(then 408); also how long an idle keep-alive connection stays open. Keep a proxy's idle timeout below it.",
+    )
+    api_max_connections: int = Field(
+        256, ge=1, description="Connections `jobq api` serves at once; more are answered 503 and closed."
+    )
 
     # --- Built-in tasks ------------------------------------------------------------------------
     webhook_secret: SecretStr | None = Field(
