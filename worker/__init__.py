@@ -15,6 +15,7 @@ if _typing.TYPE_CHECKING:
     from .cron import Schedule
     from .dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
     from .errors import (
+        EnvelopeFieldError,
         EnvelopeVersionError,
         InvalidJobOptions,
         InvalidPayload,
@@ -58,6 +59,7 @@ _SOURCES: dict[str, str] = {
     "DeadLetter": "dead_letters",
     "DeadLetterFilter": "dead_letters",
     "DeadLetterStore": "dead_letters",
+    "EnvelopeFieldError": "errors",
     "EnvelopeVersionError": "errors",
     "InvalidJobOptions": "errors",
     "InvalidPayload": "errors",
@@ -110,6 +112,7 @@ __all__ = [
     "DeadLetterFilter",
     "DeadLetterStore",
     "EnvelopeCodec",
+    "EnvelopeFieldError",
     "EnvelopeVersionError",
     "InvalidJobOptions",
     "InvalidPayload",

@@ -54,7 +54,7 @@ def aborted_result(codec: EnvelopeCodec, job_id: str, queue: str, envelope: byte
     body: dict[str, Any] = {"f": "", "a": [], "k": {}, "et": now_ms}
     if envelope is not None:
         with contextlib.suppress(SerializationError):  # an undecodable job is aborted all the same
-            body = codec.loads(envelope)
+            body = codec.loads_job(envelope, job_id=job_id, queue=queue)
     result = {
         "t": 0,
         "f": body.get("f", ""),

@@ -247,7 +247,7 @@ class Client:
         kwargs = {OPTIONS_KWARG: options} if options else {}
         envelope = {"t": None, "f": task_def.name, "a": (payload,), "k": kwargs, "et": now_ms}
         try:
-            body = self._codec.dumps(envelope)
+            body = self._codec.dumps_job(envelope, job_id=job_id, queue=queue)  # bound: a copy never runs
         except ValueError:  # the codec refuses NaN and infinity: name the field
             bad_number = non_finite_path(payload) or "(payload)"
             raise InvalidPayload(

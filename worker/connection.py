@@ -29,7 +29,7 @@ logger = logging.getLogger("jobq.connection")
 def codec_for(settings: JobqSettings) -> EnvelopeCodec:
     """The envelope codec the settings ask for (signed when ``JOBQ_SIGNING_KEY`` is set)."""
     key = settings.signing_key.get_secret_value().encode() if settings.signing_key else None
-    return EnvelopeCodec(key)
+    return EnvelopeCodec(key, accept_unbound=settings.signing_accept_unbound)
 
 
 def _tls_kwargs(settings: JobqSettings) -> dict[str, Any]:

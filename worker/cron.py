@@ -24,7 +24,6 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from arq.connections import ArqRedis
-from arq.jobs import serialize_job
 from cronsim import CronSim, CronSimError
 
 from .errors import InvalidPayload, SettingsError, TaskDefinitionError
@@ -287,7 +286,9 @@ class CronScheduler:
         tick_ms = round(tick.timestamp() * 1000)
         job_id = tick_job_id(schedule.name, tick)
         payload = schedule.task.validate(schedule.payload).model_dump(mode="json")
-        envelope = serialize_job(schedule.task.name, (payload,), {}, None, now_ms, serializer=self._codec.dumps)
+        # what arq's serialize_job writes, bound to the tick's job id and queue
+        body: dict[str, Any] = {"t": None, "f": schedule.task.name, "a": (payload,), "k": {}, "et": now_ms}
+        envelope = self._codec.dumps_job(body, job_id=job_id, queue=self._queue)
         k = JobKeys(job_id, self._queue)
         done = await self._enqueue(
             keys=[ledger_key(self._queue, schedule.name), k.job, k.result, k.queue, k.abort],

@@ -5,9 +5,10 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
     JobqError
     ├── SettingsError               a setting is invalid; names the environment variable
     │   └── UnsafeRedisError        Redis may evict or forget jobs, and JOBQ_REDIS_SAFETY_CHECK=refuse
-    ├── SerializationError          bytes in Redis are not a job or result jobq can trust
+    ├── SerializationError          bytes in Redis are not a job or result jobq can trust or write back
     │   ├── EnvelopeVersionError    written by a newer or older envelope version
-    │   └── SignatureError          missing or wrong HMAC signature
+    │   ├── SignatureError          missing or wrong HMAC signature, or signed for another job id or queue
+    │   └── EnvelopeFieldError      a field is of the wrong type or out of bounds (read or written); names it
     ├── TaskDefinitionError         a @task declaration is wrong (raised at import time)
     ├── UnknownTaskError            no task is registered under that name
     ├── InvalidPayload              the payload does not match the task's model; names the field
@@ -57,7 +58,20 @@ class EnvelopeVersionError(SerializationError):
 
 
 class SignatureError(SerializationError):
-    """The envelope's HMAC signature is missing or does not match the signing key."""
+    """The envelope's HMAC signature is missing, does not match the signing key, or binds another job or queue."""
+
+
+class EnvelopeFieldError(SerializationError, ValueError):
+    """A field of a job or result is of the wrong type, out of bounds, or not JSON; ``field`` names it.
+
+    Raised when writing (the producer refuses what a worker could not run or write back) and when
+    reading (the worker dead-letters the job). ``field`` is a dotted path from the body: ``et``,
+    ``a.0.items.3``. A ``ValueError`` too, as the codec's refusal of NaN always was.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class TaskDefinitionError(JobqError):

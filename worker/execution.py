@@ -135,7 +135,7 @@ class JobExecutor:
                 TryJob(keys, token, None, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
             )
         try:
-            body = self._codec.loads(started.envelope)
+            body = self._codec.loads_job(started.envelope, job_id=keys.job_id, queue=keys.queue)
         except SerializationError as exc:
             error = SerializationError(f"unable to decode job: {exc}")
             return await self._dead_letter(

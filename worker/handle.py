@@ -100,7 +100,7 @@ class JobHandle(Generic[R]):
         return f"<JobHandle {self.job_id}{task} created={self.created}>"
 
     def _decode(self, raw: bytes) -> JobResult[R]:
-        return JobResult.from_arq(self.job_id, self._codec.loads(raw), self._task)
+        return JobResult.from_arq(self.job_id, self._codec.loads_result(raw, job_id=self.job_id), self._task)
 
     async def _dead_letter(self) -> DeadLetter | None:
         raw = await cast("Awaitable[bytes | None]", self._redis.hget(dead_letter_store(self.queue_name), self.job_id))
@@ -170,7 +170,7 @@ class JobHandle(Generic[R]):
         if envelope is None:
             return info
         try:
-            body = self._codec.loads(envelope)
+            body = self._codec.loads_job(envelope, job_id=self.job_id, queue=self._keys.queue)
         except SerializationError:
             return info
         return replace(info, task=body.get("f"), enqueued_at=at(body.get("et")))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import traceback
 from typing import Any
@@ -26,9 +27,11 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from .errors import EnvelopeVersionError, JobFailed, SerializationError, SignatureError
+from .envelope_bounds import MAX_DEPTH, check_job_fields, nests_too_deep, unencodable
+from .errors import EnvelopeFieldError, EnvelopeVersionError, JobFailed, SerializationError, SignatureError
 
 ENVELOPE_VERSION = 1
+logger = logging.getLogger("jobq.serialization")
 TRACEBACK_LIMIT_CHARS = 8000
 
 
@@ -100,53 +103,20 @@ def all_finite(value: Any) -> bool:
     return True
 
 
-def _check_finite(value: Any) -> None:
-    if all_finite(value):
-        return
-    path = non_finite_path(value)
-    raise ValueError(f"{path}: NaN and infinity cannot be stored in JSON; use a finite number or null")
-
-
-_NO_ARGS: list[Any] = []  # defaults for absent fields: only their types are looked at
-_NO_KWARGS: dict[str, Any] = {}
-
-
-def _check_job_fields(d: dict[str, Any]) -> None:
-    """Refuse bodies whose arq fields have the wrong types, before arq trips over them."""
-    if "f" not in d:
-        return
-    t, et = d.get("t"), d.get("et")
-    # The common case first: exact types, tested by identity (a bool is never one of them).
-    if (
-        type(d["f"]) is str
-        and type(d.get("a", _NO_ARGS)) is list
-        and type(d.get("k", _NO_KWARGS)) is dict
-        and (t is None or type(t) is int)
-        and (type(et) is int or type(et) is float)
-    ):
-        return
-    problems = []
-    if not isinstance(d["f"], str):
-        problems.append("f (task name) must be a string")
-    if not isinstance(d.get("a", []), list):
-        problems.append("a (positional arguments) must be a list")
-    if not isinstance(d.get("k", {}), dict):
-        problems.append("k (keyword arguments) must be an object")
-    if not isinstance(d.get("t"), int | None) or isinstance(d.get("t"), bool):
-        problems.append("t (job try) must be an integer or null")
-    if not isinstance(d.get("et"), int | float) or isinstance(d.get("et"), bool):
-        problems.append("et (enqueue time in ms) must be a number")
-    if problems:
-        raise SerializationError("malformed job body: " + "; ".join(problems))
-
-
 class EnvelopeCodec:
-    """Encodes arq's job and result dicts as jobq envelopes, optionally signed with HMAC-SHA256."""
+    """Encodes arq's job and result dicts as jobq envelopes, optionally signed with HMAC-SHA256.
 
-    __slots__ = ("_key",)
+    Jobs are written and read with :meth:`dumps_job` / :meth:`loads_job`, which bind the envelope to
+    the job id and queue it is stored under; :meth:`dumps` / :meth:`loads` are arq's
+    ``job_serializer`` / ``job_deserializer``, which are not told the id (results carry theirs).
+    """
 
-    def __init__(self, signing_key: bytes | None = None) -> None:
+    __slots__ = ("_accept_unbound", "_key", "_warned_unbound")
+
+    def __init__(self, signing_key: bytes | None = None, *, accept_unbound: bool = True) -> None:
         self._key = signing_key
+        self._accept_unbound = accept_unbound
+        self._warned_unbound = False
 
     def __repr__(self) -> str:
         return f"EnvelopeCodec(signed={self._key is not None})"
@@ -157,50 +127,155 @@ class EnvelopeCodec:
         return self._key is not None
 
     def dumps(self, data: dict[str, Any]) -> bytes:
-        """Encode one arq dict as envelope bytes; non-finite floats raise ``ValueError``."""
-        if not all_finite((data.get("a"), data.get("k"), data.get("r"))):
-            for field in ("a", "k", "r"):  # name the first bad field
-                _check_finite(data.get(field))
-        body = orjson.dumps(data, default=_default)
-        if self._key is None:
-            return b'{"v":1,"d":' + body + b"}"
-        sig = hmac.new(self._key, body, hashlib.sha256).hexdigest()
-        return orjson.dumps({"v": ENVELOPE_VERSION, "d": body.decode(), "sig": sig})
+        """Encode one arq dict as envelope bytes, not bound to a job id (results, and arq's own writers).
+
+        Raises :class:`EnvelopeFieldError` (a ``ValueError``) naming the field when a value is not
+        JSON, not finite, too deeply nested, or a job field is out of bounds.
+        """
+        if "f" in data:
+            check_job_fields(data, writing=True)
+        return self._envelope(_body(data))
+
+    def dumps_job(self, data: dict[str, Any], *, job_id: str, queue: str) -> bytes:
+        """Encode a job dict bound to the id and queue it is written under: a copy elsewhere never runs."""
+        if type(job_id) is not str or type(queue) is not str:
+            field = "id" if type(job_id) is not str else "q"
+            raise EnvelopeFieldError(field, f"the job id and queue must be strings, got {job_id!r} and {queue!r}")
+        check_job_fields(data, writing=True, complete=True)
+        return self._envelope(_body({**data, "id": job_id, "q": queue}))
 
     def loads(self, raw: bytes) -> dict[str, Any]:
-        """Decode envelope bytes into arq's dict; raise :class:`SerializationError` on anything else."""
-        try:
-            envelope = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise SerializationError(f"not a jobq envelope: invalid JSON ({exc})") from None
-        if not isinstance(envelope, dict) or "v" not in envelope:
-            raise SerializationError("not a jobq envelope: expected an object with a version field 'v'")
-        if envelope["v"] != ENVELOPE_VERSION:
-            raise EnvelopeVersionError(envelope["v"], ENVELOPE_VERSION)
-        body = envelope.get("d")
-        if isinstance(body, str):
-            body = self._verified_body(body, envelope.get("sig"))
-        elif self._key is not None:
-            raise SignatureError("envelope is not signed, but this worker requires signatures (JOBQ_SIGNING_KEY)")
-        if not isinstance(body, dict):
-            raise SerializationError("not a jobq envelope: field 'd' must hold an object")
-        _check_job_fields(body)
+        """Decode envelope bytes into arq's dict; raise :class:`SerializationError` on anything else.
+
+        Does not check which job a signed envelope is bound to: read jobs with :meth:`loads_job`.
+        """
+        body = self._open(raw)
+        if "f" in body:
+            check_job_fields(body)
         if body.get("s") is False and _is_error_dict(body.get("r")):
             r = body["r"]
             body["r"] = JobFailed(str(r["type"]), str(r.get("message") or ""), r.get("traceback"))
         return body
 
+    def loads_job(self, raw: bytes, *, job_id: str, queue: str) -> dict[str, Any]:
+        """Decode the envelope of job ``job_id`` read from ``queue``; refuse one bound to another job or queue.
+
+        Raises :class:`SerializationError` (:class:`SignatureError` for a signature or binding that
+        does not match, :class:`EnvelopeFieldError` for a field out of bounds).
+        """
+        body = self._open(raw)
+        check_job_fields(body, complete=True)
+        if body.get("id") == job_id and body.get("q") == queue:
+            return body
+        if "id" in body or "q" in body:
+            bound = f"job {_shown(body.get('id'))} on queue {_shown(body.get('q'))}"
+            message = (
+                f"job {job_id!r} on queue {queue!r} holds an envelope written for {bound}; a job copied "
+                "under another id or queue is never run: enqueue it again instead"
+            )
+            raise SignatureError(message) if self._key is not None else EnvelopeFieldError("id", message)
+        if self._key is not None:  # signed before signatures were bound to the job (or by arq's enqueue_job)
+            self._accept_unbound_signature(job_id)
+        return body
+
+    def loads_result(self, raw: bytes, *, job_id: str) -> dict[str, Any]:
+        """Decode the result envelope of job ``job_id``; refuse one written for another job.
+
+        A result's body has always named its job (``id``, arq's result layout) inside the signed
+        text, so no marker is needed: results written before binding are checked the same way.
+        """
+        body = self.loads(raw)
+        if "id" in body and body["id"] != job_id:
+            message = (
+                f"the result stored for job {job_id!r} was written for job {_shown(body['id'])}; "
+                "a result copied under another id is never reported"
+            )
+            raise SignatureError(message) if self._key is not None else EnvelopeFieldError("id", message)
+        return body
+
+    def _accept_unbound_signature(self, job_id: str) -> None:
+        if not self._accept_unbound:
+            raise SignatureError(
+                f"job {job_id!r}: its envelope's signature is not bound to its job id and queue (written by an "
+                "older jobq or by arq's enqueue_job), and JOBQ_SIGNING_ACCEPT_UNBOUND=false refuses it; "
+                "enqueue it again with jobq's client"
+            )
+        if not self._warned_unbound:
+            self._warned_unbound = True
+            logger.warning(
+                "job %s: accepted an envelope whose signature is not bound to its job id and queue (written by "
+                "an older jobq or by arq's enqueue_job). Such envelopes can be replayed under another id; they "
+                "are deprecated and the next release refuses them. Once the old jobs have run, set "
+                "JOBQ_SIGNING_ACCEPT_UNBOUND=false. Logged once per process.",
+                job_id,
+            )
+
+    def _envelope(self, body: bytes) -> bytes:
+        if self._key is None:
+            return b'{"v":1,"d":' + body + b"}"
+        sig = hmac.new(self._key, body, hashlib.sha256).hexdigest()
+        return orjson.dumps({"v": ENVELOPE_VERSION, "d": body.decode(), "sig": sig})
+
+    def _open(self, raw: bytes) -> dict[str, Any]:
+        """The body of an envelope, its signature checked when this codec has a key."""
+        try:
+            envelope = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise SerializationError(f"not a jobq envelope: invalid JSON ({exc})") from None
+        if type(envelope) is not dict or "v" not in envelope:
+            raise SerializationError("not a jobq envelope: expected an object with a version field 'v'")
+        version = envelope["v"]
+        if type(version) is not int:  # by type: true == 1 in Python, and 1.0 == 1
+            raise EnvelopeFieldError(
+                "v", f"not a jobq envelope: the version field 'v' must be an integer, got {_shown(version)}"
+            )
+        if version != ENVELOPE_VERSION:
+            raise EnvelopeVersionError(version, ENVELOPE_VERSION)
+        body = envelope.get("d")
+        if type(body) is str:
+            body = self._verified_body(body, envelope.get("sig"))
+        elif self._key is not None:
+            raise SignatureError("envelope is not signed, but this worker requires signatures (JOBQ_SIGNING_KEY)")
+        if type(body) is not dict:
+            raise SerializationError("not a jobq envelope: field 'd' must hold an object")
+        if nests_too_deep(raw, body):
+            raise EnvelopeFieldError(
+                "d",
+                f"the job's data nests arrays and objects deeper than {MAX_DEPTH} levels, more than can be "
+                "written back; flatten it",
+            )
+        return body
+
     def _verified_body(self, text: str, sig: object) -> Any:
         if self._key is not None:
-            if not isinstance(sig, str):
-                raise SignatureError("signed envelope has no 'sig' field")
+            if type(sig) is not str:
+                raise SignatureError("signed envelope has no 'sig' field (a string of hex digits)")
             expected = hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
-            if not hmac.compare_digest(expected, sig):
+            # compare_digest refuses non-ASCII text with a TypeError: such a signature is wrong anyway
+            if not (sig.isascii() and hmac.compare_digest(expected, sig)):
                 raise SignatureError("envelope signature does not match JOBQ_SIGNING_KEY; refusing to decode it")
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             raise SerializationError(f"not a jobq envelope: body is invalid JSON ({exc})") from None
+
+
+def _body(data: dict[str, Any]) -> bytes:
+    """The body's JSON text; refuse (naming the field) what JSON cannot hold, instead of writing null."""
+    try:
+        body = orjson.dumps(data, default=_default)  # first: it also stops at cycles, which all_finite would not
+    except orjson.JSONEncodeError as exc:
+        problem = unencodable(data, _default) or ("(value)", str(exc))
+    else:
+        if all_finite((data.get("a"), data.get("k"), data.get("r"))):
+            return body
+        problem = unencodable(data, _default) or ("(value)", "NaN and infinity cannot be stored in JSON")
+    raise EnvelopeFieldError(problem[0], f"{problem[0]}: {problem[1]}")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"a {type(value).__name__} ({len(text)} characters)"
 
 
 def _is_error_dict(value: object) -> bool:

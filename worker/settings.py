@@ -159,6 +159,12 @@ class JobqSettings(BaseSettings):
         None,
         description="HMAC-SHA256 key; when set, envelopes are signed and unsigned ones refused (secret).",
     )
+    signing_accept_unbound: bool = Field(
+        True,
+        description="Also run signed jobs whose signature is not bound to their job id and queue (written by an "
+        "older jobq or by arq's `enqueue_job`), logging a warning once. Deprecated: set false once those jobs "
+        "have run; the next release refuses them.",
+    )
     max_envelope_bytes: int = Field(
         8 * 1024 * 1024,
         ge=1024,

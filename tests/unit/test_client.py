@@ -25,7 +25,8 @@ async def test_enqueue_writes_arqs_layout(harness: Harness) -> None:
     assert await harness.redis.zscore("arq:queue", "j1") == harness.clock.ms()
     envelope = orjson.loads(await harness.redis.get("arq:job:j1"))
     assert envelope["v"] == 1
-    assert envelope["d"] == {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": harness.clock.ms()}
+    body = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": harness.clock.ms()}
+    assert envelope["d"] == {**body, "id": "j1", "q": "arq:queue"}  # bound to the job id and queue
     ttl_ms = await harness.redis.pttl("arq:job:j1")
     assert 0 < ttl_ms <= harness.settings.job_expires_s * 1000
 
