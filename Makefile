@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint format bench venv lock redis-server chromium dashboard-shot clean help kubectl
+.PHONY: demo test test-unit lint format bench venv lock redis-server chromium dashboard-shot clean help kubectl
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -22,6 +22,9 @@ demo: $(STAMP) ## Run workers and a producer through a real batch on an embedded
 
 test: $(STAMP) redis-server chromium kubectl ## Run the whole test suite (unit on fakeredis, integration on a real redis-server)
 	$(BIN)/pytest
+
+test-unit: $(STAMP) ## Run the unit tier only (fakeredis, injected clock): fast; no redis-server, chromium or kubectl
+	$(BIN)/pytest -m "not integration and not deploy"
 
 lint: $(STAMP) ## ruff (lint and format check); mypy --strict on worker/, tasks/ and the API type checks
 	$(BIN)/ruff check .

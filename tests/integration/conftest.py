@@ -24,8 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 JOBQ = str(Path(sys.executable).parent / "jobq")
 READY_TIMEOUT_S = 15.0
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[EmbeddedRedis]:
