@@ -20,6 +20,7 @@ from .errors import (
     TaskDefinitionError,
     UnknownTaskError,
 )
+from .keys import queue_name_problem
 from .settings import JobqSettings, load_settings
 from .timeparse import parse_when_ms
 
@@ -60,6 +61,14 @@ def errors_to_exit_codes() -> Iterator[None]:
         fail(str(exc), 2)
     except (JobqError, RedisError, OSError) as exc:
         fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+def queue_option(value: str | None) -> str | None:
+    """Typer callback of the ``--queue`` options: refuse a name jobq may not use as a queue (exit 2)."""
+    problem = None if value is None else queue_name_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(f"the queue name {problem}")
+    return value
 
 
 def cli_settings(**overrides: Any) -> JobqSettings:

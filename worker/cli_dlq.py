@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .cli_common import cli_settings, fail, out_console, parse_when, print_json, shorten, with_client
+from .cli_common import cli_settings, fail, out_console, parse_when, print_json, queue_option, shorten, with_client
 from .client import Client
 from .dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
 
@@ -16,7 +16,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-Queue = Annotated[str | None, typer.Option(help="Queue whose dead letters to use (default: JOBQ_QUEUE_NAME).")]
+Queue = Annotated[
+    str | None,
+    typer.Option(help="Queue whose dead letters to use (default: JOBQ_QUEUE_NAME).", callback=queue_option),
+]
 Task = Annotated[str | None, typer.Option(help="Only dead letters of this task.")]
 ErrorType = Annotated[str | None, typer.Option(help="Only this error type (class name or dotted name).")]
 Since = Annotated[str | None, typer.Option(help="Only dead letters written after this: ISO time or 30m, 2h, 7d ago.")]

@@ -7,13 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli_common import cli_settings, out_console, print_json, shorten, with_client
+from .cli_common import cli_settings, out_console, print_json, queue_option, shorten, with_client
 from .results import JobInfo
 from .states import JobStatus
 
 app = typer.Typer(help="Inspect or abort one job by its id.", no_args_is_help=True)
 
-Queue = Annotated[str | None, typer.Option(help="Queue of the job (default: JOBQ_QUEUE_NAME).")]
+Queue = Annotated[str | None, typer.Option(help="Queue of the job (default: JOBQ_QUEUE_NAME).", callback=queue_option)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 

@@ -3,42 +3,47 @@
 Jobs are written in arq's layout (``arq:job:<id>`` plus a member of the queue's sorted set), so a
 stock arq worker or client configured with jobq's serializer reads them too. An enqueue is one
 Lua script call; a batch is one script call per :data:`BATCH_CHUNK` jobs of a queue. The script
-also wakes the queue's idle workers (see :mod:`worker.wakeup`). The payload is
-validated before anything is written, and an existing ``job_id`` is never enqueued twice.
+also wakes the queue's idle workers (see :mod:`worker.wakeup`). The payload and options are
+validated before anything is written (see :mod:`worker.enqueue_checks`), and an existing ``job_id``
+is never enqueued twice. Each call carries a random request id that the script records with what it
+created, so a call re-sent after its reply was lost (redis-py retries on a dropped connection) is
+answered the same and writes nothing again.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Self, TypeVar, overload
 
 import orjson
 from arq.connections import ArqRedis
 from pydantic import BaseModel
+from redis.exceptions import ResponseError
 
+from . import enqueue_checks as checks
 from .connection import close_redis, codec_for, create_redis
-from .enqueue_script import ENQUEUE_LUA
-from .errors import InvalidJobOptions, InvalidPayload
+from .enqueue_checks import MAX_JOB_ID_LEN, Delay
+from .enqueue_script import ENQUEUE_LUA, script_error
+from .errors import EnvelopeTooLarge
 from .handle import HandleContext, JobHandle
-from .keys import wake_channel
+from .keys import check_queue_name, enqueue_record, wake_channel
 from .metrics import Metrics
 from .options import OPTIONS_KWARG
 from .registry import Registry, TaskDef
-from .serialization import EnvelopeCodec, non_finite_path
+from .serialization import EnvelopeCodec
 from .settings import JobqSettings
 from .states import JobStatus
 from .tracing import trace_headers
 
 #: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
 BATCH_CHUNK = 1000
-MAX_JOB_ID_LEN = 256
 
-Delay = float | int | timedelta
+__all__ = ["BATCH_CHUNK", "MAX_JOB_ID_LEN", "Client", "Delay", "JobRequest", "job_requests", "record_ttl_ms"]
+
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R")
 
@@ -93,6 +98,9 @@ class Client:
         self._clock = clock
         self._enqueue_script = self.redis.register_script(ENQUEUE_LUA)
         self._expires_ms = int(settings.job_expires_s * 1000)
+        self._record_ttl_ms = record_ttl_ms(settings)
+        self._max_envelope = settings.max_envelope_bytes
+        self._queues_ok = {settings.queue_name}  # names already checked (the hot path checks each once)
         self._handle_ctx = HandleContext(self.redis, self._codec, clock, round(settings.result_ttl_s * 1000))
 
     async def __aenter__(self) -> Self:
@@ -119,7 +127,15 @@ class Client:
         return self._registry
 
     def _task(self, task: TaskDef[Any, Any] | str) -> TaskDef[Any, Any]:
-        return task if isinstance(task, TaskDef) else self.registry.get(task)
+        return task if isinstance(task, TaskDef) else self.registry.get(checks.task_name(task))
+
+    def _queue(self, queue: str | None, at: str = "") -> str:
+        if queue is None:
+            return self.settings.queue_name
+        if isinstance(queue, str) and queue in self._queues_ok:
+            return queue
+        self._queues_ok.add(check_queue_name(queue, where=at))
+        return queue
 
     @overload
     def job(self, job_id: str, *, task: TaskDef[Any, R], queue: str | None = None) -> JobHandle[R]: ...
@@ -130,7 +146,11 @@ class Client:
     ) -> JobHandle[Any]:
         """A handle to an existing job; give ``task`` to get results back as its result model."""
         task_def = None if task is None else self._task(task)
-        return self._new_handle(job_id, queue or self.settings.queue_name, task_def, created=True)
+        return self._new_handle(job_id, self._queue(queue), task_def, created=True)
+
+    def rebind(self, handle: JobHandle[R]) -> JobHandle[R]:
+        """The same job's handle on this client's connection (for a handle made by another client)."""
+        return JobHandle.bound(self._handle_ctx, handle.job_id, handle.queue_name, handle.task, handle.created)
 
     async def abort(self, job_id: str, *, queue: str | None = None, wait: float | None = None) -> JobStatus:
         """Abort a job by id; see :meth:`JobHandle.abort`."""
@@ -179,9 +199,10 @@ class Client:
         """Validate ``payload`` against the task's model and enqueue one job.
 
         Raises :class:`~worker.errors.UnknownTaskError`, :class:`~worker.errors.InvalidPayload`
-        (naming each bad field) or :class:`~worker.errors.InvalidJobOptions` before writing
-        anything. With a ``job_id`` that already exists, nothing is written and the returned
-        handle has ``created == False``.
+        (naming each bad field; :class:`~worker.errors.EnvelopeTooLarge` beyond
+        ``JOBQ_MAX_ENVELOPE_BYTES``) or :class:`~worker.errors.InvalidJobOptions` (naming the option;
+        :class:`~worker.errors.InvalidQueueName` for the queue) before writing anything. With a
+        ``job_id`` that already exists, nothing is written and the returned handle has ``created == False``.
         """
         request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout, queue)
         prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
@@ -213,7 +234,16 @@ class Client:
         packed = orjson.dumps(
             [f for p in jobs for f in (p.job_id, str(p.score_ms), str(p.ttl_ms), p.body.decode(), p.check)]
         )
-        return list(await self._enqueue_script(keys=[jobs[0].queue], args=[wake_channel(jobs[0].queue), packed]))
+        queue = jobs[0].queue
+        # A new request id per call, the same for redis-py's re-sends of it: the script answers those from its record.
+        record = enqueue_record(os.urandom(12).hex())
+        try:
+            created = await self._enqueue_script(
+                keys=[queue, record], args=[wake_channel(queue), packed, self._record_ttl_ms]
+            )
+        except ResponseError as exc:
+            raise script_error(exc, queue) from None
+        return list(created)
 
     def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
         if created and self.metrics is not None:
@@ -227,79 +257,44 @@ class Client:
         self, request: JobRequest, *, now_ms: int, trace: dict[str, str], item: int | None = None
     ) -> _Prepared:
         # The hot path of enqueue_many: messages are built only when something is wrong.
+        at = checks.where(item)
         task_def = self._task(request.task)
-        payload = task_def.validate(request.payload, item=item).model_dump(mode="json")
+        payload = checks.json_payload(task_def, task_def.validate(request.payload, item=item), item)
         given = request.job_id is not None
-        job_id = _check_job_id(request.job_id, _where(item)) if given else _random_job_id()
+        job_id = checks.check_job_id(request.job_id, at) if given else checks.random_job_id()
         if request.defer_by is None and request.defer_until is None:
             score_ms = now_ms
         else:
-            score_ms = _score_ms(request.defer_by, request.defer_until, now_ms, _where(item))
+            score_ms = checks.score_ms(request.defer_by, request.defer_until, now_ms, at)
         options: dict[str, Any] = {}
         if request.timeout is not None:
-            options["timeout_s"] = self._check_timeout(task_def, request.timeout, _where(item))
+            options["timeout_s"] = checks.check_timeout(task_def, request.timeout, at)
         if trace:
             options["trace"] = trace
-        queue = request.queue or self.settings.queue_name
-        if not isinstance(queue, str) or not queue.strip():
-            raise InvalidJobOptions(f"queue must be a non-empty string{_where(item)}")
+        queue = self._queue(request.queue, at)
         # arq's job envelope (what arq.jobs.serialize_job writes); the options as JobOptions.to_kwargs() does.
         kwargs = {OPTIONS_KWARG: options} if options else {}
         envelope = {"t": None, "f": task_def.name, "a": (payload,), "k": kwargs, "et": now_ms}
         try:
             body = self._codec.dumps_job(envelope, job_id=job_id, queue=queue)  # bound: a copy never runs
-        except ValueError:  # the codec refuses NaN and infinity: name the field
-            bad_number = non_finite_path(payload) or "(payload)"
-            raise InvalidPayload(
-                task_def.name, [(bad_number, "NaN and infinity cannot be sent as JSON")], item=item
-            ) from None
-        ttl_ms = max(score_ms, now_ms) - now_ms + self._expires_ms
+        except (ValueError, TypeError) as exc:  # NaN or infinity, an integer beyond 64 bits, nesting too deep
+            raise checks.unencodable(task_def, payload, exc, item) from None
+        if len(body) > self._max_envelope:
+            raise EnvelopeTooLarge(task_def.name, len(body), self._max_envelope, item=item)
+        ttl_ms = score_ms - now_ms + self._expires_ms if score_ms > now_ms else self._expires_ms
+        if ttl_ms > checks.MAX_TTL_MS:
+            checks.check_ttl_ms(ttl_ms, at)
         return _Prepared(task_def, job_id, queue, score_ms, ttl_ms, body, "1" if given else "0")
 
-    def _check_timeout(self, task_def: TaskDef[Any, Any], timeout: float | None, where: str) -> float | None:
-        if timeout is None:
-            return None
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < math.inf:
-            raise InvalidJobOptions(
-                f"timeout must be a positive number of seconds for task {task_def.name!r}{where}, got {timeout!r}"
-            )
-        return float(timeout)
 
+def record_ttl_ms(settings: JobqSettings) -> int:
+    """How long an enqueue's record is kept: longer than redis-py may take to re-send the call.
 
-def _where(item: int | None) -> str:
-    return f" (batch item {item})" if item is not None else ""
-
-
-def _random_job_id() -> str:
-    """128 random bits as 32 hex digits, like arq's ``uuid4().hex`` (and a quarter of its cost)."""
-    return os.urandom(16).hex()
-
-
-def _check_job_id(job_id: str | None, where: str) -> str:
-    if job_id is None:
-        return _random_job_id()
-    if not isinstance(job_id, str) or not job_id or len(job_id) > MAX_JOB_ID_LEN:
-        raise InvalidJobOptions(f"job_id must be a string of 1 to {MAX_JOB_ID_LEN} characters{where}")
-    if not job_id.isprintable() or any(ch.isspace() for ch in job_id):
-        raise InvalidJobOptions(f"job_id must not contain spaces or control characters{where}, got {job_id!r}")
-    return job_id
-
-
-def _score_ms(defer_by: Delay | None, defer_until: datetime | None, now_ms: int, where: str) -> int:
-    if defer_by is not None and defer_until is not None:
-        raise InvalidJobOptions(f"give defer_by or defer_until, not both{where}")
-    if defer_until is not None:
-        if not isinstance(defer_until, datetime) or defer_until.tzinfo is None:
-            raise InvalidJobOptions(
-                f"defer_until must be a timezone-aware datetime{where}, e.g. datetime.now(UTC) + timedelta(...)"
-            )
-        return round(defer_until.timestamp() * 1000)
-    if defer_by is None:
-        return now_ms
-    seconds = defer_by.total_seconds() if isinstance(defer_by, timedelta) else defer_by
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds < 0:
-        raise InvalidJobOptions(f"defer_by must be a non-negative number of seconds or a timedelta{where}")
-    return now_ms + round(seconds * 1000)
+    redis-py sends a command again up to 3 times after a dropped connection (``worker.connection``),
+    each time after a backoff of at most 1 s and within a connect and a socket timeout.
+    """
+    per_try_s = settings.redis_connect_timeout_s + settings.redis_socket_timeout_s + 1
+    return round((4 * per_try_s + 30) * 1000)
 
 
 def job_requests(task: TaskDef[Any, Any] | str, payloads: Sequence[Any], **options: Any) -> list[JobRequest]:

@@ -53,7 +53,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> bool:
             server = stack.enter_context(EmbeddedRedis.start(options.embedded))
             env["JOBQ_REDIS_URL"] = server.url
             console.print(f"Started an embedded Redis ({server.kind}) at {server.url}.")
-        env["JOBQ_QUEUE_NAME"] = f"jobq:demo:{uuid.uuid4().hex[:8]}"
+        env["JOBQ_QUEUE_NAME"] = f"demo:{uuid.uuid4().hex[:8]}"  # jobq: names are reserved
         env["JOBQ_TASK_MODULES"] = "tasks"
         env.setdefault("JOBQ_WEBHOOK_SECRET", secrets.token_hex(16))
         settings = load_settings(

@@ -12,7 +12,9 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
     ├── TaskDefinitionError         a @task declaration is wrong (raised at import time)
     ├── UnknownTaskError            no task is registered under that name
     ├── InvalidPayload              the payload does not match the task's model; names the field
+    │   └── EnvelopeTooLarge        the job's envelope is larger than JOBQ_MAX_ENVELOPE_BYTES
     ├── InvalidJobOptions           an enqueue option is wrong (timeout, defer, job id, ...)
+    │   └── InvalidQueueName        a queue name is empty, not a string, or collides with jobq's keys
     ├── PermanentError              raised by a task: this job can never succeed, do not retry it
     ├── RetryLater                  raised by a task: try again after this many seconds
     ├── JobTimeout                  one try of a job ran past its timeout (raised inside the worker)
@@ -107,8 +109,29 @@ class InvalidPayload(JobqError, ValueError):
         return [field for field, _ in self.errors]
 
 
+class EnvelopeTooLarge(InvalidPayload):
+    """The job's envelope is larger than ``JOBQ_MAX_ENVELOPE_BYTES``: pass big data by reference."""
+
+    def __init__(self, task: str, size: int, limit: int, *, item: int | None = None) -> None:
+        message = (
+            f"the job's envelope is {size} bytes, more than JOBQ_MAX_ENVELOPE_BYTES={limit}; "
+            "pass big data by reference (a path or URL) or raise the limit"
+        )
+        super().__init__(task, [("(payload)", message)], item=item)
+        self.size = size
+        self.limit = limit
+
+
 class InvalidJobOptions(JobqError, ValueError):
-    """An enqueue option (job id, timeout, defer, queue) is invalid."""
+    """An enqueue option (job id, timeout, defer, queue) is invalid; ``field`` names it when known."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidQueueName(InvalidJobOptions):
+    """A queue name is empty, not a string, too long, has control characters, or collides with jobq's keys."""
 
 
 class PermanentError(JobqError):

@@ -80,6 +80,11 @@ class JobHandle(Generic[R]):
         return handle
 
     @property
+    def task(self) -> TaskDef[Any, R] | None:
+        """The job's task when the handle knows it (results then come back as its result model)."""
+        return self._task
+
+    @property
     def _redis(self) -> ArqRedis:
         return self._ctx.redis
 

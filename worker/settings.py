@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import SettingsError
+from .keys import queue_name_problem
 from .policy import RetryPolicy
 
 ENV_PREFIX = "JOBQ_"
@@ -221,6 +222,14 @@ class JobqSettings(BaseSettings):
             db = parts.path.lstrip("/")
             if db and not db.isdigit():
                 raise ValueError(f"the database after the host must be a number, got {db!r}")
+        return value
+
+    @field_validator("queue_name")
+    @classmethod
+    def _check_queue_name(cls, value: str) -> str:
+        problem = queue_name_problem(value)
+        if problem is not None:
+            raise ValueError(f"the queue name {problem}")
         return value
 
     @field_validator("redis_sentinels")
