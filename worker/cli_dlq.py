@@ -125,13 +125,27 @@ def replay(
     where = _filter(task, error_type, since, until)
     _selection(ids, where, select_all, "replay")
 
+    from .errors import JobNotFound
+
+    refused: list[str] = []
+
     async def go(client: Client) -> int:
         store = _store(client, queue)
         if not ids:
             return await store.replay_many(where)
-        return sum([await store.replay(job_id) for job_id in ids])
+        done = 0
+        for job_id in ids:
+            try:
+                done += await store.replay(job_id)
+            except (JobNotFound, ValueError) as exc:  # no such entry, no envelope, or the id is queued again
+                refused.append(str(exc))
+        return done
 
     typer.echo(f"replayed {with_client(settings, go)} dead letters")
+    for message in refused:
+        typer.echo(f"error: {message}", err=True)
+    if refused:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Annotated, Any
 
 import typer
@@ -35,15 +35,22 @@ def _info_rows(info: JobInfo) -> list[tuple[str, str]]:
     return rows
 
 
+def info_json(info: JobInfo) -> dict[str, Any]:
+    """``info`` as JSON-ready data; the last error as its stored ``{type, message, traceback}``."""
+    # Not dataclasses.asdict: it deep-copies the JobFailed exception in last_error, which cannot be copied.
+    data = {f.name: getattr(info, f.name) for f in fields(info)}
+    data["status"] = info.status.value
+    data["last_error"] = info.last_error.to_dict() if info.last_error else None
+    return data
+
+
 @app.command()
 def status(job_id: str, queue: Queue = None, as_json: AsJson = False) -> None:
     """Show a job's status, tries, timestamps, last error and progress. Exits 1 if the job is unknown."""
     settings = cli_settings()
     info: JobInfo = with_client(settings, lambda client: client.job(job_id, queue=queue).status())
     if as_json:
-        data = asdict(info)
-        data["last_error"] = info.last_error.to_dict() if info.last_error else None
-        print_json(data)
+        print_json(info_json(info))
     else:
         from rich.table import Table
 

@@ -13,6 +13,7 @@ import typer
 
 from .cli_common import cli_settings, err_console, fail, out_console, print_json, run, with_client
 from .client import Client
+from .errors import JobFailed, ResultTimeout
 from .settings import JobqSettings
 from .stats import QueueStats, known_queues, queue_stats
 
@@ -43,11 +44,19 @@ def enqueue(
         handle = await client.enqueue(task, payload, job_id=job_id, defer_by=defer_by, timeout=timeout, queue=queue)
         answer: dict[str, Any] = {"job_id": handle.job_id, "queue": handle.queue_name, "created": handle.created}
         if wait:
-            value = await handle.result(timeout=wait)
+            try:
+                value = await handle.result(timeout=wait)
+            except (JobFailed, ResultTimeout) as exc:  # the job exists: say which one before the error
+                answer["status"] = "failed" if isinstance(exc, JobFailed) else "not finished"
+                answer["error"] = exc.to_dict() if isinstance(exc, JobFailed) else str(exc)
+                return answer
             answer["result"] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
         return answer
 
-    print_json(with_client(settings, go))
+    answer = with_client(settings, go)
+    print_json(answer)
+    if "error" in answer:
+        raise typer.Exit(1)
 
 
 def _table(all_stats: list[QueueStats]) -> Table:

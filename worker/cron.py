@@ -36,6 +36,8 @@ logger = logging.getLogger("jobq.cron")
 Misfire = Literal["run_once", "skip"]
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: The longest interval of an ``every`` schedule; longer ones would overflow datetime arithmetic.
+MAX_INTERVAL_S = 100 * 365 * 86400.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # KEYS: ledger, job, result, queue, abort.  ARGV: tick (ms), job id, score (ms), job TTL (ms), envelope.
@@ -72,8 +74,11 @@ class Every:
     seconds: float
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.seconds) and self.seconds > 0):
-            raise ValueError(f"an interval must be a positive number of seconds, got {self.seconds!r}")
+        if not (math.isfinite(self.seconds) and 0 < self.seconds <= MAX_INTERVAL_S):
+            raise ValueError(
+                f"an interval must be a positive number of seconds up to {MAX_INTERVAL_S:g} (100 years), "
+                f"got {self.seconds!r}"
+            )
 
     # Ticks are computed in whole microseconds (datetime's resolution): float division would put a
     # tick a rounding error away from t, and then "next after t" could be t itself.

@@ -10,12 +10,14 @@ import difflib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from .errors import SettingsError
 from .keys import queue_name_problem
@@ -25,6 +27,8 @@ ENV_PREFIX = "JOBQ_"
 logger = logging.getLogger("jobq.settings")
 
 CommaList = Annotated[list[str], NoDecode]
+#: Query parameters of a Redis URL that carry credentials (redis-py reads them): moved out of the URL.
+_URL_CREDENTIALS = frozenset({"password", "username"})
 
 
 def _split_commas(value: Any) -> Any:
@@ -138,7 +142,7 @@ class JobqSettings(BaseSettings):
     http_port: int = Field(
         0, ge=0, le=65535, description="Port of the worker's HTTP server (/livez, /readyz, /metrics); 0 serves none."
     )
-    cron: dict[str, str] = Field(
+    cron: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="JSON object overriding schedules by name: a cron expression, `every 30s`, or `off`.",
     )
@@ -244,22 +248,56 @@ class JobqSettings(BaseSettings):
     @model_validator(mode="before")
     @classmethod
     def _move_url_password(cls, data: Any) -> Any:
-        """Keep secrets out of ``redis_url`` so the URL can be logged and shown safely."""
+        """Keep secrets out of ``redis_url`` so the URL can be logged and shown safely.
+
+        A password (and user name) in the userinfo (``redis://user:pw@host``) or in the query string
+        (``?password=...&username=...``, which redis-py reads too) moves to JOBQ_REDIS_PASSWORD (and
+        JOBQ_REDIS_USERNAME) unless those are set; either way it leaves the URL.
+        """
         if not isinstance(data, dict) or not isinstance(data.get("redis_url"), str):
             return data
         parts = urlsplit(data["redis_url"])
-        if parts.password is None and parts.username is None:
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        secrets = {name: value for name, value in query if name in _URL_CREDENTIALS}
+        if parts.password is None and parts.username is None and not secrets:
             return data
         data = dict(data)
-        if parts.password is not None and not data.get("redis_password"):
-            data["redis_password"] = parts.password
-        if parts.username and not data.get("redis_username"):
-            data["redis_username"] = parts.username
+        password = parts.password if parts.password is not None else secrets.get("password")
+        username = parts.username or secrets.get("username")
+        if password is not None and not data.get("redis_password"):
+            data["redis_password"] = password
+        if username and not data.get("redis_username"):
+            data["redis_username"] = username
         netloc = parts.hostname or ""
         if parts.port:
             netloc = f"{netloc}:{parts.port}"
-        data["redis_url"] = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+        kept = urlencode([(name, value) for name, value in query if name not in _URL_CREDENTIALS])
+        data["redis_url"] = urlunsplit((parts.scheme, netloc, parts.path, kept, parts.fragment))
         return data
+
+    @field_validator("cron", mode="before")
+    @classmethod
+    def _cron_from_json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ValueError(f'not a JSON object ({exc}); write it as {{"schedule name": "0 3 * * *"}}') from None
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        from sentry_sdk.utils import BadDsn, Dsn  # only when one is set: the worker imports Sentry only then
+
+        try:
+            Dsn(value.get_secret_value())
+        except BadDsn as exc:
+            # BadDsn names the part that is wrong (scheme, key, project), never the whole DSN.
+            raise ValueError(f"not a Sentry DSN ({exc}); copy it from the project's Client Keys page") from None
+        return value
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -308,6 +346,11 @@ def load_settings(**overrides: Any) -> JobqSettings:
     except ValidationError as exc:
         lines = [_describe(dict(error)) for error in exc.errors()]
         raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+    except PydanticSettingsError as exc:  # a value pydantic-settings could not even decode (e.g. bad JSON)
+        named = re.search(r'field "(\w+)"', str(exc))
+        where = env_name(named.group(1)) if named else "a JOBQ_ variable"
+        cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+        raise SettingsError(f"invalid settings:\n  {where}: could not be read{cause}") from None
 
 
 def _warn_unknown_env() -> None:

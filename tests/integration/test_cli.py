@@ -31,6 +31,14 @@ def test_demo_runs_a_batch_and_prints_the_summary(embedded: str) -> None:
     assert "Stopped 2 worker processes" in out.stdout
 
 
+def test_settings_command_hides_a_password_in_the_url_query() -> None:
+    out = run("settings", JOBQ_REDIS_URL="redis://cache:6379/0?username=bob&password=canary-q", COLUMNS="200")
+    assert out.returncode == 0, out.stderr
+    assert "canary-q" not in out.stdout
+    assert "redis://cache:6379/0 " in out.stdout
+    assert "**********" in out.stdout
+
+
 def test_settings_command_hides_secrets() -> None:
     out = run("settings", JOBQ_REDIS_PASSWORD="canary-pw", JOBQ_MAX_JOBS="7")
     assert out.returncode == 0, out.stderr

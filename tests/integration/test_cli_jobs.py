@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable
 
 import orjson
+import pytest
 
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
 from worker.client import Client
 from worker.settings import JobqSettings
+from worker.states import JobStatus
 
 StartWorker = Callable[..., WorkerProcess]
 
@@ -112,3 +115,77 @@ def test_burst_and_processes_do_not_mix(settings: JobqSettings) -> None:
     out = jobq(settings, "worker", "--burst", "--processes", "2")
     assert out.returncode == 2
     assert "--burst and --processes do not mix" in out.stderr
+
+
+async def test_job_status_json_for_dead_lettered_retrying_and_aborted_jobs(
+    settings: JobqSettings, client: Client, start_worker: StartWorker
+) -> None:
+    start_worker()
+    dead = await client.enqueue("permanent", {"note": "status"})
+    await dead.wait(timeout=10)
+    retrying = await client.enqueue("flaky", {"failures": 2})  # the next try is 10 s away
+    aborted = await client.enqueue("add", {"a": 1, "b": 1}, defer_by=3600)
+    await aborted.abort()
+    deadline = asyncio.get_running_loop().time() + 30
+    while (await retrying.status()).status is not JobStatus.RETRYING:
+        assert asyncio.get_running_loop().time() < deadline, "the flaky job never failed its first try"
+        await asyncio.sleep(0.05)
+    for handle, status in ((dead, "dead_lettered"), (retrying, "retrying"), (aborted, "aborted")):
+        out = jobq(settings, "job", "status", handle.job_id, "--json")
+        assert out.returncode == 0, out.stderr
+        info = orjson.loads(out.stdout)
+        assert (info["job_id"], info["status"]) == (handle.job_id, status)
+        assert info["last_error"]["type"]
+        assert "Traceback" not in out.stderr
+
+
+async def test_replaying_a_dead_letter_whose_job_is_queued_again_is_one_line(
+    settings: JobqSettings, client: Client, start_worker: StartWorker
+) -> None:
+    worker = start_worker()
+    handle = await client.enqueue("permanent", {"note": "twice"})
+    await handle.wait(timeout=10)
+    worker.stop()
+    await client.redis.delete(f"arq:result:{handle.job_id}")  # the result expired, and the id is queued again
+    assert (await client.enqueue("add", {"a": 1, "b": 1}, job_id=handle.job_id)).created
+    out = jobq(settings, "dlq", "replay", handle.job_id)
+    assert out.returncode == 1
+    assert out.stdout.strip() == "replayed 0 dead letters"
+    assert out.stderr.strip() == (
+        f"error: a job with id {handle.job_id} is already queued on {settings.queue_name!r}; purge the dead letter"
+    )
+
+
+def test_enqueue_wait_prints_the_job_id_when_the_job_fails(settings: JobqSettings, start_worker: StartWorker) -> None:
+    start_worker()
+    out = jobq(settings, "enqueue", "permanent", "--json", '{"note": "waited"}', "--job-id", "waited-1", "--wait", "20")
+    assert out.returncode == 1
+    answer = orjson.loads(out.stdout)
+    assert (answer["job_id"], answer["status"]) == ("waited-1", "failed")
+    assert answer["error"]["message"] == "cannot ever work: waited"
+
+
+def test_an_invalid_sentry_dsn_stops_the_worker_with_exit_2(settings: JobqSettings) -> None:
+    env = subprocess_env(settings, JOBQ_SENTRY_DSN="canary-not-a-dsn")
+    out = subprocess.run([JOBQ, "worker", "--burst"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "JOBQ_SENTRY_DSN=<hidden>: not a Sentry DSN" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert "canary-not-a-dsn" not in out.stderr
+
+
+@pytest.mark.parametrize(
+    ("cron", "expected"),
+    [
+        ("{not json", "JOBQ_CRON='{not json': not a JSON object"),
+        ('{"quarter-hourly": "every 99999999999999999999h"}', "JOBQ_CRON['quarter-hourly']: an interval must be"),
+        ('{"quarter-hourly": "61 * * * *"}', "JOBQ_CRON['quarter-hourly']: bad cron expression '61 * * * *'"),
+    ],
+)
+def test_a_malformed_jobq_cron_is_one_line_naming_it(settings: JobqSettings, cron: str, expected: str) -> None:
+    env = subprocess_env(settings, JOBQ_TASK_MODULES="tests.cron_tasks", JOBQ_CRON=cron)
+    for command in (["cron", "list"], ["worker", "--burst"]):
+        out = subprocess.run([JOBQ, *command], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, (command, out.stderr)
+        assert expected in out.stderr
+        assert "Traceback" not in out.stderr

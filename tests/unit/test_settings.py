@@ -136,3 +136,50 @@ def test_unknown_jobq_variable_is_warned_about_with_a_suggestion(
 def test_every_field_has_a_description() -> None:
     missing = [name for name, info in JobqSettings.model_fields.items() if not info.description]
     assert missing == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://cache:6379/0?password=canary-q",
+        "redis://cache:6379/0?username=bob&password=canary-q",
+        "rediss://cache:6380/2?socket_timeout=3&password=canary-q&username=bob",
+    ],
+)
+def test_password_in_the_url_query_moves_to_the_secret_field(url: str) -> None:
+    s = load_settings(redis_url=url)
+    assert s.redis_password is not None
+    assert s.redis_password.get_secret_value() == "canary-q"
+    assert "canary-q" not in s.redis_url
+    assert "password" not in s.redis_url
+    assert "username" not in s.redis_url
+    assert "canary-q" not in repr(s)
+    assert s.redis_username == ("bob" if "username" in url else None)
+    assert ("socket_timeout=3" in s.redis_url) is ("socket_timeout" in url)  # other options stay
+
+
+def test_an_invalid_sentry_dsn_is_a_settings_error_that_hides_the_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBQ_SENTRY_DSN", "canary-dsn-not-a-url")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "JOBQ_SENTRY_DSN=<hidden>: not a Sentry DSN" in str(caught.value)
+    assert "canary-dsn" not in str(caught.value)
+    assert load_settings(sentry_dsn="https://key@o1.ingest.sentry.io/1").sentry_dsn is not None
+
+
+@pytest.mark.parametrize("value", ["not json", '{"nightly": "0 3 * * *"', "[nightly]"])
+def test_jobq_cron_that_is_not_a_json_object_is_a_settings_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("JOBQ_CRON", value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "JOBQ_CRON=" in str(caught.value)
+    assert "JSON object" in str(caught.value)
+
+
+def test_an_every_interval_too_long_for_a_clock_is_a_settings_error() -> None:
+    from tests.cron_tasks import quarter_hourly
+    from worker.cron import effective_schedules
+
+    with pytest.raises(SettingsError) as caught:
+        effective_schedules([quarter_hourly], {"quarter-hourly": "every 99999999999999999999999h"})
+    assert "JOBQ_CRON['quarter-hourly']: an interval must be a positive number of seconds up to" in str(caught.value)
