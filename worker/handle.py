@@ -85,6 +85,11 @@ class JobHandle(Generic[R]):
         return self._task
 
     @property
+    def redis(self) -> ArqRedis:
+        """The connection this handle reads the job through (its client's)."""
+        return self._ctx.redis
+
+    @property
     def _redis(self) -> ArqRedis:
         return self._ctx.redis
 

@@ -1,14 +1,17 @@
 """A blocking facade over :class:`~worker.client.Client` for services that are not async.
 
 The async client runs on an event loop in one background thread owned by the facade, so the same
-code path (and the same connection pool) serves every call, from any thread.
+code path (and the same connection pool) serves every call, from any thread. A forked child (gunicorn
+``--preload``, uWSGI) inherits neither that thread nor a usable connection: the facade notices the
+new process id at its next call and starts a loop and a connection of the child's own.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Generic, Self, TypeVar, overload
 
@@ -49,11 +52,17 @@ class _LoopThread:
 class SyncJobHandle(Generic[R]):
     """Blocking twin of :class:`~worker.handle.JobHandle`."""
 
-    __slots__ = ("_handle", "_loop")
+    __slots__ = ("_handle", "_owner")
 
-    def __init__(self, handle: JobHandle[R], loop: _LoopThread) -> None:
+    def __init__(self, handle: JobHandle[R], owner: SyncClient) -> None:
         self._handle = handle
-        self._loop = loop
+        self._owner = owner
+
+    def _run(self, call: Callable[[JobHandle[R]], Coroutine[Any, Any, T]]) -> T:
+        loop, client = self._owner.current()
+        if self._handle.redis is not client.redis:  # made before a fork: the child's connection serves it
+            self._handle = client.rebind(self._handle)
+        return loop.run(call(self._handle))
 
     def __repr__(self) -> str:
         return repr(self._handle).replace("<JobHandle", "<SyncJobHandle", 1)
@@ -70,31 +79,52 @@ class SyncJobHandle(Generic[R]):
 
     def status(self) -> JobInfo:
         """The job's status, tries, timestamps, last error and progress."""
-        return self._loop.run(self._handle.status())
+        return self._run(lambda h: h.status())
 
     def abort(self, *, wait: float | None = None) -> JobStatus:
         """Abort the job; see :meth:`JobHandle.abort`."""
-        return self._loop.run(self._handle.abort(wait=wait))
+        return self._run(lambda h: h.abort(wait=wait))
 
     def wait(self, timeout: float | None = None) -> JobResult[R]:
         """Block until the job has finished; see :meth:`JobHandle.wait`."""
-        return self._loop.run(self._handle.wait(timeout))
+        return self._run(lambda h: h.wait(timeout))
 
     def result(self, timeout: float | None = None) -> R:
         """Block until the job has finished; return its value or raise :class:`~worker.errors.JobFailed`."""
-        return self._loop.run(self._handle.result(timeout))
+        return self._run(lambda h: h.result(timeout))
 
 
 class SyncClient:
     """Blocking producer client: ``with SyncClient(settings) as client: client.enqueue(...)``."""
 
     def __init__(self, settings: JobqSettings, *, registry: Registry | None = None) -> None:
-        self._loop = _LoopThread()
+        self._settings = settings
+        self._registry = registry
+        self._inherited: list[tuple[_LoopThread, Client]] = []  # a parent's, kept (never used nor closed)
+        self._pid = os.getpid()
+        self._loop, self._client = self._start()
+
+    def _start(self) -> tuple[_LoopThread, Client]:
+        loop = _LoopThread()
         try:
-            self._client = self._loop.run(self._make_client(settings, registry))
+            return loop, loop.run(self._make_client(self._settings, self._registry))
         except BaseException:
-            self._loop.stop()
+            loop.stop()
             raise
+
+    def current(self) -> tuple[_LoopThread, Client]:
+        """The loop and client of this process: fresh ones in a forked child, at its first call."""
+        if os.getpid() != self._pid:
+            # The loop's thread did not survive the fork and the pool's sockets are the parent's: leave
+            # both alone (closing them would close the parent's connections) and start the child's own.
+            self._inherited.append((self._loop, self._client))
+            self._pid = os.getpid()
+            self._loop, self._client = self._start()
+        return self._loop, self._client
+
+    def _run(self, call: Callable[[Client], Coroutine[Any, Any, T]]) -> T:
+        loop, client = self.current()
+        return loop.run(call(client))
 
     @staticmethod
     async def _make_client(settings: JobqSettings, registry: Registry | None) -> Client:
@@ -108,6 +138,8 @@ class SyncClient:
 
     def close(self) -> None:
         """Close the connections and stop the background loop."""
+        if os.getpid() != self._pid:
+            return  # a forked child that never used it: nothing of its own to close
         try:
             self._loop.run(self._client.close())
         finally:
@@ -149,24 +181,25 @@ class SyncClient:
         queue: str | None = None,
     ) -> SyncJobHandle[Any]:
         """See :meth:`Client.enqueue`."""
-        handle: JobHandle[Any] = self._loop.run(
-            self._client.enqueue(
+        handle: JobHandle[Any] = self._run(
+            lambda c: c.enqueue(
                 task, payload, job_id=job_id, defer_by=defer_by, defer_until=defer_until, timeout=timeout, queue=queue
             )
         )
-        return SyncJobHandle(handle, self._loop)
+        return SyncJobHandle(handle, self)
 
     def enqueue_many(self, requests: Iterable[JobRequest]) -> list[SyncJobHandle[Any]]:
         """See :meth:`Client.enqueue_many`."""
-        handles = self._loop.run(self._client.enqueue_many(list(requests)))
-        return [SyncJobHandle(h, self._loop) for h in handles]
+        batch = list(requests)
+        handles = self._run(lambda c: c.enqueue_many(batch))
+        return [SyncJobHandle(h, self) for h in handles]
 
     def abort(self, job_id: str, *, queue: str | None = None, wait: float | None = None) -> JobStatus:
         """Abort a job by id; see :meth:`JobHandle.abort`."""
-        return self._loop.run(self._client.abort(job_id, queue=queue, wait=wait))
+        return self._run(lambda c: c.abort(job_id, queue=queue, wait=wait))
 
     def job(
         self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None
     ) -> SyncJobHandle[Any]:
         """A handle to an existing job."""
-        return SyncJobHandle(self._client.job(job_id, task=task, queue=queue), self._loop)
+        return SyncJobHandle(self.current()[1].job(job_id, task=task, queue=queue), self)
