@@ -57,6 +57,7 @@ def execution_config(settings: JobqSettings, worker_id: str) -> ExecutionConfig:
         max_interruptions=settings.max_interruptions,
         slot_retry_s=settings.slot_retry_s,
         worker_id=worker_id,
+        max_envelope_bytes=settings.max_envelope_bytes,
     )
 
 
@@ -85,7 +86,7 @@ def build_worker(
         registry,
         codec,
         execution_config(settings, worker_id),
-        recorder=TryRecorder(redis, settings.queue_name, bounds),
+        recorder=TryRecorder(redis, settings.queue_name, bounds, max_envelope_bytes=settings.max_envelope_bytes),
         attempts=AttemptRunner(
             registry, DistributedLimiter(redis, settings.limit_lease_s), cancel_grace_s=settings.cancel_grace_s
         ),
@@ -105,7 +106,9 @@ def build_worker(
     state = WorkerState(worker_id=worker_id, queue=settings.queue_name)
     return JobqWorker(
         executor=executor,
-        leases=Leases(redis, settings.queue_name, worker_id, settings.lease_ttl_s),
+        leases=Leases(
+            redis, settings.queue_name, worker_id, settings.lease_ttl_s, max_envelope_bytes=settings.max_envelope_bytes
+        ),
         heartbeat=Heartbeat(redis, state, settings.health_interval_s),
         state=state,
         scheduler=scheduler,

@@ -18,7 +18,7 @@ from signal import Signals
 from typing import TYPE_CHECKING, Any
 
 from arq.worker import Worker
-from redis.exceptions import RedisError
+from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from .connection import close_redis
 from .cron import CronScheduler
@@ -136,6 +136,14 @@ class JobqWorker(Worker):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue
+            except ResponseError as exc:
+                if isinstance(exc, NoPermissionError):
+                    raise
+                # Refused by Redis (out of memory, a key of the wrong type): the loop goes on, other jobs too.
+                logger.error("a claim round failed (%s: %s); again in %.1fs", type(exc).__name__, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                continue
             self.state.redis_ok()
             backoff = RECONNECT_MIN_S
             if self.burst and not self.tasks and await self.pool.zcard(self.queue_name) == 0:
@@ -176,8 +184,10 @@ class JobqWorker(Worker):
         self.wakeup.set()
 
     def _work_done(self, job_id: str) -> None:
-        # The slot is free while the end is written (with the other ends of this iteration): claiming the
-        # next jobs overlaps that round trip instead of waiting for it.
+        # The lease is let go before the end is sent: a renewal that runs after the end removed the lease
+        # must not take the job for lost. The slot is free while the end is written (with the other ends
+        # of this iteration): claiming the next jobs overlaps that round trip instead of waiting for it.
+        self.leases.release(job_id)
         if job_id in self.tasks:
             self._winding_down.add(job_id)
             self.wakeup.set()
@@ -248,8 +258,12 @@ class JobqWorker(Worker):
             await asyncio.sleep(interval_s)
 
     async def _renew_leases(self) -> None:
-        await self.leases.renew(self._lease_lost)
+        await self.renew_leases()
         self.state.redis_ok()
+
+    async def renew_leases(self) -> None:
+        """Renew the leases of the running jobs once, stopping the tries whose lease another worker has."""
+        await self.leases.renew(self._lease_lost)
 
     def _lease_lost(self, job_id: str) -> None:
         # Another worker may run the job now: stop this try so its effects overlap as little as possible.
@@ -329,6 +343,8 @@ class JobqWorker(Worker):
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.executor.flush()
+        with contextlib.suppress(Exception):
+            await self.leases.settle()  # a claim whose reply was lost: its jobs are given back below
         for job_id, token in list(self.leases.held.items()):  # claimed, but their task never began
             with contextlib.suppress(Exception):
                 await self.executor.give_back(job_id, token)

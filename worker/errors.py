@@ -21,6 +21,7 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
     ├── JobAborted                  the job was aborted on request (stored as its error)
     ├── JobQuarantined              the job was interrupted too often (worker crashes); dead-lettered
     ├── JobExpired                  the job's payload expired before a worker started it
+    ├── CorruptJobRecord            a job's key in Redis holds a type or value jobq never writes; dead-lettered
     ├── JobFailed                   a finished job failed; carries the stored error
     ├── JobNotFound                 no job, result or dead letter with that id exists
     └── ResultTimeout               waited for a result longer than asked (also a TimeoutError)
@@ -164,6 +165,14 @@ class JobQuarantined(JobqError):
 
 class JobExpired(JobqError):
     """The job's payload expired (``JOBQ_JOB_EXPIRES_S``) before a worker could start it."""
+
+
+class CorruptJobRecord(JobqError):
+    """A key of the job in Redis (tries counter, metadata, envelope) holds a type or value jobq never writes.
+
+    The job is dead-lettered with this error on its first try; its auxiliary keys are removed, so a
+    replay runs it afresh.
+    """
 
 
 class JobTimeout(JobqError, TimeoutError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable, Container
@@ -27,8 +28,7 @@ from typing import Any
 
 from .attempt import AttemptRunner
 from .context import JobContext
-from .dead_letters import DeadLetter
-from .errors import JobAborted, JobExpired, JobQuarantined, PermanentError, SerializationError, UnknownTaskError
+from .errors import JobAborted, JobQuarantined, PermanentError, SerializationError, UnknownTaskError
 from .finish import LeaseLost, StartedTry, TryRecorder
 from .keys import JobKeys
 from .limits import NoFreeSlot
@@ -36,12 +36,15 @@ from .metrics import Metrics
 from .observability import log_try, report_job_failure, sentry_active
 from .options import JobOptions, timeout_limit_s
 from .policy import RandomDraw, RetryPolicy, decide
+from .redis_retry import TRANSIENT
 from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec, error_to_dict
 from .services import WorkerServices
 from .states import Outcome
 from .tracing import isolation_scope, job_trace
-from .try_job import ExecutionConfig, TryJob, decoded_job, result_body
+from .try_job import ExecutionConfig, TryJob, bare_job, dead_letter_entry, decoded_job, refusal, result_body
+
+logger = logging.getLogger("jobq.execution")
 
 
 class JobExecutor:
@@ -127,42 +130,50 @@ class JobExecutor:
         *,
         traced: bool = False,
     ) -> Outcome:
-        now_ms = self._now_ms()
-        # The job is built once, from its body: a job that cannot be decoded gets a bare one (task "?").
-        if started.envelope is None:
-            error: Exception = JobExpired(f"job {keys.job_id} expired before it was started")
-            return await self._dead_letter(
-                TryJob(keys, token, None, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
-            )
+        job = bare_job(keys, token, started, self._now_ms())
         try:
-            body = self._codec.loads_job(started.envelope, job_id=keys.job_id, queue=keys.queue)
-        except SerializationError as exc:
-            error = SerializationError(f"unable to decode job: {exc}")
-            return await self._dead_letter(
-                TryJob(keys, token, started.envelope, "?", (), {}, 0, now_ms, started.failures + 1, 1, 0), error
-            )
-        try:
-            task_def = self._registry.get(body["f"])
-        except UnknownTaskError as exc:
-            return await self._dead_letter(decoded_job(keys, token, started, now_ms, body), exc)
-        policy = self._policies.get(task_def.name)
-        if policy is None:
-            policy = self._policies[task_def.name] = task_def.retry_policy(self._config.retry)
-        job = decoded_job(keys, token, started, now_ms, body, max_tries=policy.max_tries)
-        if started.abort_requested or keys.job_id in aborting:
-            return await self._abort(job)
-        if job.interruptions > self._config.max_interruptions:
-            return await self._dead_letter(
-                job,
-                JobQuarantined(
-                    f"job {keys.job_id} was interrupted {job.interruptions} times by worker crashes or shutdowns "
-                    f"(JOBQ_MAX_INTERRUPTIONS={self._config.max_interruptions}); quarantined"
-                ),
-            )
-        if self.metrics is not None:
-            pickup_s = None if due_ms is None else (job.started_ms - due_ms) / 1000
-            self.metrics.try_started(self._config.queue_name, job.task, pickup_s)
-        return await self._attempt(job, task_def, policy, aborting, traced=traced)
+            refused = refusal(keys, started, self._config.max_envelope_bytes)
+            if refused is not None:
+                return await self._dead_letter(job, refused)
+            # The job is built once, from its body; a job that cannot be decoded keeps the bare one (task "?").
+            try:
+                envelope: bytes = started.envelope  # type: ignore[assignment]  # refusal() saw it is there
+                body = self._codec.loads_job(envelope, job_id=keys.job_id, queue=keys.queue)
+                task_name = body["f"]
+                decoded = decoded_job(keys, token, started, job.started_ms, body)
+            except Exception as exc:  # whatever the decoder trips on, the job cannot run
+                detail = str(exc) if isinstance(exc, SerializationError) else f"{type(exc).__name__}: {exc}"
+                return await self._dead_letter(job, SerializationError(f"unable to decode job: {detail}"))
+            job = decoded
+            try:
+                task_def = self._registry.get(task_name)
+            except UnknownTaskError as exc:
+                return await self._dead_letter(job, exc)
+            policy = self._policies.get(task_def.name)
+            if policy is None:
+                policy = self._policies[task_def.name] = task_def.retry_policy(self._config.retry)
+            job.max_tries = policy.max_tries
+            if started.abort_requested or keys.job_id in aborting:
+                return await self._abort(job)
+            if job.interruptions > self._config.max_interruptions:
+                return await self._dead_letter(
+                    job,
+                    JobQuarantined(
+                        f"job {keys.job_id} was interrupted {job.interruptions} times by worker crashes or "
+                        f"shutdowns (JOBQ_MAX_INTERRUPTIONS={self._config.max_interruptions}); quarantined"
+                    ),
+                )
+            if self.metrics is not None:
+                pickup_s = None if due_ms is None else (job.started_ms - due_ms) / 1000
+                self.metrics.try_started(self._config.queue_name, job.task, pickup_s)
+            return await self._attempt(job, task_def, policy, aborting, traced=traced)
+        except (LeaseLost, *TRANSIENT):
+            raise  # another worker has the job, or Redis is away: the lease decides who runs it next
+        except Exception as exc:
+            # A job this worker cannot handle (a bug, a record it cannot write): dead-lettered now, never
+            # left to come back at every lease.
+            logger.exception("job %s could not be handled; dead-lettering it", keys.job_id)
+            return await self._dead_letter(job, exc, reason="the worker could not handle it")
 
     async def _attempt(
         self, job: TryJob, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str], *, traced: bool
@@ -211,15 +222,15 @@ class JobExecutor:
         except asyncio.CancelledError:
             if job.keys.job_id in aborting:
                 return await asyncio.shield(self._abort(job))
+            self._ending(job)
             await asyncio.shield(self._recorder.interrupt(job.keys, job.token))
             return self._logged(job, Outcome.INTERRUPTED, "worker shutting down; back on the queue")
         except NoFreeSlot as exc:
             return await self._defer(job, exc)
         except Exception as exc:
             return await asyncio.shield(self._failed(job, policy, exc, job.args or job.kwargs))
+        self._ending(job)
         ending = self._recorder.batcher.submit(job.keys.job_id, job.token, result, self._result_ttl_ms(task_def))
-        if self.on_work_done is not None:
-            self.on_work_done(job.keys.job_id)
         # Not shielded: a cancellation here cancels only this future; the batch still writes the end.
         if not await ending:
             raise LeaseLost(f"finish of job {job.keys.job_id}")
@@ -232,18 +243,21 @@ class JobExecutor:
         delay_s = decision.delay_s or 0.0
         delay_ms = round(delay_s * 1000)
         last_error = self._codec.dumps({"e": error_to_dict(exc), "at": self._now_ms()})
+        self._ending(job)
         await self._recorder.retry(job.keys, job.token, self._now_ms() + delay_ms, last_error, self._keep_ms(delay_ms))
         detail = f"{decision.failure}: {type(exc).__name__}: {exc}; next try in {delay_s:.2f}s ({decision.reason})"
         return self._logged(job, Outcome.RETRYING, detail, failure=decision.failure)
 
     async def _defer(self, job: TryJob, exc: NoFreeSlot) -> Outcome:
         delay_s = self._config.slot_retry_s * (0.5 + self._draw() / 2)
+        self._ending(job)
         await asyncio.shield(self._recorder.defer(job.keys, job.token, self._now_ms() + round(delay_s * 1000)))
         return self._logged(job, Outcome.DEFERRED, f"{exc.what}; again in {delay_s:.2f}s")
 
     async def _abort(self, job: TryJob) -> Outcome:
         error = JobAborted(f"job {job.keys.job_id} was aborted on request")
-        result = self._result(job, success=False, value=error, outcome=Outcome.ABORTED)
+        result = self._failure_result(job, error, Outcome.ABORTED)
+        self._ending(job)
         await self._recorder.finish(job.keys, job.token, result, self._result_ttl_ms(None))
         return self._logged(job, Outcome.ABORTED)
 
@@ -258,24 +272,11 @@ class JobExecutor:
     ) -> Outcome:
         now_ms = self._now_ms()
         error = error_to_dict(exc)
-        text, is_b64 = DeadLetter.encode_envelope(job.envelope)
-        entry = DeadLetter(
-            job_id=job.keys.job_id,
-            queue=self._config.queue_name,
-            task=job.task,
-            error_type=str(error["type"]),
-            message=str(error["message"]),
-            traceback=error["traceback"],
-            tries=job.try_number,
-            interruptions=job.interruptions,
-            enqueued_at_ms=job.enqueued_ms,
-            failed_at_ms=now_ms,
-            envelope=text,
-            envelope_base64=is_b64,
-        )
-        result = self._result(job, success=False, value=exc, outcome=Outcome.DEAD_LETTERED)
+        entry = dead_letter_entry(job, self._config.queue_name, error, now_ms)
+        result = self._failure_result(job, exc, Outcome.DEAD_LETTERED)
+        self._ending(job)
         dropped = await self._recorder.dead_letter(
-            job.keys, job.token, result, self._result_ttl_ms(self._task_or_none(job.task)), entry.to_json(), now_ms
+            job.keys, job.token, result, self._result_ttl_ms(self._task_or_none(job.task)), entry, now_ms
         )
         report_job_failure(
             exc, task=job.task, job_id=job.keys.job_id, try_number=job.try_number, max_tries=job.max_tries,
@@ -294,6 +295,27 @@ class JobExecutor:
                 raise
             # A value JSON cannot hold is a bug in the task: no retry will fix it.
             raise PermanentError(f"the result of task {job.task!r} cannot be stored as JSON: {exc}") from None
+
+    def _failure_result(self, job: TryJob, exc: BaseException, outcome: Outcome) -> bytes | None:
+        """The result envelope of a failed job; without its arguments when they cannot be written back as
+        JSON (nested too deep, numbers past 64 bits), and none when even that fails (the dead letter stays)."""
+        try:
+            return self._result(job, success=False, value=exc, outcome=outcome)
+        except (TypeError, ValueError):
+            pass
+        bare = TryJob(
+            job.keys, job.token, None, job.task, (), {}, 0, job.started_ms, job.try_number, job.max_tries,
+            job.interruptions,
+        )  # fmt: skip
+        try:
+            return self._result(bare, success=False, value=exc, outcome=outcome)
+        except (TypeError, ValueError):
+            return None
+
+    def _ending(self, job: TryJob) -> None:
+        # The try's outcome is decided and about to be written: its lease needs no renewal from here on.
+        if self.on_work_done is not None:
+            self.on_work_done(job.keys.job_id)
 
     def _task_or_none(self, name: str) -> TaskDef[Any, Any] | None:
         return self._registry.get(name) if name in self._registry else None

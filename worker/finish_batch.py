@@ -17,7 +17,7 @@ import orjson
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 
-from .keys import ABORT_PREFIX, META_PREFIX
+from .keys import ABORT_PREFIX, DONE_PREFIX, META_PREFIX
 from .lua import LUA_MGET
 from .redis_retry import with_redis_retries
 
@@ -25,16 +25,21 @@ from .redis_retry import with_redis_retries
 MAX_BATCH = 500
 #: How long the end of a batch is retried through a Redis outage (as the other end-of-try scripts).
 FINISH_DEADLINE_S = 300.0
+#: How long the end of a job without a result stays recognisable to a second send of its script.
+DONE_MARKER_MS = round(FINISH_DEADLINE_S * 1000)
 
 # KEYS: queue.  ARGV: one JSON array: per job id, token, result envelope, result TTL (ms; 0 stores no
-# result) (one argument: cheaper for the client to pack than four per job).
+# result) (one argument: cheaper for the client to pack than four per job); then the lifetime (ms) of
+# the done marker an end without a result leaves.
 # Returns 1 (finished) or -1 (lease lost: nothing written) per job. One MGET checks every fence;
 # one ZREM and one DEL remove every finished job; only the results are one SET each.
+# Safe to send twice (redis-py sends it again when the reply is lost): a job whose fence fails but whose
+# stored result (or done marker) is the one this call writes was finished by the first send.
 FINISH_MANY_LUA = (
     LUA_MGET
     + f"""
-local IP, JOB, RETRY, META, ABORT, RESULT = '{in_progress_key_prefix}', '{job_key_prefix}',
-  '{retry_key_prefix}', '{META_PREFIX}', '{ABORT_PREFIX}', '{result_key_prefix}'
+local IP, JOB, RETRY, META, ABORT, RESULT, DONE = '{in_progress_key_prefix}', '{job_key_prefix}',
+  '{retry_key_prefix}', '{META_PREFIX}', '{ABORT_PREFIX}', '{result_key_prefix}', '{DONE_PREFIX}'
 local jobs = cjson.decode(ARGV[1])
 local leases = {{}}
 for i = 1, #jobs, 4 do leases[#leases + 1] = IP .. jobs[i] end
@@ -51,9 +56,13 @@ for n = 1, #leases do
     gone[g + 4], gone[g + 5] = META .. id, ABORT .. id
     if tonumber(jobs[i + 3]) > 0 then
       redis.call('SET', RESULT .. id, jobs[i + 2], 'PX', jobs[i + 3])
+    else
+      redis.call('SET', DONE .. id, jobs[i + 1], 'PX', ARGV[2])
     end
+  elseif tonumber(jobs[i + 3]) > 0 then
+    answers[n] = redis.pcall('GET', RESULT .. id) == jobs[i + 2] and 1 or -1
   else
-    answers[n] = -1
+    answers[n] = redis.pcall('GET', DONE .. id) == jobs[i + 1] and 1 or -1
   end
 end
 for from = 1, #ids, 1000 do
@@ -122,7 +131,7 @@ class FinishBatcher:
         packed = orjson.dumps([f for p in batch for f in (p.job_id, p.token, p.result.decode(), str(p.result_ttl_ms))])
         try:
             answers = await with_redis_retries(
-                lambda: self._script(keys=[self._queue], args=[packed]),
+                lambda: self._script(keys=[self._queue], args=[packed, DONE_MARKER_MS]),
                 f"finish of {len(batch)} jobs",
                 deadline_s=FINISH_DEADLINE_S,
             )

@@ -18,6 +18,7 @@ from .errors import InvalidQueueName
 
 __all__ = [
     "ABORT_PREFIX",
+    "DONE_PREFIX",
     "MAX_QUEUE_NAME_LEN",
     "META_PREFIX",
     "RESERVED_QUEUE_PREFIXES",
@@ -34,6 +35,9 @@ __all__ = [
 
 META_PREFIX = "jobq:meta:"
 ABORT_PREFIX = "jobq:abort:"
+#: Left for a few minutes by the end of a job that stores no result: a second send of that end (its reply
+#: was lost) finds it and reports the end as written.
+DONE_PREFIX = "jobq:done:"
 ENQUEUE_RECORD_PREFIX = "jobq:enqueued:"
 
 #: A queue is a sorted set named by its user; these prefixes are jobq's own keys and arq's per-job keys

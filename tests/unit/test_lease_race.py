@@ -1,0 +1,94 @@
+"""A lease renewal that runs just after its job's end was written (and the lease removed): the job is not
+taken for lost, its task is not cancelled, and its outcome is counted and logged like any other."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import fakeredis
+import pytest
+from arq.connections import ArqRedis
+
+from tests.unit.conftest import Clock
+from worker.assembly import build_worker
+from worker.client import Client
+from worker.connection import codec_for
+from worker.engine import JobqWorker
+from worker.finish import DEAD_LETTER_LUA, RETRY_LUA
+from worker.finish_batch import FINISH_MANY_LUA
+from worker.registry import Registry
+from worker.settings import JobqSettings
+
+WAIT_S = 10.0
+
+
+class HeldReplies(ArqRedis):
+    """Runs every script, but holds back the reply of the one being watched until the test lets it go."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.watched = ""
+        self.ran = asyncio.Event()  # the watched script has run in Redis
+        self.gate = asyncio.Event()
+
+    def hold(self, script: str) -> None:
+        self.watched = hashlib.sha1(script.encode()).hexdigest()  # Redis names scripts by SHA-1
+
+    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:  # type: ignore[override]
+        reply = await super().evalsha(sha, numkeys, *args)
+        if sha == self.watched:
+            self.ran.set()
+            await self.gate.wait()
+        return reply
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[HeldReplies]:
+    fake = fakeredis.aioredis.FakeRedis(server=fakeredis.FakeServer())
+    held = HeldReplies(pool_or_conn=fake.connection_pool)
+    yield held
+    await held.aclose(close_connection_pool=True)
+
+
+@pytest.mark.parametrize(
+    ("task", "payload", "script", "counter", "line"),
+    [
+        ("add", {"a": 1, "b": 2}, FINISH_MANY_LUA, "succeeded", "succeeded"),
+        ("flaky", {"failures": 1}, RETRY_LUA, "retried", "retrying"),
+        ("permanent", {"note": "no"}, DEAD_LETTER_LUA, "failed", "dead_lettered"),
+    ],
+)
+async def test_a_renewal_right_after_the_end_is_written_does_not_lose_the_job(
+    redis: HeldReplies,
+    make_settings: Any,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    task: str,
+    payload: dict[str, Any],
+    script: str,
+    counter: str,
+    line: str,
+) -> None:
+    settings: JobqSettings = make_settings()
+    codec = codec_for(settings)
+    redis.job_serializer, redis.job_deserializer = codec.dumps, codec.loads
+    registry = Registry.from_modules(settings.task_modules)
+    client = Client(settings, registry=registry, redis=redis, clock=clock)
+    worker: JobqWorker = build_worker(settings, registry, redis, handle_signals=False, clock=clock, draw=lambda: 1.0)
+    handle = await client.enqueue(task, payload)
+    redis.hold(script)
+    with caplog.at_level(logging.INFO):
+        assert await worker.run_cycle() == 1
+        await asyncio.wait_for(redis.ran.wait(), WAIT_S)  # the end is in Redis (the lease is gone); no reply yet
+        await worker.renew_leases()
+        redis.gate.set()
+        await asyncio.wait_for(asyncio.gather(*worker.tasks.values()), WAIT_S)
+    assert "was lost" not in caplog.text
+    assert f"{handle.job_id} {task} try 1/" in caplog.text
+    assert f" {line} in " in caplog.text
+    assert getattr(worker.state, counter) == 1
+    assert worker.leases.held == {}
