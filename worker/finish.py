@@ -36,9 +36,9 @@ RETRY_COUNTER_TTL_S = 88_400
 def _fenced(ip: int, token: str, evidence: str = "false", again: str = "1") -> str:
     """The fence every script starts with: nothing is written unless the lease still holds the token.
 
-    ``evidence`` is a Lua condition that holds when this call has already been run: redis-py sends a
-    script again when its reply is lost, and the second send must report what the first one did
-    (the lease it removed is gone by then), ``again``. It is evaluated only when the fence fails.
+    redis-py sends a script again when its reply is lost, and the second send must report what the
+    first one did, although the lease that one removed is gone: when the fence fails and the Lua
+    condition ``evidence`` holds (the first send's own writes are there), the script returns ``again``.
     """
     return (
         LUA_RECORDS

@@ -77,7 +77,7 @@ async def test_lost_lease_cancels_the_running_try(harness: Harness) -> None:
     await harness.worker.run_cycle()
     await asyncio.sleep(0.02)
     await harness.redis.set("arq:in-progress:cancel-me", "thief:1")
-    await harness.worker._renew_leases()
+    await harness.worker.renew_leases()
     task = harness.worker.tasks["cancel-me"]
     await asyncio.wait({task}, timeout=1)
     assert task.done()
