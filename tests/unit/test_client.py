@@ -11,6 +11,8 @@ import pytest
 from tests import sample_tasks
 from tests.unit.conftest import Harness
 from worker import JobRequest, JobStatus
+from worker.client import record_ttl_ms
+from worker.enqueue_script import ENQUEUE_LUA
 from worker.errors import InvalidJobOptions, InvalidPayload, UnknownTaskError
 
 
@@ -220,3 +222,27 @@ async def test_envelopes_reach_redis_byte_for_byte(make_harness: Any, signing_ke
     await h.run_due()  # second try: succeeds; the batched finish writes its result the same way
     stored = h.client._codec.loads(await h.redis.get("arq:result:bytes"))
     assert (stored["s"], stored["r"], stored["a"]) == (True, 2, [{"note": note, "after_s": 0.0}])
+
+
+async def test_enqueue_records_each_call_briefly(harness: Harness) -> None:
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="r1")
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="r1")
+    records = sorted(await harness.redis.keys("jobq:enqueued:*"))
+    assert [await harness.redis.get(k) for k in records] in ([b"1", b"0"], [b"0", b"1"])  # one per call
+    ttl_ms = record_ttl_ms(harness.settings)
+    assert all(0 < ttl <= ttl_ms for ttl in [await harness.redis.pttl(k) for k in records])
+    assert ttl_ms > 4 * (harness.settings.redis_socket_timeout_s + harness.settings.redis_connect_timeout_s) * 1000
+
+
+async def test_a_resent_enqueue_answers_what_the_first_send_did_and_writes_nothing(harness: Harness) -> None:
+    # What redis-py does when the reply is lost: the same script, keys and arguments again.
+    script = harness.redis.register_script(ENQUEUE_LUA)
+    packed = orjson.dumps(["fresh", "5", "60000", '{"v":1}', "0", "taken", "5", "60000", '{"v":1}', "1"])
+    await harness.redis.set("arq:result:taken", "done")
+    send = {"keys": ["arq:queue", "jobq:enqueued:req-1"], "args": ["jobq:wake:arq:queue", packed, 60000]}
+    assert await script(**send) == [1, 0]
+    await harness.redis.delete("arq:job:fresh")  # meanwhile a worker ran the job
+    await harness.redis.zrem("arq:queue", "fresh")
+    assert await script(**send) == [1, 0]  # the same answer: created by this call, and not created again
+    assert await harness.redis.exists("arq:job:fresh") == 0
+    assert await harness.redis.zcard("arq:queue") == 0
