@@ -163,7 +163,7 @@ async def test_an_envelope_over_the_limit_is_refused_naming_size_and_setting(fak
 
 
 async def test_a_queue_whose_key_holds_another_type_is_refused_by_the_script_writing_nothing(client: Client) -> None:
-    await client.redis.hset("orders", "x", "1")
+    await client.redis.hset("orders", "x", "1")  # type: ignore[misc]  # redis-py types it sync or async
     with pytest.raises(InvalidQueueName, match="'orders' names a Redis hash, not a queue") as info:
         await client.enqueue_many([JobRequest("free", {}, queue="orders"), JobRequest("free", {}, queue="orders")])
     assert info.value.field == "queue"
