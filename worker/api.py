@@ -6,7 +6,8 @@ Every ``/v1`` route needs ``Authorization: Bearer <JOBQ_API_TOKEN>``; ``/dashboa
 401 without a valid token, 400 for a body that is not JSON, 404 for an unknown job or dead letter, 405
 for a method the path does not have, 408 for a body that does not arrive in time, 409 for a replay whose
 job id is taken or a queue name whose key holds something else, 413 for a body over 8 MiB, 422 for
-invalid input (nothing is written), 503 when Redis is unreachable or refuses the command. The OpenAPI
+invalid input (nothing is written), 500 naming the permission when Redis's ACL refuses the API's user
+one jobq needs, 503 when Redis is unreachable or refuses the command. The OpenAPI
 document lists each route's answers and bounds; ``tests/unit/test_api_contract.py`` holds them to it.
 """
 

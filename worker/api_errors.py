@@ -17,7 +17,8 @@ from redis.exceptions import RedisError, ResponseError
 
 from .api_models import ErrorOut
 from .api_requests import CLIENT, QUEUE_USED, RequestRefused
-from .errors import InvalidJobOptions, InvalidPayload, JobNotFound, UnknownTaskError
+from .errors import InvalidJobOptions, InvalidPayload, JobNotFound, RedisPermissionError, UnknownTaskError
+from .permissions import permission_error, redis_user
 from .registry import validation_errors
 
 logger = logging.getLogger("jobq.api")
@@ -108,9 +109,17 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         if answer.status == 408:  # the rest of a late body is not worth waiting for
             answer.force_close()
         return answer
+    except RedisPermissionError as exc:  # the API's Redis user lacks what jobq needs: not an outage
+        logger.error("request %s %s refused by Redis's ACL: %s", request.method, request.path, exc)
+        return error_response(500, str(exc))
     except ResponseError as exc:
         if "WRONGTYPE" in str(exc):
             return await _wrong_type(request, exc)
+        settings = request.app[CLIENT].settings
+        refused = permission_error(exc, user=redis_user(settings), queue=request.get(QUEUE_USED, settings.queue_name))
+        if refused is not None:
+            logger.error("request %s %s refused by Redis's ACL: %s", request.method, request.path, refused)
+            return error_response(500, str(refused))
         logger.warning("request %s %s refused by Redis: %s", request.method, request.path, exc)
         return error_response(503, f"Redis refused the command: {type(exc).__name__}: {exc}")
     except (RedisError, OSError) as exc:

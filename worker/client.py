@@ -33,6 +33,7 @@ from .handle import HandleContext, JobHandle
 from .keys import check_queue_name, enqueue_record, wake_channel
 from .metrics import Metrics
 from .options import OPTIONS_KWARG
+from .permissions import PermissionCheck, redis_user
 from .registry import Registry, TaskDef
 from .serialization import EnvelopeCodec
 from .settings import JobqSettings
@@ -97,6 +98,8 @@ class Client:
         self.redis = redis if redis is not None else create_redis(settings, self._codec)
         self._clock = clock
         self._enqueue_script = self.redis.register_script(ENQUEUE_LUA)
+        # Once per queue, before its first job: refuse to enqueue what no worker with this ACL user could claim.
+        self._permissions = PermissionCheck(self.redis, redis_user(settings))
         self._expires_ms = int(settings.job_expires_s * 1000)
         self._record_ttl_ms = record_ttl_ms(settings)
         self._max_envelope = settings.max_envelope_bytes
@@ -237,12 +240,13 @@ class Client:
         queue = jobs[0].queue
         # A new request id per call, the same for redis-py's re-sends of it: the script answers those from its record.
         record = enqueue_record(os.urandom(12).hex())
+        await self._permissions.ensure(queue)
         try:
             created = await self._enqueue_script(
                 keys=[queue, record], args=[wake_channel(queue), packed, self._record_ttl_ms]
             )
         except ResponseError as exc:
-            raise script_error(exc, queue) from None
+            raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
         return list(created)
 
     def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:

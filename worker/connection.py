@@ -16,8 +16,8 @@ from redis.asyncio import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .serialization import EnvelopeCodec
@@ -107,11 +107,16 @@ async def close_redis(redis: ArqRedis) -> None:
 
 
 async def wait_for_redis(redis: ArqRedis, *, attempts: int = 10, delay_s: float = 0.5) -> None:
-    """PING until Redis answers, logging each failure; re-raise after ``attempts`` failures."""
+    """PING until Redis answers, logging each failure; re-raise after ``attempts`` failures.
+
+    Refused credentials or permissions are raised at once: waiting cannot fix them.
+    """
     for attempt in range(1, attempts + 1):
         try:
             await redis.ping()
             return
+        except (AuthenticationError, NoPermissionError):
+            raise
         except (RedisError, OSError) as exc:
             if attempt == attempts:
                 raise

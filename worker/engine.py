@@ -18,15 +18,17 @@ from signal import Signals
 from typing import TYPE_CHECKING, Any
 
 from arq.worker import Worker
-from redis.exceptions import NoPermissionError, RedisError, ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from .connection import close_redis
 from .cron import CronScheduler
+from .errors import RedisPermissionError
 from .execution import JobExecutor
 from .health import Heartbeat, WorkerState
 from .keys import JobKeys
 from .leases import Claim, Leases
 from .metrics import Metrics
+from .permissions import permission_error, redis_user
 from .probes import start_probes
 from .redis_retry import TRANSIENT
 from .services import resources_from_modules
@@ -73,6 +75,7 @@ class JobqWorker(Worker):
         self._started: set[str] = set()
         self._last_abort_check = 0.0
         self._stopping = False
+        self._refused: RedisPermissionError | None = None  # a permission Redis refused: the worker stops (exit 2)
         self._probes: AppRunner | None = None
         self.wakeup = WakeUp(self.pool, self.queue_name)
         self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw
@@ -125,6 +128,8 @@ class JobqWorker(Worker):
         while True:
             self.state.last_loop = time.monotonic()
             self._reap()
+            if self._refused is not None:
+                raise self._refused
             if self._stopping and not self.tasks:
                 return
             # Cleared before the claim: a signal sent while claiming makes the wait below return at once.
@@ -137,8 +142,8 @@ class JobqWorker(Worker):
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue
             except ResponseError as exc:
-                if isinstance(exc, NoPermissionError):
-                    raise
+                if (refused := self._refusal(exc)) is not None:
+                    raise refused from exc
                 # Refused by Redis (out of memory, a key of the wrong type): the loop goes on, other jobs too.
                 logger.error("a claim round failed (%s: %s); again in %.1fs", type(exc).__name__, exc, backoff)
                 await asyncio.sleep(backoff)
@@ -199,6 +204,7 @@ class JobqWorker(Worker):
                 self._winding_down.discard(job_id)
                 if not task.cancelled() and task.exception() is not None:
                     logger.error("job %s ended with an unexpected error", job_id, exc_info=task.exception())
+                    self._refused = self._refused or self._refusal(task.exception())
 
     async def run_due_jobs(self) -> int:
         """Claim every job due now, run them to their end, and return how many were started.
@@ -255,7 +261,17 @@ class JobqWorker(Worker):
                 await duty()
             except TRANSIENT as exc:
                 self.state.redis_failed(exc)
+            except ResponseError as exc:
+                if (refused := self._refusal(exc)) is None:
+                    raise
+                self._refused = refused
+                self.wakeup.set()
+                return
             await asyncio.sleep(interval_s)
+
+    def _refusal(self, exc: BaseException | None) -> RedisPermissionError | None:
+        # A permission Redis refuses is configuration, not an outage: the worker stops (exit 2), naming it.
+        return None if exc is None else permission_error(exc, user=redis_user(self._settings), queue=self.queue_name)
 
     async def _renew_leases(self) -> None:
         await self.renew_leases()

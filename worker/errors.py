@@ -4,7 +4,8 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
 
     JobqError
     ├── SettingsError               a setting is invalid; names the environment variable
-    │   └── UnsafeRedisError        Redis may evict or forget jobs, and JOBQ_REDIS_SAFETY_CHECK=refuse
+    │   ├── UnsafeRedisError        Redis may evict or forget jobs, and JOBQ_REDIS_SAFETY_CHECK=refuse
+    │   └── RedisPermissionError    Redis refuses jobq's ACL user a command, key or script it needs
     ├── SerializationError          bytes in Redis are not a job or result jobq can trust or write back
     │   ├── EnvelopeVersionError    written by a newer or older envelope version
     │   ├── SignatureError          missing or wrong HMAC signature, or signed for another job id or queue
@@ -42,6 +43,19 @@ class SettingsError(JobqError):
 
 class UnsafeRedisError(SettingsError):
     """Redis runs with an eviction policy or without persistence, and the settings say to refuse it."""
+
+
+class RedisPermissionError(SettingsError):
+    """Redis refuses jobq's ACL user something jobq needs (its credentials, a command, a key or scripting).
+
+    The message names what was refused and the ``ACL SETUSER`` rule that grants it (see
+    :mod:`worker.permissions`); ``refused`` lists each refused operation. Not an outage: retrying cannot help.
+    """
+
+    def __init__(self, message: str, *, user: str, refused: list[str]) -> None:
+        super().__init__(message)
+        self.user = user
+        self.refused = refused
 
 
 class SerializationError(JobqError):

@@ -52,6 +52,11 @@ def _param(name: str, where: str, description: str, schema: dict[str, Any] | Non
 ERRORS = {
     "401": _answer("Missing or wrong bearer token.", _ref(ErrorOut)),
     "422": _answer("Invalid request; `fields` names each bad field or parameter. Nothing was written.", _ref(ErrorOut)),
+    "500": _answer(
+        "Redis refuses the API's ACL user a permission jobq needs; the message names it and the ACL rule that "
+        "grants it.",
+        _ref(ErrorOut),
+    ),
     "503": _answer(
         "Redis is unreachable or refused the command, or the API is serving its connection limit.", _ref(ErrorOut)
     ),

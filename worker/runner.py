@@ -7,6 +7,7 @@ import logging
 
 from .assembly import build_worker
 from .connection import close_redis, create_redis, wait_for_redis
+from .permissions import check_permissions, permission_error, redis_user
 from .redis_guard import check_redis_safety
 from .registry import Registry
 from .settings import JobqSettings
@@ -21,8 +22,13 @@ async def run_worker(settings: JobqSettings, *, registry: Registry | None = None
     try:
         await wait_for_redis(redis)
         await check_redis_safety(redis, settings.redis_safety_check)
-    except BaseException:
+        # A user that may not do what a worker needs exits 2 here, naming it, instead of failing every claim.
+        await check_permissions(redis, settings.queue_name, redis_user(settings))
+    except BaseException as exc:
         await close_redis(redis)
+        refused = permission_error(exc, user=redis_user(settings), queue=settings.queue_name)
+        if refused is not None:
+            raise refused from exc
         raise
     worker = build_worker(settings, registry, redis, burst=burst)
     try:
