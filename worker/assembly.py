@@ -26,6 +26,7 @@ from .policy import RandomDraw, import_error_types
 from .registry import Registry
 from .services import Resources, WorkerServices
 from .settings import JobqSettings
+from .supervisor import supervised_slot
 from .tracing import monitor_configs
 from .try_job import ExecutionConfig
 
@@ -103,7 +104,7 @@ def build_worker(
             misfire_grace_s=settings.cron_misfire_grace_s, lookahead_s=max(1.0, 2 * settings.poll_delay_s),
             job_expires_s=settings.job_expires_s, clock=clock,
         )  # fmt: skip
-    state = WorkerState(worker_id=worker_id, queue=settings.queue_name)
+    state = WorkerState(worker_id=worker_id, queue=settings.queue_name, slot=supervised_slot())
     return JobqWorker(
         executor=executor,
         leases=Leases(

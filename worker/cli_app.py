@@ -70,7 +70,10 @@ def check(
     ] = None,
 ) -> None:
     """Exit 0 when this host's workers on JOBQ_QUEUE_NAME (or --worker-id) are healthy: beating, connected
-    to Redis and not draining; exit 1 otherwise. Meant for liveness probes and Docker HEALTHCHECK."""
+    to Redis and not draining; exit 1 otherwise. Meant for liveness probes and Docker HEALTHCHECK.
+
+    Under `jobq worker --processes N` every one of the N workers must be healthy: one whose heartbeat ran
+    out (cut off from Redis, hung, restarting) fails the check by name."""
     import socket
 
     from .health import read_health
@@ -87,9 +90,7 @@ def check(
     if not reports:
         fail(f"no worker heartbeat found for {worker_id or 'host ' + str(host)}")
     for r in reports:
-        age = "never" if r.age_s is None else f"{r.age_s:.1f}s ago"
-        state = "healthy" if r.healthy else "UNHEALTHY"
-        typer.echo(f"{r.worker_id}: {state} (last beat {age}, running {r.detail.get('running', '?')})")
+        typer.echo(r.describe())
     if not all(r.healthy for r in reports):
         raise typer.Exit(1)
 

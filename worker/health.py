@@ -5,6 +5,12 @@ Each worker writes ``jobq:worker:<host>:<pid>`` (JSON, TTL three heartbeats) eve
 heartbeat). A worker that dies, hangs, or loses Redis stops beating and its key runs out, so
 ``jobq check`` (which reads those keys) fails for it. Unlike arq's single health key per queue,
 one worker's shutdown never hides or deletes another's health.
+
+A worker started by ``jobq worker --processes N`` also records itself in its supervisor's record,
+``jobq:supervisor:<host>:<pid>`` (a hash: ``count`` = N, and slot index -> worker id, kept alive by
+every worker's beat). A host's check reads it, so a worker whose key ran out while its siblings beat
+(cut off from Redis, hung, crash-looping) still fails the check, by name, until its slot beats again;
+the key of a worker its supervisor has replaced no longer counts.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 import orjson
 from arq.connections import ArqRedis
 
+from .supervisor import Slot
+
 WORKERS_INDEX = "jobq:workers"
 #: The worker's own logger: connection changes are logged where the worker logs everything else.
 _worker_logger = logging.getLogger("jobq.worker")
@@ -27,6 +35,11 @@ _worker_logger = logging.getLogger("jobq.worker")
 def worker_key(worker_id: str) -> str:
     """The heartbeat key of one worker."""
     return f"jobq:worker:{worker_id}"
+
+
+def supervisor_key(supervisor_id: str) -> str:
+    """The record of one supervisor's workers (hash: ``count``, and slot index -> worker id)."""
+    return f"jobq:supervisor:{supervisor_id}"
 
 
 def default_worker_id() -> str:
@@ -50,6 +63,7 @@ class WorkerState:
     failed: int = 0
     retried: int = 0
     last_error: str = ""
+    slot: Slot | None = None  #: its place under ``jobq worker --processes N``, if a supervisor started it
 
     def redis_ok(self) -> None:
         """A Redis round trip just worked (logged when the worker was not connected)."""
@@ -95,6 +109,11 @@ class Heartbeat:
             pipe.set(worker_key(self._state.worker_id), self._state.to_json(), px=self._ttl_ms)
             pipe.zadd(WORKERS_INDEX, {self._state.worker_id: now_ms})
             pipe.zremrangebyscore(WORKERS_INDEX, "-inf", now_ms - self._ttl_ms)
+            slot = self._state.slot
+            if slot is not None:
+                record = supervisor_key(slot.supervisor)
+                pipe.hset(record, mapping={"count": slot.count, str(slot.index): self._state.worker_id})
+                pipe.pexpire(record, self._ttl_ms)
             await pipe.execute()
 
     async def remove(self) -> None:
@@ -113,12 +132,42 @@ class HealthReport:
     healthy: bool
     age_s: float | None  #: seconds since its last heartbeat (None: no heartbeat found)
     detail: dict[str, Any]
+    reason: str = field(default="", compare=False)  #: why it is unhealthy, in words
+
+    def describe(self) -> str:
+        """One line for ``jobq check``: the worker, healthy or not, its last beat, and why."""
+        age = "never" if self.age_s is None else f"{self.age_s:.1f}s ago"
+        state = "healthy" if self.healthy else "UNHEALTHY"
+        slot = self.detail.get("slot")
+        where = f", worker {slot['index'] + 1} of {slot['count']} of supervisor {slot['supervisor']}" if slot else ""
+        why = f": {self.reason}" if self.reason else ""
+        return f"{self.worker_id}: {state} (last beat {age}, running {self.detail.get('running', '?')}{where}){why}"
+
+
+def _report(worker: str, raw: bytes | None, now: float, max_age_s: float) -> HealthReport:
+    if raw is None:
+        return HealthReport(worker, False, None, {}, "no heartbeat: the worker is cut off from Redis, hung or dead")
+    detail: dict[str, Any] = orjson.loads(raw)
+    age = now - float(detail.get("beat_at", 0))
+    if age > max_age_s:
+        reason = f"its last heartbeat is {age:.1f}s old, more than {max_age_s:g}s"
+    elif not detail.get("connected"):
+        reason = f"not connected to Redis ({detail.get('last_error') or 'not yet'})"
+    elif detail.get("draining"):
+        reason = "draining: it is stopping"
+    else:
+        reason = ""
+    return HealthReport(worker, not reason, age, detail, reason)
 
 
 async def read_health(
     redis: ArqRedis, *, worker_id: str | None, host: str | None, max_age_s: float, queue: str | None = None
 ) -> list[HealthReport]:
-    """Reports for one worker (``worker_id``), or for the workers of ``host`` (on ``queue``) that beat recently."""
+    """Reports for one worker (``worker_id``), or for the workers of ``host`` (on ``queue``) that beat recently.
+
+    For a host, each supervisor found among its workers adds a report for every one of its slots: a
+    worker whose heartbeat ran out is reported by name, a slot that never beat as missing.
+    """
     if worker_id is not None:
         ids = [worker_id]
     else:
@@ -127,17 +176,43 @@ async def read_health(
     if not ids:
         return []
     raws = await redis.mget([worker_key(i) for i in ids])
-    reports = []
     now = time.time()
-    for worker, raw in zip(ids, raws, strict=True):
-        if raw is None:
-            if worker_id is not None:  # asked for by name: missing means dead
-                reports.append(HealthReport(worker, False, None, {}))
-            continue  # found through the index: a worker that is gone is no longer this host's
-        detail: dict[str, Any] = orjson.loads(raw)
-        if worker_id is None and queue is not None and detail.get("queue") != queue:
+    if worker_id is not None:  # asked for by name: missing means dead
+        return [_report(worker_id, raws[0], now, max_age_s)]
+    # Found through the index: a worker whose key is gone is no longer this host's (unless a supervisor says so).
+    reports = [_report(w, raw, now, max_age_s) for w, raw in zip(ids, raws, strict=True) if raw is not None]
+    if queue is not None:
+        reports = [r for r in reports if r.detail.get("queue") == queue]
+    return await _with_supervisors(redis, reports, now, max_age_s)
+
+
+async def _with_supervisors(
+    redis: ArqRedis, reports: list[HealthReport], now: float, max_age_s: float
+) -> list[HealthReport]:
+    """``reports`` with each supervisor's workers replaced by one report per slot of its record."""
+    supervisors = sorted({r.detail["slot"]["supervisor"] for r in reports if r.detail.get("slot")})
+    if not supervisors:
+        return reports
+    async with redis.pipeline(transaction=False) as pipe:
+        for supervisor in supervisors:
+            pipe.hgetall(supervisor_key(supervisor))
+        records: list[dict[bytes, bytes]] = await pipe.execute()
+    by_id = {r.worker_id: r for r in reports}
+    out = [r for r in reports if not r.detail.get("slot") or r.detail["slot"]["supervisor"] not in supervisors]
+    for supervisor, record in zip(supervisors, records, strict=True):
+        if b"count" not in record:  # the record ran out: keep what the heartbeats say
+            out += [r for r in reports if r.detail.get("slot") and r.detail["slot"]["supervisor"] == supervisor]
             continue
-        age = now - float(detail.get("beat_at", 0))
-        healthy = age <= max_age_s and bool(detail.get("connected")) and not detail.get("draining")
-        reports.append(HealthReport(worker, healthy, age, detail))
-    return reports
+        count = int(record[b"count"])
+        for index in range(count):
+            slot = {"supervisor": supervisor, "index": index, "count": count}
+            worker = record.get(str(index).encode())
+            if worker is None:
+                out.append(HealthReport(f"{supervisor}/{index + 1}", False, None, {"slot": slot}, "never beat"))
+            elif worker.decode() in by_id:
+                out.append(by_id[worker.decode()])
+            else:
+                found = _report(worker.decode(), await redis.get(worker_key(worker.decode())), now, max_age_s)
+                detail = {"slot": slot, **found.detail}
+                out.append(HealthReport(found.worker_id, found.healthy, found.age_s, detail, found.reason))
+    return out
