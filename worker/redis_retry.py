@@ -15,7 +15,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 logger = logging.getLogger("jobq.finish")
 T = TypeVar("T")
 
-#: Errors after which a script is worth sending again: Redis is away, restarting or loading.
+#: Errors after which a script is worth sending again: Redis is away, restarting or loading. A refused
+#: permission (NOPERM, a script's refused command) is not one: it is configuration, named by
+#: worker.permissions, and the worker stops on it.
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 
 
