@@ -204,8 +204,10 @@ class Client:
         Raises :class:`~worker.errors.UnknownTaskError`, :class:`~worker.errors.InvalidPayload`
         (naming each bad field; :class:`~worker.errors.EnvelopeTooLarge` beyond
         ``JOBQ_MAX_ENVELOPE_BYTES``) or :class:`~worker.errors.InvalidJobOptions` (naming the option;
-        :class:`~worker.errors.InvalidQueueName` for the queue) before writing anything. With a
-        ``job_id`` that already exists, nothing is written and the returned handle has ``created == False``.
+        :class:`~worker.errors.InvalidQueueName` for the queue) before writing anything, and
+        :class:`~worker.errors.RedisPermissionError` when Redis refuses this client's ACL user what a
+        worker needs to claim the job (checked once per queue). With a ``job_id`` that already exists,
+        nothing is written and the returned handle has ``created == False``.
         """
         request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout, queue)
         prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
