@@ -28,13 +28,24 @@ import orjson
 
 from .errors import EnvelopeFieldError
 
-__all__ = ["MAX_DEPTH", "MAX_TIME_MS", "MAX_TRY", "check_job_fields", "nests_too_deep", "unencodable"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_TIME_MS",
+    "MAX_TRY",
+    "SHORTEST_TOO_DEEP_BYTES",
+    "check_job_body",
+    "check_job_fields",
+    "check_job_to_write",
+    "nests_too_deep",
+    "unencodable",
+]
 
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_TRY = 2**31 - 1
 MAX_DEPTH = 254  # orjson's write limit; the body object itself is level 1
 _INT_MIN, _UINT_MAX = -(2**63), 2**64 - 1  # what orjson writes
-_SHORTEST_TOO_DEEP = 2 * (MAX_DEPTH + 1)  # bytes: MAX_DEPTH + 1 opening and closing brackets
+#: No envelope shorter than this nests too deep: it takes MAX_DEPTH + 1 opening and closing brackets.
+SHORTEST_TOO_DEEP_BYTES = 2 * (MAX_DEPTH + 1)
 
 
 _NO_ARGS: list[Any] = []  # defaults for fields arq may leave out: only their types are looked at
@@ -50,19 +61,33 @@ _RULES = (
 )
 
 
-def check_job_fields(d: dict[str, Any], *, writing: bool = False, complete: bool = False) -> None:
-    """Raise :class:`EnvelopeFieldError` naming every field of a job (or result) body out of bounds.
+def check_job_body(d: dict[str, Any]) -> None:
+    """Refuse a job body the worker could not run: every field it reads present, by type and bound.
 
-    ``writing`` also takes a tuple for ``a`` (arq's own writer passes one); ``complete`` requires
-    ``a`` and ``k``, which the worker reads (arq may leave them out of other dicts).
+    The binding (``id``, ``q``) is compared by the caller: equal to the job id, it is a string.
     """
-    no_args, no_kwargs = (None, None) if complete else (_NO_ARGS, _NO_KWARGS)
-    t, et, a = d.get("t"), d.get("et"), d.get("a", no_args)
-    # The common case first: exact types, tested by identity (a bool is never one of them).
+    t, et = d.get("t"), d.get("et")
+    # The hot path of every try: exact types, tested by identity (a bool is never one of them).
     if (
         type(d.get("f")) is str
-        and (type(a) is list or (writing and type(a) is tuple))
-        and type(d.get("k", no_kwargs)) is dict
+        and type(d.get("a")) is list
+        and type(d.get("k")) is dict
+        and (t is None or (type(t) is int and 0 <= t <= MAX_TRY))
+        and type(et) is int
+        and 0 <= et <= MAX_TIME_MS
+    ):
+        return
+    _refuse(d, writing=False, complete=True)
+
+
+def check_job_fields(d: dict[str, Any]) -> None:
+    """Refuse a job or result body read by arq's deserializer: as :func:`check_job_body`, but ``a`` and
+    ``k`` may be left out (arq's other dicts), and ``id`` and ``q`` must be strings when present."""
+    t, et = d.get("t"), d.get("et")
+    if (
+        type(d.get("f")) is str
+        and type(d.get("a", _NO_ARGS)) is list
+        and type(d.get("k", _NO_KWARGS)) is dict
         and (t is None or (type(t) is int and 0 <= t <= MAX_TRY))
         and type(et) is int
         and 0 <= et <= MAX_TIME_MS
@@ -70,6 +95,25 @@ def check_job_fields(d: dict[str, Any], *, writing: bool = False, complete: bool
         and type(d.get("q", "")) is str
     ):
         return
+    _refuse(d, writing=False, complete=False)
+
+
+def check_job_to_write(d: dict[str, Any]) -> None:
+    """Refuse to write a job or result body a worker would refuse (``a`` may be a tuple, as arq passes it)."""
+    t, et, a = d.get("t"), d.get("et"), d.get("a")
+    if (
+        type(d.get("f")) is str
+        and (type(a) is list or type(a) is tuple)
+        and type(d.get("k")) is dict
+        and (t is None or (type(t) is int and 0 <= t <= MAX_TRY))
+        and type(et) is int
+        and 0 <= et <= MAX_TIME_MS
+    ):
+        return
+    _refuse(d, writing=True, complete=True)
+
+
+def _refuse(d: dict[str, Any], *, writing: bool, complete: bool) -> None:
     problems = [
         f"{field} ({what}) {rule}, got {_shown(d.get(field))}"
         for field, what, rule in _RULES
@@ -105,7 +149,7 @@ def nests_too_deep(raw: bytes, body: object) -> bool:
     Costs a length test for almost every job: a body cannot nest that deep in fewer bytes, or with
     fewer brackets. Only the rest are checked exactly, by writing them.
     """
-    if len(raw) < _SHORTEST_TOO_DEEP or raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+    if len(raw) < SHORTEST_TOO_DEEP_BYTES or raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
         return False
     try:
         orjson.dumps(body)

@@ -27,7 +27,15 @@ from typing import Any
 import orjson
 from pydantic import BaseModel
 
-from .envelope_bounds import MAX_DEPTH, check_job_fields, nests_too_deep, unencodable
+from .envelope_bounds import (
+    MAX_DEPTH,
+    SHORTEST_TOO_DEEP_BYTES,
+    check_job_body,
+    check_job_fields,
+    check_job_to_write,
+    nests_too_deep,
+    unencodable,
+)
 from .errors import EnvelopeFieldError, EnvelopeVersionError, JobFailed, SerializationError, SignatureError
 
 ENVELOPE_VERSION = 1
@@ -133,7 +141,7 @@ class EnvelopeCodec:
         JSON, not finite, too deeply nested, or a job field is out of bounds.
         """
         if "f" in data:
-            check_job_fields(data, writing=True)
+            check_job_to_write(data)
         return self._envelope(_body(data))
 
     def dumps_job(self, data: dict[str, Any], *, job_id: str, queue: str) -> bytes:
@@ -141,7 +149,7 @@ class EnvelopeCodec:
         if type(job_id) is not str or type(queue) is not str:
             field = "id" if type(job_id) is not str else "q"
             raise EnvelopeFieldError(field, f"the job id and queue must be strings, got {job_id!r} and {queue!r}")
-        check_job_fields(data, writing=True, complete=True)
+        check_job_to_write(data)
         return self._envelope(_body({**data, "id": job_id, "q": queue}))
 
     def loads(self, raw: bytes) -> dict[str, Any]:
@@ -164,7 +172,7 @@ class EnvelopeCodec:
         does not match, :class:`EnvelopeFieldError` for a field out of bounds).
         """
         body = self._open(raw)
-        check_job_fields(body, complete=True)
+        check_job_body(body)
         if body.get("id") == job_id and body.get("q") == queue:
             return body
         if "id" in body or "q" in body:
@@ -238,7 +246,7 @@ class EnvelopeCodec:
             raise SignatureError("envelope is not signed, but this worker requires signatures (JOBQ_SIGNING_KEY)")
         if type(body) is not dict:
             raise SerializationError("not a jobq envelope: field 'd' must hold an object")
-        if nests_too_deep(raw, body):
+        if len(raw) >= SHORTEST_TOO_DEEP_BYTES and nests_too_deep(raw, body):  # most jobs: one comparison
             raise EnvelopeFieldError(
                 "d",
                 f"the job's data nests arrays and objects deeper than {MAX_DEPTH} levels, more than can be "

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.unit.conftest import Harness
+from worker import DeadLetterStore
 from worker.envelope_bounds import MAX_DEPTH, MAX_TIME_MS, MAX_TRY
 from worker.errors import EnvelopeFieldError, EnvelopeVersionError, JobqError, SerializationError, SignatureError
 from worker.serialization import EnvelopeCodec, dumps, loads
@@ -214,3 +216,44 @@ def test_binding_fields_must_be_strings(field: str, value: object) -> None:
     with pytest.raises(EnvelopeFieldError, match="must be a string") as info:
         loads(envelope({**JOB, field: value}))
     assert info.value.field == field
+
+
+# --- end to end on fakeredis: each such job is dead-lettered on its first try, and the rest run ---------
+
+
+def _signed(body_json: str, sig: str) -> bytes:
+    return orjson.dumps({"v": 1, "d": body_json, "sig": sig})
+
+
+HOSTILE = {
+    "no task name": raw_envelope('{"t":null,"a":[],"k":{},"et":1}'),
+    "et 1e300": raw_envelope('{"t":null,"f":"add","a":[{"a":1,"b":1}],"k":{},"et":1e300}'),
+    "et -1e300": raw_envelope('{"t":null,"f":"add","a":[{"a":1,"b":1}],"k":{},"et":-1e300}'),
+    "et 1e20": raw_envelope('{"t":null,"f":"add","a":[{"a":1,"b":1}],"k":{},"et":1e20}'),
+    "et 9.3e18": raw_envelope('{"t":null,"f":"add","a":[{"a":1,"b":1}],"k":{},"et":9.3e18}'),
+    "nested 300 deep": raw_envelope('{"t":null,"f":"add","k":{},"et":1,"a":[' + "[" * 300 + "]" * 300 + "]}"),
+    "version true": b'{"v":true,"d":{"t":null,"f":"add","a":[{"a":1,"b":1}],"k":{},"et":1}}',
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_a_hostile_envelope_is_dead_lettered_on_its_first_try(harness: Harness, name: str) -> None:
+    await _hostile_job_is_dead_lettered(harness, HOSTILE[name])
+
+
+async def test_a_non_ascii_signature_is_dead_lettered_on_its_first_try(make_harness: Any) -> None:
+    h = make_harness(signing_key="shared-secret")
+    await _hostile_job_is_dead_lettered(h, _signed(orjson.dumps({**JOB, "et": 1}).decode(), "é" * 64))
+
+
+async def _hostile_job_is_dead_lettered(h: Harness, raw: bytes) -> None:
+    await h.redis.set("arq:job:hostile", raw)
+    await h.redis.zadd("arq:queue", {"hostile": h.clock.ms()})
+    good = await h.client.enqueue("add", {"a": 1, "b": 1})
+    assert await h.run_due() == 2
+    assert (await good.wait(timeout=1)).success
+    store = DeadLetterStore(h.redis, "arq:queue", job_expires_s=h.settings.job_expires_s, clock_ms=h.clock.ms)
+    entry = await store.show("hostile")
+    assert "unable to decode job" in entry.message
+    assert (entry.tries, entry.envelope_bytes()) == (1, raw)
+    assert await h.redis.zcard("arq:queue") == 0
