@@ -12,6 +12,8 @@ job is dead-lettered on its first try instead of looping):
 - ``t`` (the try a producer asks for) null or an integer from 0 to :data:`MAX_TRY`.
 - Arrays and objects nest at most :data:`MAX_DEPTH` levels, counted from the body: orjson reads
   1024 levels but writes only 254, and the worker writes the arguments back in the job's result.
+- No NaN or infinity (JSON has neither; orjson would write null), no integer beyond 64 bits, no
+  bytes, no key that is not a string: refused when written, naming the dotted path.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ __all__ = [
     "MAX_TIME_MS",
     "MAX_TRY",
     "SHORTEST_TOO_DEEP_BYTES",
+    "all_finite",
     "check_job_body",
     "check_job_fields",
     "check_job_to_write",
     "nests_too_deep",
+    "non_finite_path",
     "unencodable",
 ]
 
@@ -221,3 +225,45 @@ def _container_problem(item: dict[Any, Any] | list[Any] | tuple[Any, ...], depth
 def _short(path: str) -> str:
     parts = path.split(".")
     return path if len(parts) <= 8 else ".".join(parts[:6]) + f"...({len(parts)} levels)"
+
+
+def non_finite_path(value: Any) -> str | None:
+    """The dotted path of the first NaN or infinity inside ``value``, or ``None`` if there is none.
+
+    JSON has neither, and orjson would silently write them as null, so they are refused instead.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return path or "(value)"
+        elif isinstance(item, dict):
+            stack.extend((f"{path}.{key}" if path else str(key), v) for key, v in item.items())
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(item))
+    return None
+
+
+def all_finite(value: Any) -> bool:
+    """Whether ``value`` holds no NaN or infinity: :func:`non_finite_path` without building any path."""
+    # The hot path of every encode: paths are built (by non_finite_path) only once this says no.
+    stack = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        t = type(item)  # exact types first: identity tests cost less than isinstance
+        if t is str or t is int or item is None or t is bool:
+            continue
+        if t is dict:
+            extend(item.values())
+        elif t is list or t is tuple:
+            extend(item)
+        elif isinstance(item, float):
+            if item - item != 0.0:  # NaN - NaN and inf - inf are NaN; any finite x - x is 0.0
+                return False
+        elif isinstance(item, dict):
+            extend(item.values())
+        elif isinstance(item, list | tuple):
+            extend(item)
+    return True

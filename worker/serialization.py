@@ -11,6 +11,15 @@ signed before parsing them. Failures are stored as ``{"type", "message", "traceb
 failed result turns that dict into :class:`~worker.errors.JobFailed`, so a stock arq
 ``Job.result()`` raises it, and no class from the writer is ever instantiated by the reader.
 
+A job's body also names the job id and queue it is written under (``id``, ``q``, as arq's result
+dicts always have), inside the signed text: :meth:`EnvelopeCodec.dumps_job` writes them and
+:meth:`EnvelopeCodec.loads_job` refuses a body read under another id or queue, so a signed job
+copied by hand never runs, and a bound body cannot be turned back into an unbound one without
+breaking its signature. Signed job bodies without them (older jobq, arq's ``enqueue_job``) are
+accepted with one warning while ``accept_unbound`` (``JOBQ_SIGNING_ACCEPT_UNBOUND``) is on;
+deprecated, the next release refuses them. Every field is checked by type and bound on both ends
+(:mod:`worker.envelope_bounds`).
+
 :class:`EnvelopeCodec` holds the optional signing key; its ``dumps``/``loads`` are the
 ``job_serializer``/``job_deserializer`` pair that arq's ``create_pool`` and ``Worker`` take.
 """
@@ -20,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import traceback
 from typing import Any
 
@@ -30,6 +38,7 @@ from pydantic import BaseModel
 from .envelope_bounds import (
     MAX_DEPTH,
     SHORTEST_TOO_DEEP_BYTES,
+    all_finite,
     check_job_body,
     check_job_fields,
     check_job_to_write,
@@ -67,48 +76,6 @@ def _default(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted(value, key=repr)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def non_finite_path(value: Any) -> str | None:
-    """The dotted path of the first NaN or infinity inside ``value``, or ``None`` if there is none.
-
-    JSON has neither, and orjson would silently write them as null, so they are refused instead.
-    """
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return path or "(value)"
-        elif isinstance(item, dict):
-            stack.extend((f"{path}.{key}" if path else str(key), v) for key, v in item.items())
-        elif isinstance(item, list | tuple):
-            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(item))
-    return None
-
-
-def all_finite(value: Any) -> bool:
-    """Whether ``value`` holds no NaN or infinity: :func:`non_finite_path` without building any path."""
-    # The hot path of every encode: paths are built (by non_finite_path) only once this says no.
-    stack = [value]
-    pop, extend = stack.pop, stack.extend
-    while stack:
-        item = pop()
-        t = type(item)  # exact types first: identity tests cost less than isinstance
-        if t is str or t is int or item is None or t is bool:
-            continue
-        if t is dict:
-            extend(item.values())
-        elif t is list or t is tuple:
-            extend(item)
-        elif isinstance(item, float):
-            if item - item != 0.0:  # NaN - NaN and inf - inf are NaN; any finite x - x is 0.0
-                return False
-        elif isinstance(item, dict):
-            extend(item.values())
-        elif isinstance(item, list | tuple):
-            extend(item)
-    return True
 
 
 class EnvelopeCodec:
@@ -214,7 +181,7 @@ class EnvelopeCodec:
                 "job %s: accepted an envelope whose signature is not bound to its job id and queue (written by "
                 "an older jobq or by arq's enqueue_job). Such envelopes can be replayed under another id; they "
                 "are deprecated and the next release refuses them. Once the old jobs have run, set "
-                "JOBQ_SIGNING_ACCEPT_UNBOUND=false. Logged once per process.",
+                "JOBQ_SIGNING_ACCEPT_UNBOUND=false. Logged once.",
                 job_id,
             )
 

@@ -234,6 +234,6 @@ class _Float(float):
     ],
 )
 def test_all_finite_agrees_with_non_finite_path(value: object) -> None:
-    from worker.serialization import all_finite, non_finite_path
+    from worker.envelope_bounds import all_finite, non_finite_path
 
     assert all_finite(value) is (non_finite_path(value) is None)
