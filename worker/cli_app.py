@@ -43,7 +43,8 @@ def worker(
     """Run a worker: load the task modules, then run jobs until SIGTERM or SIGINT.
 
     On the signal it stops taking jobs, lets running ones finish for JOBQ_SHUTDOWN_GRACE_S, returns
-    the rest to the queue (uncharged) and exits 0; a second signal returns them at once.
+    the rest to the queue (uncharged) and exits 0; a second signal returns them at once and exits hard (128 +
+    signal) if the stop is not over 10s later; a third exits hard at once.
     """
     from .observability import configure_logging, init_sentry
 

@@ -23,7 +23,9 @@ from redis.exceptions import RedisError, ResponseError
 from .connection import close_redis
 from .cron import CronScheduler
 from .errors import RedisPermissionError
+from .eventloop import cancel_requested
 from .execution import JobExecutor
+from .forced_exit import LAST_CHANCE_S, ForcedExit
 from .health import Heartbeat, WorkerState
 from .keys import JobKeys
 from .leases import Claim, Leases
@@ -76,6 +78,10 @@ class JobqWorker(Worker):
         self._last_abort_check = 0.0
         self._stopping = False
         self._refused: RedisPermissionError | None = None  # a permission Redis refused: the worker stops (exit 2)
+        # What the second and third signals do; a worker embedded in another program never ends its process.
+        self.forced_exit = ForcedExit(
+            settings.cancel_grace_s + LAST_CHANCE_S, owns_process=arq_kwargs.get("handle_signals", True)
+        )
         self._probes: AppRunner | None = None
         self.wakeup = WakeUp(self.pool, self.queue_name)
         self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw
@@ -260,6 +266,8 @@ class JobqWorker(Worker):
             try:
                 await duty()
             except TRANSIENT as exc:
+                if cancel_requested():  # the stop came as a timeout (worker.eventloop.cancel_requested)
+                    raise asyncio.CancelledError from exc
                 self.state.redis_failed(exc)
             except ResponseError as exc:
                 if (refused := self._refusal(exc)) is None:
@@ -326,12 +334,19 @@ class JobqWorker(Worker):
 
     def handle_sig(self, signum: Signals) -> None:
         # Override: stop claiming, let running jobs finish within the grace period, then return the rest
-        # (uncharged); a second signal returns them at once. arq cancels everything at the first signal.
+        # (uncharged); a second signal returns them at once and bounds the rest of the stop, a third ends
+        # the process (worker.forced_exit). arq cancels everything at the first signal, and nothing after.
         sig = Signals(signum)
         if self._stopping:
-            logger.warning("%s again: stopping now; %d running jobs go back to the queue", sig.name, len(self.tasks))
-            for task in self.tasks.values():
-                task.cancel()
+            if not self.forced_exit.armed:
+                logger.warning(
+                    "%s again: stopping now; %d running jobs go back to the queue; exiting hard in %.0fs if not"
+                    " stopped by then, or at once on a third signal",
+                    sig.name, len(self.tasks), self.forced_exit.last_chance_s,
+                )  # fmt: skip
+                for task in self.tasks.values():
+                    task.cancel()
+            self.forced_exit.again(sig)  # the second arms the watchdog, the third exits
             return
         self._stopping = True
         self.wakeup.set()

@@ -16,6 +16,7 @@ import logging
 from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
+from .eventloop import cancel_requested
 from .keys import wake_channel
 from .redis_retry import TRANSIENT
 
@@ -85,6 +86,8 @@ class WakeUp:
                 self.subscribed = False
                 return
             except TRANSIENT as exc:
+                if cancel_requested():  # a stop that reached us as a timeout: the worker's shutdown waits for it
+                    raise asyncio.CancelledError from exc
                 if self.subscribed:
                     logger.warning(
                         "wake-up subscription lost (%s: %s); polling until it is back", type(exc).__name__, exc

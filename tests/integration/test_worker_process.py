@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import redis
 
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
+from tests.integration.servers import ServerProcess, start_server
 from worker import InvalidPayload, JobFailed, JobRequest, JobStatus, SyncClient
 from worker.client import Client
 from worker.settings import JobqSettings
@@ -74,8 +80,83 @@ async def test_deferred_job_does_not_start_before_its_time(client: Client, start
 async def test_signal_stops_the_worker_cleanly(start_worker: StartWorker, signum: int) -> None:
     worker = start_worker()
     worker.signal(signum)
-    assert worker.wait(timeout=10) == 0
+    assert worker.wait(timeout=30) == 0
     assert "Traceback" not in worker.log()
+
+
+def wait_for_line(worker: WorkerProcess, line: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while line not in worker.log():
+        assert worker.proc.poll() is None, f"worker exited with {worker.proc.returncode}:\n{worker.log()}"
+        assert time.monotonic() < deadline, f"no {line!r} after {timeout_s}s:\n{worker.log()}"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_during_start_up_stops_the_worker_cleanly(start_worker: StartWorker, signum: int) -> None:
+    from worker.embedded import free_port
+
+    # Nothing listens there: the worker is still in its start-up (retrying Redis) when the signal comes.
+    worker = start_worker(ready=False, JOBQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    wait_for_line(worker, "redis not reachable")
+    worker.signal(signum)
+    assert worker.wait(timeout=30) == 0
+    assert f"worker stopping on {signal.Signals(signum).name} during start-up" in worker.log()
+    assert "Traceback" not in worker.log()
+
+
+async def test_an_abandoned_task_does_not_keep_a_stopped_worker_alive(
+    client: Client, start_worker: StartWorker
+) -> None:
+    worker = start_worker()
+    result = await (await client.enqueue("ignore_cancel", {"seconds": 600})).wait(timeout=30)
+    assert result.error is not None  # timed out; the task ignored its cancellation and was abandoned
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(timeout=30) == 0
+    assert "1 tasks ignored their cancellation" in worker.log()
+
+
+@pytest.fixture
+def frozen_redis(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A redis-server of this test's own, to be frozen with SIGSTOP (thawed and stopped afterwards)."""
+    server = start_server(["--port", "{port}"], tmp_path, lambda port: redis.Redis(port=port).ping())
+    yield server
+    server.proc.send_signal(signal.SIGCONT)
+    server.stop()
+
+
+@pytest.mark.parametrize("ending", ["third signal", "watchdog"])
+async def test_a_stop_stuck_on_a_frozen_redis_ends_after_the_second_signal(
+    settings: JobqSettings, start_worker: StartWorker, frozen_redis: ServerProcess, ending: str
+) -> None:
+    url = f"redis://127.0.0.1:{frozen_redis.port}/0"
+    worker = start_worker(
+        ready=False,
+        JOBQ_REDIS_URL=url,
+        JOBQ_SHUTDOWN_GRACE_S="0.2",
+        JOBQ_CANCEL_GRACE_S="0.05",
+        JOBQ_REDIS_SOCKET_TIMEOUT_S="120",
+    )
+    worker.wait_ready(url, settings.queue_name)
+    run = uuid.uuid4().hex[:8]
+    async with Client(settings.model_copy(update={"redis_url": url})) as client:
+        await client.enqueue("tracked", {"run": run, "seconds": 0, "hold": "never"})
+        deadline = time.monotonic() + 30
+        while not await client.redis.llen(f"probe:{run}:starts"):
+            assert time.monotonic() < deadline, worker.log()
+            await asyncio.sleep(0.02)
+    frozen_redis.proc.send_signal(signal.SIGSTOP)  # the job's hand-back (and every other write) now hangs
+    worker.signal(signal.SIGTERM)
+    wait_for_line(worker, "grace period over: 1 jobs go back to the queue")
+    worker.signal(signal.SIGTERM)
+    wait_for_line(worker, "SIGTERM again: stopping now")
+    if ending == "third signal":
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 128 + signal.SIGTERM
+        assert "SIGTERM a third time: exiting now (exit 143)" in worker.log()
+    else:
+        assert worker.wait(timeout=45) == 128 + signal.SIGTERM  # 10s + JOBQ_CANCEL_GRACE_S after the second
+        assert "still stopping 10s after SIGTERM again: exiting now (exit 143)" in worker.log()
 
 
 def test_invalid_settings_stop_start_up_naming_the_variable(settings: JobqSettings) -> None:
