@@ -177,6 +177,7 @@ async def timed_flaky(ctx: JobContext, payload: TimedIn) -> int:
 class TrackedIn(BaseModel):
     run: str
     seconds: float
+    hold: str = ""  # when set, the job waits (after recording its start) until probe:<run>:open:<hold> exists
 
 
 @task(timeout_s=60)
@@ -185,6 +186,8 @@ async def tracked(ctx: JobContext, payload: TrackedIn) -> str:
     entry = f"{ctx.job_id}|{ctx.clock():.6f}|{ctx.worker_id}"
     await ctx.redis.rpush(f"probe:{payload.run}:starts", entry)
     await ctx.redis.expire(f"probe:{payload.run}:starts", 600)
+    while payload.hold and not await ctx.redis.exists(f"probe:{payload.run}:open:{payload.hold}"):
+        await asyncio.sleep(0.02)  # a gate the test opens: the job ends on a condition, not on machine speed
     await asyncio.sleep(payload.seconds)
     return ctx.worker_id
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import signal
 import subprocess
 import time
@@ -62,16 +65,42 @@ async def test_stats_matches_redis_as_a_table_json_and_live(settings: JobqSettin
     assert table.returncode == 0
     assert settings.queue_name in table.stdout
     assert "oldest ready" in table.stdout
+    # On a terminal (a pty) the live table is drawn at once: the interrupt comes after its first frame,
+    # whatever the start-up takes.
+    terminal, child_end = pty.openpty()
     watching = subprocess.Popen(
         [JOBQ, "stats", "--watch", "--interval", "0.2"],
-        env={**subprocess_env(settings), "COLUMNS": "200"}, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        env={**subprocess_env(settings), "COLUMNS": "200"}, cwd=ROOT, stdout=child_end, stderr=subprocess.PIPE,
     )  # fmt: skip
-    time.sleep(1.5)
-    watching.send_signal(signal.SIGINT)
-    stdout, stderr = watching.communicate(timeout=10)
-    assert watching.returncode == 0, stderr
-    assert settings.queue_name in stdout
+    os.close(child_end)
+    try:
+        shown = _read_until(terminal, settings.queue_name.encode(), watching, timeout_s=30)
+        watching.send_signal(signal.SIGINT)
+        shown += _read_until(terminal, None, watching, timeout_s=30)
+        _, stderr = watching.communicate(timeout=30)
+    finally:
+        os.close(terminal)
+    assert watching.returncode == 0, stderr.decode()
+    assert settings.queue_name.encode() in shown
+
+
+def _read_until(fd: int, wanted: bytes | None, proc: subprocess.Popen[bytes], *, timeout_s: float) -> bytes:
+    """What the process writes to the terminal ``fd``, until ``wanted`` shows (``None``: until it exits)."""
+    seen = b""
+    deadline = time.monotonic() + timeout_s
+    while wanted is None or wanted not in seen:
+        assert time.monotonic() < deadline, f"waited {timeout_s}s for {wanted!r}; the terminal showed {seen[-2000:]!r}"
+        if select.select([fd], [], [], 0.05)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the process closed the terminal
+                chunk = b""
+            seen += chunk
+            if not chunk and proc.poll() is not None:
+                break
+        elif proc.poll() is not None and wanted is None:
+            break
+    return seen
 
 
 def test_api_refuses_to_start_without_a_token(settings: JobqSettings) -> None:

@@ -104,29 +104,42 @@ async def _busy(client: Client, worker: WorkerProcess) -> bool:
 async def test_sigterm_drain_finishes_short_jobs_and_hands_long_ones_over(
     client: Client, start_worker: StartWorker
 ) -> None:
-    first = start_worker(JOBQ_SHUTDOWN_GRACE_S="1")
+    # Every step waits on a condition (starts recorded in Redis, log lines, gates the test opens), so a slow
+    # start-up of either worker on a loaded machine changes nothing: no job can end before its gate opens.
+    grace_s = 4
+    first = start_worker(JOBQ_SHUTDOWN_GRACE_S=str(grace_s))
     run = uuid.uuid4().hex[:8]
-    short = [await client.enqueue("tracked", {"run": run, "seconds": 0.4}) for _ in range(3)]
-    long = [await client.enqueue("tracked", {"run": run, "seconds": 3}) for _ in range(2)]
-    await wait_until(lambda: _holds(client, first, 5), 10, "the first worker to run all five jobs")
-    second = start_worker()
-    signalled = time.monotonic()
-    first.signal(signal.SIGTERM)
-    assert first.wait(timeout=10) == 0
-    assert time.monotonic() - signalled < 1 + 2  # grace, plus returning the jobs
+    short = [await client.enqueue("tracked", {"run": run, "seconds": 0, "hold": "short"}) for _ in range(3)]
+    long = [await client.enqueue("tracked", {"run": run, "seconds": 0, "hold": "long"}) for _ in range(2)]
     first_id = f"{HOST}:{first.pid}"
+    await wait_until(lambda: _started_on(client, run, first_id, 5), 30, "the first worker to start all five jobs")
+    second = start_worker()  # ready (polling the queue) before the first is told to stop
+    first.signal(signal.SIGTERM)
+    await wait_for_line(first, "SIGTERM: no new jobs; up to 4s for 5 running jobs to finish", 30)
+    await client.redis.set(f"probe:{run}:open:short", 1, ex=600)  # inside the grace period
+    assert first.wait(timeout=grace_s + 30) == 0  # the long jobs never end on their own: the grace ended it
+    assert "grace period over: 2 jobs go back to the queue, uncharged" in first.log()
+    await client.redis.set(f"probe:{run}:open:long", 1, ex=600)
     for h in short:
-        result = await h.wait(timeout=10)
+        result = await h.wait(timeout=30)
         assert (result.success, result.value, result.tries, result.interruptions) == (True, first_id, 1, 0)
     for h in long:
-        result = await h.wait(timeout=15)
+        result = await h.wait(timeout=30)
         assert (result.success, result.value) == (True, f"{HOST}:{second.pid}")
         assert (result.tries, result.interruptions) == (1, 1)  # the cut-short try was not charged
     assert "Traceback" not in first.log()
 
 
-async def _holds(client: Client, worker: WorkerProcess, n: int) -> bool:
-    return await running_on(client, worker) >= n
+async def _started_on(client: Client, run: str, worker_id: str, n: int) -> bool:
+    raw = await client.redis.lrange(f"probe:{run}:starts", 0, -1)
+    return sum(entry.decode().endswith(f"|{worker_id}") for entry in raw) >= n
+
+
+async def wait_for_line(worker: WorkerProcess, line: str, timeout_s: float) -> None:
+    async def logged() -> bool:
+        return line in worker.log()
+
+    await wait_until(logged, timeout_s, f"{line!r} in the log of worker {worker.pid}")
 
 
 @pytest.fixture
