@@ -11,10 +11,25 @@ import redis
 from tests.integration.conftest import WorkerProcess
 from worker.client import Client
 from worker.embedded import EmbeddedRedis
+from worker.keys import wake_channel
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]
 SLOW_POLL_S = "30"  # the fallback poll never picks a job up within these tests
+
+
+def wait_subscribed(settings: JobqSettings, timeout_s: float = 30) -> None:
+    """Until a worker listens on the queue's wake-up channel (a condition, not a guess at start-up speed)."""
+    r = redis.Redis.from_url(settings.redis_url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not dict(r.pubsub_numsub(wake_channel(settings.queue_name))).get(
+            wake_channel(settings.queue_name).encode()
+        ):
+            assert time.monotonic() < deadline, f"no worker subscribed within {timeout_s}s"
+            time.sleep(0.02)
+    finally:
+        r.close()
 
 
 def acl_settings(settings: JobqSettings, user: str) -> JobqSettings:
@@ -37,7 +52,7 @@ async def test_an_idle_worker_process_runs_a_new_job_without_waiting_for_the_pol
     settings: JobqSettings, start_worker: StartWorker
 ) -> None:
     start_worker(JOBQ_POLL_DELAY_S=SLOW_POLL_S)
-    time.sleep(0.3)  # idle: subscribed, waiting
+    wait_subscribed(settings)  # idle: subscribed, waiting
     async with Client(settings) as client:
         handle = await client.enqueue("add", {"a": 2, "b": 2})
         assert (await handle.result(timeout=10)).total == 4
@@ -47,7 +62,7 @@ async def test_a_user_with_the_wake_up_channels_wakes_workers(
     settings: JobqSettings, acl_users: None, start_worker: StartWorker
 ) -> None:
     start_worker(JOBQ_POLL_DELAY_S=SLOW_POLL_S, JOBQ_REDIS_USERNAME="waker", JOBQ_REDIS_PASSWORD="pw")
-    time.sleep(0.3)
+    wait_subscribed(settings)
     async with Client(acl_settings(settings, "waker")) as client:
         handle = await client.enqueue("add", {"a": 1, "b": 2})
         assert (await handle.result(timeout=10)).total == 3
@@ -61,5 +76,7 @@ async def test_without_the_wake_up_channels_jobs_still_enqueue_and_run_by_pollin
         handle = await client.enqueue("add", {"a": 3, "b": 2})  # its PUBLISH is refused, the job is written
         assert handle.created
         assert (await handle.result(timeout=10)).total == 5
-    time.sleep(0.2)
-    assert "no wake-up subscription" in worker.log()
+    deadline = time.monotonic() + 30
+    while "no wake-up subscription" not in worker.log():
+        assert time.monotonic() < deadline, worker.log()
+        time.sleep(0.02)
