@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from .cli_common import cli_settings, err_console, fail, out_console, print_json, run, with_client
+from .cli_common import cli_settings, err_console, fail, out_console, print_json, queue_option, run, with_client
 from .client import Client
 from .errors import JobFailed, ResultTimeout
 from .settings import JobqSettings
@@ -27,7 +27,7 @@ def enqueue(
     job_id: Annotated[str | None, typer.Option(help="Idempotency key: enqueueing it again creates nothing.")] = None,
     defer_by: Annotated[float | None, typer.Option(min=0, help="Seconds before the job may run.")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.001, help="Time limit of each try, in seconds.")] = None,
-    queue: Annotated[str | None, typer.Option(help="Queue (default: JOBQ_QUEUE_NAME).")] = None,
+    queue: Annotated[str | None, typer.Option(help="Queue (default: JOBQ_QUEUE_NAME).", callback=queue_option)] = None,
     wait: Annotated[float, typer.Option(min=0, help="Wait this long for the result and print it.")] = 0.0,
 ) -> None:
     """Validate and enqueue one job; print its id (and, with --wait, its result) as JSON.
@@ -73,7 +73,9 @@ def _table(all_stats: list[QueueStats]) -> Table:
 
 
 def stats(
-    queue: Annotated[str | None, typer.Option(help="Only this queue (default: every known queue).")] = None,
+    queue: Annotated[
+        str | None, typer.Option(help="Only this queue (default: every known queue).", callback=queue_option)
+    ] = None,
     watch: Annotated[bool, typer.Option(help="Refresh the table until Ctrl-C.")] = False,
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes with --watch.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
