@@ -72,8 +72,12 @@ WRONG_TYPE = {
     "409": _answer("The queue's Redis key (or one of the job's) holds another type of value.", _ref(ErrorOut))
 }
 NOT_FOUND = {"404": _answer("No such job or dead letter.", _ref(ErrorOut))}
-QUEUE = _param("queue", "query", "Queue (default: the API's JOBQ_QUEUE_NAME); printable, not starting with `jobq:` "
-               "or `arq:` keys' prefixes.", {"type": "string", "minLength": 1, "maxLength": MAX_QUEUE_NAME_LEN})
+QUEUE = _param(
+    "queue",
+    "query",
+    "Queue (default: the API's JOBQ_QUEUE_NAME); printable, not starting with `jobq:` or `arq:` keys' prefixes.",
+    {"type": "string", "minLength": 1, "maxLength": MAX_QUEUE_NAME_LEN},
+)
 JOB_ID = _param("job_id", "path", "The job's id.")
 #: The batch routes own /v1/dead-letters/replay and /purge, so these two ids cannot name a dead letter there.
 DEAD_LETTER_ID = _param(
