@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from .errors import SettingsError
-from .keys import queue_name_problem
 from .policy import RetryPolicy
+from .queue_names import queue_name_problem
 
 ENV_PREFIX = "JOBQ_"
 logger = logging.getLogger("jobq.settings")

@@ -107,3 +107,20 @@ async def test_the_api_refuses_an_envelope_over_the_limit_with_422(make_harness:
         assert "JOBQ_MAX_ENVELOPE_BYTES=2048" in answer["error"]
         assert [f["field"] for f in answer["fields"]] == ["payload"]
     assert await keys(harness) == []
+
+
+def test_reserved_prefixes_are_arqs_own_key_prefixes() -> None:
+    # worker.queue_names spells arq's prefixes out so the settings load no arq; they must stay arq's.
+    from arq import constants
+
+    from worker.queue_names import RESERVED_QUEUE_PREFIXES, RESERVED_QUEUE_SUFFIXES
+
+    arq_prefixes = {
+        constants.job_key_prefix,
+        constants.in_progress_key_prefix,
+        constants.retry_key_prefix,
+        constants.result_key_prefix,
+        constants.abort_jobs_ss,
+    }
+    assert arq_prefixes <= set(RESERVED_QUEUE_PREFIXES)
+    assert constants.health_check_key_suffix in RESERVED_QUEUE_SUFFIXES
