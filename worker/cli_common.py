@@ -20,7 +20,8 @@ from .errors import (
     TaskDefinitionError,
     UnknownTaskError,
 )
-from .keys import queue_name_problem
+from .permissions import permission_error, redis_user
+from .queue_names import queue_name_problem
 from .settings import JobqSettings, load_settings
 from .timeparse import parse_when_ms
 
@@ -88,7 +89,13 @@ def with_client(settings: JobqSettings, use: Callable[[Client], Awaitable[T]]) -
 
     async def main() -> T:
         async with Client(settings) as client:
-            return await use(client)
+            try:
+                return await use(client)
+            except RedisError as exc:  # a refused permission is named with its fix, and exits 2
+                refusal = permission_error(exc, user=redis_user(settings), queue=settings.queue_name)
+                if refusal is None:
+                    raise
+                raise refusal from None
 
     return run(lambda: asyncio.run(main()))
 

@@ -7,7 +7,9 @@ that user could claim. The runbook's own ACL line runs a job end to end.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -141,3 +143,19 @@ async def test_the_runbooks_acl_line_runs_a_job_end_to_end(
     finally:
         admin.execute_command("ACL", "DELUSER", user)
         admin.close()
+
+
+@pytest.mark.usefixtures("acl_users")
+def test_cli_commands_name_a_refused_permission_in_one_line(settings: JobqSettings) -> None:
+    env = {
+        **os.environ,
+        "JOBQ_REDIS_URL": settings.redis_url,
+        "JOBQ_QUEUE_NAME": settings.queue_name,
+        **user_env("no-jobq-keys"),
+    }
+    for argv in (["dlq", "list"], ["stats", "--queue", settings.queue_name]):
+        done = subprocess.run([JOBQ, *argv], env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 2, (argv, done.stdout, done.stderr)
+        assert "ACL SETUSER no-jobq-keys" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "NoPermissionError" not in done.stderr
