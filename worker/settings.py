@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
@@ -25,6 +25,9 @@ from .queue_names import queue_name_problem
 
 ENV_PREFIX = "JOBQ_"
 logger = logging.getLogger("jobq.settings")
+
+#: The longest duration any ``*_s`` setting may take.
+MAX_DURATION_S = 10 * 365 * 86400.0
 
 CommaList = Annotated[list[str], NoDecode]
 #: Query parameters of a Redis URL that carry credentials (redis-py reads them): moved out of the URL.
@@ -43,7 +46,8 @@ def _split_commas(value: Any) -> Any:
 class JobqSettings(BaseSettings):
     """Every knob of jobq. Each field is set by the environment variable ``JOBQ_<FIELD NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid")
+    # No infinities or NaN in any number: every duration ends up as a Redis TTL or a deadline.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", allow_inf_nan=False)
 
     # --- Redis connection -------------------------------------------------------------------
     redis_url: str = Field(
@@ -213,6 +217,15 @@ class JobqSettings(BaseSettings):
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
         return _split_commas(value)
+
+    @field_validator("*")
+    @classmethod
+    def _bound_durations(cls, value: Any, info: ValidationInfo) -> Any:
+        # Redis takes TTLs in 64-bit milliseconds and clocks end in year 9999: ten years is past any real need.
+        duration = info.field_name is not None and info.field_name.endswith("_s") and isinstance(value, float)
+        if duration and value > MAX_DURATION_S:
+            raise ValueError(f"must be at most {MAX_DURATION_S:.0f} seconds (ten years), got {value:g}")
+        return value
 
     @field_validator("redis_url")
     @classmethod

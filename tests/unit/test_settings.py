@@ -8,7 +8,7 @@ import pytest
 
 from worker.errors import SettingsError
 from worker.policy import RetryPolicy
-from worker.settings import JobqSettings, load_settings
+from worker.settings import JobqSettings, env_name, load_settings
 
 
 def test_defaults_are_production_safe() -> None:
@@ -183,3 +183,10 @@ def test_an_every_interval_too_long_for_a_clock_is_a_settings_error() -> None:
     with pytest.raises(SettingsError) as caught:
         effective_schedules([quarter_hourly], {"quarter-hourly": "every 99999999999999999999999h"})
     assert "JOBQ_CRON['quarter-hourly']: an interval must be a positive number of seconds up to" in str(caught.value)
+
+
+@pytest.mark.parametrize("field", ["job_expires_s", "job_timeout_s", "result_ttl_s", "lease_ttl_s", "poll_delay_s"])
+@pytest.mark.parametrize("value", ["inf", "nan", "1e300"])
+def test_durations_must_be_finite_and_at_most_ten_years(field: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=env_name(field)):
+        load_settings(**{field: value})
