@@ -15,6 +15,7 @@ if _typing.TYPE_CHECKING:
     from .cron import Schedule
     from .dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
     from .errors import (
+        CorruptDeadLetter,
         EnvelopeFieldError,
         EnvelopeVersionError,
         InvalidJobOptions,
@@ -28,6 +29,7 @@ if _typing.TYPE_CHECKING:
         JobTimeout,
         PermanentError,
         RedisPermissionError,
+        ReplayRefused,
         ResultTimeout,
         RetryLater,
         SerializationError,
@@ -60,6 +62,7 @@ _SOURCES: dict[str, str] = {
     "DeadLetter": "dead_letters",
     "DeadLetterFilter": "dead_letters",
     "DeadLetterStore": "dead_letters",
+    "CorruptDeadLetter": "errors",
     "EnvelopeFieldError": "errors",
     "EnvelopeVersionError": "errors",
     "InvalidJobOptions": "errors",
@@ -73,6 +76,7 @@ _SOURCES: dict[str, str] = {
     "JobqError": "errors",
     "PermanentError": "errors",
     "RedisPermissionError": "errors",
+    "ReplayRefused": "errors",
     "ResultTimeout": "errors",
     "RetryLater": "errors",
     "SerializationError": "errors",
@@ -110,6 +114,7 @@ __all__ = [
     "TERMINAL",
     "TERMINAL_OUTCOMES",
     "Client",
+    "CorruptDeadLetter",
     "DeadLetter",
     "DeadLetterFilter",
     "DeadLetterStore",
@@ -138,6 +143,7 @@ __all__ = [
     "QueueStats",
     "RedisPermissionError",
     "Registry",
+    "ReplayRefused",
     "Resource",
     "ResultTimeout",
     "RetryLater",

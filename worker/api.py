@@ -13,7 +13,8 @@ document lists each route's answers and bounds; ``tests/unit/test_api_contract.p
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any
 
@@ -48,7 +49,14 @@ from .api_requests import (
 )
 from .client import Client
 from .dead_letters import DeadLetterFilter, DeadLetterStore
-from .errors import InvalidJobOptions, JobNotFound, ResultTimeout, SerializationError
+from .errors import (
+    CorruptDeadLetter,
+    InvalidJobOptions,
+    JobNotFound,
+    ReplayRefused,
+    ResultTimeout,
+    SerializationError,
+)
 from .metrics import CONTENT_TYPE_LATEST, Metrics
 from .openapi import openapi_document
 from .options import timeout_limit_s
@@ -58,6 +66,7 @@ from .stats import known_queues, queue_stats, running_jobs
 PUBLIC = frozenset({"/", "/dashboard", "/openapi.json", "/livez", "/metrics"})
 #: The body size limit; larger bodies are answered 413.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.Response]]
 __all__ = ["CLIENT", "MAX_BODY_BYTES", "METRICS", "PUBLIC", "create_app"]
 
 
@@ -143,23 +152,35 @@ async def running(request: web.Request) -> web.Response:
     return _json([RunningOut.of(j) for j in found])
 
 
+def _dead_letter_route(handler: Handler) -> Handler:
+    """A dead-letter route: a store key of another Redis type, or a corrupt entry replayed, is a 409 naming it."""
+
+    @functools.wraps(handler)
+    async def route(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (CorruptDeadLetter, ReplayRefused) as exc:  # refused as it stands: purge it or delete the key
+            return error_response(409, str(exc))
+
+    return route
+
+
+@_dead_letter_route
 async def dead_letters(request: web.Request) -> web.Response:
     limit = count(request, "limit", 50, DEAD_LETTER_LIMIT)
     entries = await _store(request).list(dead_letter_filter(request), limit=limit)
     return _json([DeadLetterOut.of(e) for e in entries])
 
 
+@_dead_letter_route
 async def dead_letter(request: web.Request) -> web.Response:
     return _json(DeadLetterOut.of(await _store(request).show(request.match_info["job_id"]), with_envelope=True))
 
 
+@_dead_letter_route
 async def replay_one(request: web.Request) -> web.Response:
-    store = _store(request)
-    try:
-        done = await store.replay(request.match_info["job_id"])
-    except ValueError as exc:  # a job with this id is queued again
-        return error_response(409, str(exc))
-    return _json(CountOut(count=int(done)))
+    # A job with this id queued again, no envelope, or a corrupt entry: 409 (see _dead_letter_route).
+    return _json(CountOut(count=int(await _store(request).replay(request.match_info["job_id"]))))
 
 
 def _selection(selection: DeadLetterSelection) -> DeadLetterFilter:
@@ -174,15 +195,18 @@ def _selection(selection: DeadLetterSelection) -> DeadLetterFilter:
     return where
 
 
+@_dead_letter_route
 async def replay_many(request: web.Request) -> web.Response:
     selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
     return _json(CountOut(count=await _store(request).replay_many(_selection(selection))))
 
 
+@_dead_letter_route
 async def purge_one(request: web.Request) -> web.Response:
     return _json(CountOut(count=int(await _store(request).purge(request.match_info["job_id"]))))
 
 
+@_dead_letter_route
 async def purge_many(request: web.Request) -> web.Response:
     selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
     where = _selection(selection)

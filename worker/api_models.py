@@ -172,7 +172,11 @@ class RunningOut(BaseModel):
 
 
 class DeadLetterOut(BaseModel):
-    """One dead letter (the envelope is left out of lists; GET one to see it)."""
+    """One dead letter (the envelope is left out of lists; GET one to see it).
+
+    ``corrupt`` says what is wrong with an entry jobq did not write (its other fields are placeholders;
+    ``raw_size`` is the stored size): it cannot be replayed, purge it.
+    """
 
     job_id: str
     queue: str
@@ -185,6 +189,8 @@ class DeadLetterOut(BaseModel):
     enqueued_at: datetime
     failed_at: datetime
     envelope: str | None = None
+    corrupt: str | None = None
+    raw_size: int = 0
 
     @classmethod
     def of(cls, entry: DeadLetter, *, with_envelope: bool = False) -> DeadLetterOut:
@@ -200,6 +206,8 @@ class DeadLetterOut(BaseModel):
             enqueued_at=entry.enqueued_at,
             failed_at=entry.failed_at,
             envelope=entry.envelope if with_envelope else None,
+            corrupt=entry.corrupt,
+            raw_size=entry.raw_size,
         )
 
 

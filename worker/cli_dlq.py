@@ -67,6 +67,9 @@ def list_(
 
     table = Table("job", "task", "error", "message", "tries", "failed at", title=f"{len(entries)} dead letters")
     for e in entries:
+        if e.corrupt is not None:  # not an entry jobq wrote: say what is wrong, purge it
+            table.add_row(e.job_id, "", "corrupt", shorten(f"{e.corrupt} ({e.raw_size} bytes)", 50), "", "")
+            continue
         table.add_row(
             e.job_id,
             e.task,
@@ -89,6 +92,15 @@ def show(job_id: str, queue: Queue = None, as_json: AsJson = False) -> None:
     from rich.table import Table
 
     table = Table("field", "value", show_header=False)
+    if entry.corrupt is not None:
+        for label, value in (
+            ("job", entry.job_id),
+            ("queue", entry.queue),
+            ("corrupt", f"{entry.corrupt} ({entry.raw_size} bytes stored); it cannot be replayed: purge it"),
+        ):
+            table.add_row(label, value)
+        out_console().print(table)
+        return
     for label, value in (
         ("job", entry.job_id),
         ("queue", entry.queue),
@@ -125,7 +137,7 @@ def replay(
     where = _filter(task, error_type, since, until)
     _selection(ids, where, select_all, "replay")
 
-    from .errors import JobNotFound
+    from .errors import CorruptDeadLetter, JobNotFound, ReplayRefused
 
     refused: list[str] = []
 
@@ -137,7 +149,7 @@ def replay(
         for job_id in ids:
             try:
                 done += await store.replay(job_id)
-            except (JobNotFound, ValueError) as exc:  # no such entry, no envelope, or the id is queued again
+            except (JobNotFound, ReplayRefused, CorruptDeadLetter) as exc:  # none, no envelope, queued again, corrupt
                 refused.append(str(exc))
         return done
 

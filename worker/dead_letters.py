@@ -9,17 +9,20 @@ same script drops entries older than ``JOBQ_DEAD_LETTER_RETENTION_S`` and the ol
 
 from __future__ import annotations
 
-import base64
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-import orjson
 from arq.connections import ArqRedis
+from redis.exceptions import ResponseError
 
-from .errors import JobNotFound
+from .dead_letter_entry import DeadLetter
+from .errors import CorruptDeadLetter, JobNotFound, ReplayRefused
 from .keys import JobKeys, dead_letter_index, dead_letter_store
+
+__all__ = ["REPLAY_LUA", "SCAN_BATCH", "TRIM_LUA", "TRIM_LUA_BODY", "DeadLetter", "DeadLetterFilter", "DeadLetterStore"]
+T = TypeVar("T")
 
 #: Entries read per round trip when listing or filtering.
 SCAN_BATCH = 500
@@ -71,60 +74,6 @@ return 1
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """One job that failed for good: what it was, why it failed, and when."""
-
-    job_id: str
-    queue: str
-    task: str
-    error_type: str
-    message: str
-    traceback: str | None
-    tries: int  #: charged tries (failures) when it was dead-lettered
-    interruptions: int  #: tries cut short by crashes or shutdowns
-    enqueued_at_ms: int
-    failed_at_ms: int
-    envelope: str | None  #: the job's envelope as stored, base64 when it was not UTF-8
-    envelope_base64: bool = False
-
-    @property
-    def failed_at(self) -> datetime:
-        """When the job was dead-lettered."""
-        return datetime.fromtimestamp(self.failed_at_ms / 1000, tz=UTC)
-
-    @property
-    def enqueued_at(self) -> datetime:
-        """When the job was enqueued (0 = unknown, for jobs that could not be decoded)."""
-        return datetime.fromtimestamp(self.enqueued_at_ms / 1000, tz=UTC)
-
-    def envelope_bytes(self) -> bytes | None:
-        """The envelope exactly as it was stored in the job key."""
-        if self.envelope is None:
-            return None
-        return base64.b64decode(self.envelope) if self.envelope_base64 else self.envelope.encode()
-
-    def to_json(self) -> bytes:
-        """The stored form of the entry."""
-        return orjson.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, raw: bytes | str) -> DeadLetter:
-        """Read a stored entry."""
-        data: dict[str, Any] = orjson.loads(raw)
-        return cls(**data)
-
-    @staticmethod
-    def encode_envelope(raw: bytes | None) -> tuple[str | None, bool]:
-        """``(text, is_base64)`` for keeping ``raw`` in a JSON entry without losing a byte."""
-        if raw is None:
-            return None, False
-        try:
-            return raw.decode(), False
-        except UnicodeDecodeError:
-            return base64.b64encode(raw).decode(), True
-
-
-@dataclass(frozen=True, slots=True)
 class DeadLetterFilter:
     """Which dead letters an operation applies to; unset fields match everything."""
 
@@ -144,7 +93,12 @@ class DeadLetterFilter:
 
 
 class DeadLetterStore:
-    """List, show, replay and purge the dead letters of one queue."""
+    """List, show, replay and purge the dead letters of one queue.
+
+    Entries that are not what jobq writes are listed and shown as corrupt (see :meth:`DeadLetter.read`),
+    refused by :meth:`replay` and removed by :meth:`purge`; a store key of another Redis type raises
+    :class:`CorruptDeadLetter` naming it.
+    """
 
     def __init__(
         self, redis: ArqRedis, queue: str, *, job_expires_s: float, clock_ms: Callable[[], int] | None = None
@@ -157,74 +111,103 @@ class DeadLetterStore:
         self._replay = redis.register_script(REPLAY_LUA)
         self._clock_ms = clock_ms or (lambda: int(datetime.now(UTC).timestamp() * 1000))
 
+    async def _call(self, op: Awaitable[T]) -> T:
+        """Await a command on the store's keys; a WRONGTYPE names the key that holds something else."""
+        try:
+            return await op
+        except ResponseError as exc:
+            if "WRONGTYPE" not in str(exc):
+                raise
+            for key, kind in ((self._hash, "hash"), (self._index, "zset")):
+                found = (await self._redis.type(key)).decode()
+                if found not in (kind, "none"):
+                    raise CorruptDeadLetter(
+                        f"the dead-letter key {key!r} of queue {self.queue!r} holds a {found}, not a {kind}; "
+                        f"jobq never writes that: inspect it (redis-cli TYPE/DUMP {key}) and delete it",
+                        job_id=None,
+                        reason=f"{key} holds a {found}",
+                    ) from None
+            raise
+
     async def count(self) -> int:
-        """How many dead letters the queue holds."""
-        return int(await self._redis.zcard(self._index))
+        """How many dead letters the queue holds (corrupt ones included)."""
+        return int(await self._call(self._redis.zcard(self._index)))
 
     async def _entry(self, job_id: str) -> bytes | None:
-        return await cast("Awaitable[bytes | None]", self._redis.hget(self._hash, job_id))
+        return await self._call(cast("Awaitable[bytes | None]", self._redis.hget(self._hash, job_id)))
 
-    async def show(self, job_id: str) -> DeadLetter:
-        """The dead letter of ``job_id``, or :class:`JobNotFound`."""
+    async def _read(self, job_id: str) -> tuple[DeadLetter, bytes | None]:
         raw = await self._entry(job_id)
         if raw is None:
-            raise JobNotFound(f"no dead letter for job {job_id} on queue {self.queue!r}")
-        return DeadLetter.from_json(raw)
+            score = await self._call(self._redis.zscore(self._index, job_id))
+            if score is None:
+                raise JobNotFound(f"no dead letter for job {job_id} on queue {self.queue!r}")
+            return DeadLetter.read(job_id, self.queue, None, failed_at_ms=int(score)), None
+        return DeadLetter.read(job_id, self.queue, raw), raw
+
+    async def show(self, job_id: str) -> DeadLetter:
+        """The dead letter of ``job_id`` (``corrupt`` says what is wrong with it), or :class:`JobNotFound`."""
+        return (await self._read(job_id))[0]
 
     async def list(self, where: DeadLetterFilter | None = None, *, limit: int | None = 100) -> list[DeadLetter]:
         """Dead letters matching ``where``, newest first, at most ``limit`` (all when ``None``)."""
         found: list[DeadLetter] = []
-        async for entry in self._scan(where or DeadLetterFilter()):
+        async for _, entry in self._scan(where or DeadLetterFilter()):
             found.append(entry)
             if limit is not None and len(found) >= limit:
                 break
         return found
 
-    async def _scan(self, where: DeadLetterFilter) -> AsyncIterator[DeadLetter]:
+    async def _scan(self, where: DeadLetterFilter) -> AsyncIterator[tuple[bytes, DeadLetter]]:
         high: float | str = where.until_ms if where.until_ms is not None else "+inf"
         low: float | str = where.since_ms if where.since_ms is not None else "-inf"
         offset = 0
         while True:
-            ids = await self._redis.zrevrangebyscore(self._index, high, low, start=offset, num=SCAN_BATCH)
-            if not ids:
+            page = await self._call(
+                self._redis.zrevrangebyscore(self._index, high, low, start=offset, num=SCAN_BATCH, withscores=True)
+            )
+            if not page:
                 return
-            offset += len(ids)
-            entries = await cast("Awaitable[list[bytes | None]]", self._redis.hmget(self._hash, ids))
-            for raw in entries:
-                if raw is not None:
-                    entry = DeadLetter.from_json(raw)
-                    if where.matches(entry):
-                        yield entry
+            offset += len(page)
+            ids = [member for member, _ in page]
+            entries = await self._call(cast("Awaitable[list[bytes | None]]", self._redis.hmget(self._hash, ids)))
+            for (member, score), raw in zip(page, entries, strict=True):
+                entry = _read_member(member, self.queue, raw, int(score))
+                if where.matches(entry):
+                    yield member, entry
 
     async def replay(self, job_id: str) -> bool:
         """Put the job back on its queue with fresh tries; ``False`` if it is no longer a dead letter.
 
-        Raises :class:`JobNotFound` when there is no such dead letter, and ``ValueError`` when the
-        entry keeps no envelope (the job expired before it ran) or a job with this id is queued.
+        Raises :class:`JobNotFound` when there is no such dead letter, :class:`CorruptDeadLetter` when
+        the entry is corrupt (purge it), and :class:`ReplayRefused` when the entry keeps no envelope
+        (the job expired before it ran) or a job with this id is queued again.
         """
-        raw = await self._entry(job_id)
-        if raw is None:
-            raise JobNotFound(f"no dead letter for job {job_id} on queue {self.queue!r}")
-        entry = DeadLetter.from_json(raw)
+        entry, raw = await self._read(job_id)
+        entry.refuse_corrupt()
         envelope = entry.envelope_bytes()
-        if envelope is None:
-            raise ValueError(f"dead letter {job_id} keeps no envelope (its job expired before it ran)")
+        if envelope is None or raw is None:
+            raise ReplayRefused(f"dead letter {job_id} keeps no envelope (its job expired before it ran)")
         k = JobKeys(job_id, self.queue)
-        done = await self._replay(
-            keys=[self._hash, self._index, k.queue, k.job, k.retry, k.meta, k.result, k.abort],
-            args=[job_id, raw, envelope, self._clock_ms(), self._job_expires_ms],
+        done = await self._call(
+            self._replay(
+                keys=[self._hash, self._index, k.queue, k.job, k.retry, k.meta, k.result, k.abort],
+                args=[job_id, raw, envelope, self._clock_ms(), self._job_expires_ms],
+            )
         )
         if done == -1:
-            raise ValueError(f"a job with id {job_id} is already queued on {self.queue!r}; purge the dead letter")
+            raise ReplayRefused(f"a job with id {job_id} is already queued on {self.queue!r}; purge the dead letter")
         return bool(done)
 
     async def replay_many(self, where: DeadLetterFilter) -> int:
-        """Replay every dead letter matching ``where``; return how many went back on the queue."""
+        """Replay every dead letter matching ``where`` (corrupt ones are skipped); return how many went back."""
         replayed = 0
         for entry in await self.list(where, limit=None):
+            if entry.corrupt is not None:
+                continue
             try:
                 replayed += await self.replay(entry.job_id)
-            except (JobNotFound, ValueError):
+            except (JobNotFound, ReplayRefused, CorruptDeadLetter):
                 continue
         return replayed
 
@@ -232,25 +215,35 @@ class DeadLetterStore:
         """Drop entries past their retention and the oldest beyond ``max_entries``; return how many."""
         script = self._redis.register_script(TRIM_LUA)
         args = [self._clock_ms(), round(retention_s * 1000), max_entries]
-        return int(await script(keys=[self._hash, self._index], args=args))
+        return int(await self._call(script(keys=[self._hash, self._index], args=args)))
 
     async def purge(self, job_id: str) -> bool:
-        """Delete one dead letter; ``False`` when there was none."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self._hash, job_id)
-            pipe.zrem(self._index, job_id)
-            deleted, _ = await pipe.execute()
-        return bool(deleted)
+        """Delete one dead letter, corrupt or not; ``False`` when there was none."""
+        return await self._delete([job_id]) > 0
 
     async def purge_many(self, where: DeadLetterFilter) -> int:
         """Delete every dead letter matching ``where``; return how many were deleted."""
-        ids = [entry.job_id for entry in await self.list(where, limit=None)]
+        members = [member async for member, _ in self._scan(where)]
         deleted = 0
-        for start in range(0, len(ids), SCAN_BATCH):
-            chunk = ids[start : start + SCAN_BATCH]
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hdel(self._hash, *chunk)
-                pipe.zrem(self._index, *chunk)
-                count, _ = await pipe.execute()
-            deleted += int(count)
+        for start in range(0, len(members), SCAN_BATCH):
+            deleted += await self._delete(members[start : start + SCAN_BATCH])
         return deleted
+
+    async def _delete(self, members: Sequence[Any]) -> int:  # str or bytes ids
+        """Remove entries and index members; count each id found in either."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for member in members:
+                pipe.hdel(self._hash, member)
+                pipe.zrem(self._index, member)
+            counts: list[Any] = await self._call(pipe.execute())
+        return sum(1 for entry, member in zip(counts[::2], counts[1::2], strict=True) if entry or member)
+
+
+def _read_member(member: bytes, queue: str, raw: bytes | None, failed_at_ms: int) -> DeadLetter:
+    """The entry of an index member; a member that is not UTF-8 text is itself corrupt."""
+    try:
+        job_id = member.decode()
+    except UnicodeDecodeError:
+        shown = member.decode(errors="replace")
+        return DeadLetter.corrupted(shown, queue, "its job id is not UTF-8 text", len(raw or b""), failed_at_ms)
+    return DeadLetter.read(job_id, queue, raw, failed_at_ms=failed_at_ms)

@@ -23,6 +23,9 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
     ├── JobQuarantined              the job was interrupted too often (worker crashes); dead-lettered
     ├── JobExpired                  the job's payload expired before a worker started it
     ├── CorruptJobRecord            a job's key in Redis holds a type or value jobq never writes; dead-lettered
+    ├── CorruptDeadLetter           a dead letter (or the store's key) holds what jobq never writes (also a
+    │                               SerializationError and a ValueError); shown as corrupt, purge it
+    ├── ReplayRefused               a dead letter cannot be replayed: its job id is queued again, or no envelope
     ├── JobFailed                   a finished job failed; carries the stored error
     ├── JobNotFound                 no job, result or dead letter with that id exists
     └── ResultTimeout               waited for a result longer than asked (also a TimeoutError)
@@ -186,6 +189,28 @@ class CorruptJobRecord(JobqError):
 
     The job is dead-lettered with this error on its first try; its auxiliary keys are removed, so a
     replay runs it afresh.
+    """
+
+
+class CorruptDeadLetter(SerializationError, ValueError):
+    """A dead letter in Redis is not an entry jobq wrote (not JSON, missing or mistyped fields, an index
+    member without its entry), or the store's key holds another type.
+
+    Lists and ``show`` present such an entry as corrupt (its id, ``reason`` and ``raw_size``); replaying
+    it raises this error; purging it works. ``job_id`` is ``None`` when the store's key itself is wrong.
+    """
+
+    def __init__(self, message: str, *, job_id: str | None, reason: str, raw_size: int = 0) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.reason = reason
+        self.raw_size = raw_size
+
+
+class ReplayRefused(JobqError, ValueError):
+    """A dead letter cannot be replayed: a job with its id is queued again, or it keeps no envelope.
+
+    Also a ``ValueError``, which is what :meth:`DeadLetterStore.replay` raised before it had a name.
     """
 
 

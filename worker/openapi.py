@@ -166,7 +166,8 @@ def _paths() -> dict[str, Any]:
         "/v1/dead-letters/{job_id}/replay": {"post": _op(
             "Replay one dead letter with fresh tries.",
             {"200": _answer("0 or 1.", _ref(CountOut)), **NOT_FOUND,
-             "409": _answer("A job with this id is queued already, or the queue's key holds another type.",
+             "409": _answer("A job with this id is queued already, the entry is corrupt or keeps no envelope, "
+                            "or the queue's key holds another type.",
                             _ref(ErrorOut))}, params=job)},
     }  # fmt: skip
 
