@@ -19,7 +19,7 @@ from pathlib import Path
 from bench import measure
 from bench.harness import ROOT, SYSTEMS, Interrupt
 from bench.report import ROWS, Results, document, table
-from worker.embedded import EmbeddedRedis
+from worker.process.embedded import EmbeddedRedis
 
 MEASUREMENTS: dict[str, measure.Measurement] = {
     "enqueue": measure.enqueue_single,

@@ -8,7 +8,7 @@ Each request carries::
     X-Jobq-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" with JOBQ_WEBHOOK_SECRET>
 
 Receivers check the signature with ``worker.verify_webhook`` (or its three lines in any language,
-see :mod:`worker.signing`) and refuse timestamps more than five minutes off. A 2xx answer succeeds.
+see :mod:`worker.protocol.signing`) and refuse timestamps more than five minutes off. A 2xx answer succeeds.
 Connection errors, timeouts, 408, 425, 429 and 5xx are retried with backoff, honouring ``Retry-After``
 (seconds or an HTTP date); any other 4xx is permanent: the job goes to the dead letters with the
 status in the error.

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import redis
 
-from worker.client import Client, JobRequest
-from worker.embedded import EmbeddedRedis, free_port
-from worker.processes import stop_process
+from worker.client.producer import Client, JobRequest
+from worker.process.embedded import EmbeddedRedis, free_port
+from worker.process.processes import stop_process
 from worker.settings import JobqSettings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,11 +10,13 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from .client import Client, JobRequest, job_requests
-    from .context import JobContext
-    from .cron import Schedule
-    from .dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
-    from .errors import (
+    from worker.client.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
+    from worker.client.handle import JobHandle
+    from worker.client.producer import Client, job_requests
+    from worker.client.results import JobInfo, JobResult
+    from worker.client.stats import QueueStats, queue_stats
+    from worker.client.sync import SyncClient, SyncJobHandle
+    from worker.errors import (
         CorruptDeadLetter,
         EnvelopeFieldError,
         EnvelopeVersionError,
@@ -39,29 +41,28 @@ if _typing.TYPE_CHECKING:
         UnknownTaskError,
         UnsafeRedisError,
     )
-    from .handle import JobHandle
-    from .limits import Limit
-    from .policy import RetryPolicy
-    from .registry import Registry, TaskDef, task
-    from .results import JobInfo, JobResult
-    from .serialization import EnvelopeCodec
-    from .services import Resource, resource
-    from .settings import JobqSettings, load_settings
-    from .signing import sign_webhook, verify_webhook
-    from .states import TERMINAL, TERMINAL_OUTCOMES, JobStatus, Outcome
-    from .stats import QueueStats, queue_stats
-    from .sync import SyncClient, SyncJobHandle
+    from worker.policy import RetryPolicy
+    from worker.protocol.serialization import EnvelopeCodec
+    from worker.protocol.signing import sign_webhook, verify_webhook
+    from worker.settings import JobqSettings, load_settings
+    from worker.states import TERMINAL, TERMINAL_OUTCOMES, JobStatus, Outcome
+    from worker.taskdef.context import JobContext
+    from worker.taskdef.cron import Schedule
+    from worker.taskdef.limits import Limit
+    from worker.taskdef.registry import Registry, TaskDef, task
+    from worker.taskdef.requests import JobRequest
+    from worker.taskdef.services import Resource, resource
 
 #: Where each public name is defined (a submodule of this package).
 _SOURCES: dict[str, str] = {
-    "Client": "client",
-    "JobRequest": "client",
-    "job_requests": "client",
-    "JobContext": "context",
-    "Schedule": "cron",
-    "DeadLetter": "dead_letters",
-    "DeadLetterFilter": "dead_letters",
-    "DeadLetterStore": "dead_letters",
+    "Client": "client.producer",
+    "JobRequest": "taskdef.requests",
+    "job_requests": "client.producer",
+    "JobContext": "taskdef.context",
+    "Schedule": "taskdef.cron",
+    "DeadLetter": "client.dead_letters",
+    "DeadLetterFilter": "client.dead_letters",
+    "DeadLetterStore": "client.dead_letters",
     "CorruptDeadLetter": "errors",
     "EnvelopeFieldError": "errors",
     "EnvelopeVersionError": "errors",
@@ -85,29 +86,29 @@ _SOURCES: dict[str, str] = {
     "TaskDefinitionError": "errors",
     "UnknownTaskError": "errors",
     "UnsafeRedisError": "errors",
-    "JobHandle": "handle",
-    "Limit": "limits",
+    "JobHandle": "client.handle",
+    "Limit": "taskdef.limits",
     "RetryPolicy": "policy",
-    "Registry": "registry",
-    "TaskDef": "registry",
-    "task": "registry",
-    "JobInfo": "results",
-    "JobResult": "results",
-    "EnvelopeCodec": "serialization",
-    "Resource": "services",
-    "resource": "services",
+    "Registry": "taskdef.registry",
+    "TaskDef": "taskdef.registry",
+    "task": "taskdef.registry",
+    "JobInfo": "client.results",
+    "JobResult": "client.results",
+    "EnvelopeCodec": "protocol.serialization",
+    "Resource": "taskdef.services",
+    "resource": "taskdef.services",
     "JobqSettings": "settings",
     "load_settings": "settings",
-    "sign_webhook": "signing",
-    "verify_webhook": "signing",
+    "sign_webhook": "protocol.signing",
+    "verify_webhook": "protocol.signing",
     "JobStatus": "states",
     "Outcome": "states",
     "TERMINAL": "states",
     "TERMINAL_OUTCOMES": "states",
-    "QueueStats": "stats",
-    "queue_stats": "stats",
-    "SyncClient": "sync",
-    "SyncJobHandle": "sync",
+    "QueueStats": "client.stats",
+    "queue_stats": "client.stats",
+    "SyncClient": "client.sync",
+    "SyncJobHandle": "client.sync",
 }
 
 __all__ = [

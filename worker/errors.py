@@ -52,7 +52,7 @@ class RedisPermissionError(SettingsError):
     """Redis refuses jobq's ACL user something jobq needs (its credentials, a command, a key or scripting).
 
     The message names what was refused and the ``ACL SETUSER`` rule that grants it (see
-    :mod:`worker.permissions`); ``refused`` lists each refused operation. Not an outage: retrying cannot help.
+    :mod:`worker.protocol.permissions`); ``refused`` lists each refused operation. Not an outage: retrying cannot help.
     """
 
     def __init__(self, message: str, *, user: str, refused: list[str]) -> None:

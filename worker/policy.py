@@ -12,8 +12,8 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from .errors import InvalidPayload, JobTimeout, PermanentError, RetryLater, SettingsError
-from .states import Outcome
+from worker.errors import InvalidPayload, JobTimeout, PermanentError, RetryLater, SettingsError
+from worker.states import Outcome
 
 #: Draws a float in [0, 1); injected so backoff is deterministic in tests.
 RandomDraw = Callable[[], float]

@@ -6,7 +6,7 @@ here (arq is pinned exactly, and a test compares them with ``arq.constants``).
 
 from __future__ import annotations
 
-from .errors import InvalidQueueName
+from worker.errors import InvalidQueueName
 
 #: A queue is a sorted set named by its user; these prefixes are jobq's own keys and arq's per-job keys
 #: (``arq:abort`` is arq's sorted set of aborted jobs), so a queue named with one would overwrite them.

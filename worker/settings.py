@@ -19,9 +19,9 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
-from .errors import SettingsError
-from .policy import RetryPolicy
-from .queue_names import queue_name_problem
+from worker.errors import SettingsError
+from worker.policy import RetryPolicy
+from worker.queue_names import queue_name_problem
 
 ENV_PREFIX = "JOBQ_"
 logger = logging.getLogger("jobq.settings")

@@ -240,7 +240,7 @@ def test_dockerignore_lets_in_what_the_image_is_built_from() -> None:
     needed = ["pyproject.toml", "constraints.txt", "README.md"]
     needed += [str(p.relative_to(ROOT)) for d in ("worker", "tasks") for p in (ROOT / d).rglob("*") if p.is_file()]
     needed = [p for p in needed if "__pycache__" not in p]
-    assert "worker/dashboard.html" in needed
+    assert "worker/http/static/dashboard.html" in needed
     assert [p for p in needed if dockerignored(p)] == []
 
 

@@ -27,7 +27,7 @@ import yaml
 
 from tests.deploy.dockerfile import entrypoint_argv, stages
 from tests.deploy.settings_names import SECRETS, SETTINGS, shutdown_grace_s
-from worker.metrics import Metrics
+from worker.observability.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"

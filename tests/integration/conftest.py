@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from worker.client import Client
-from worker.embedded import EmbeddedRedis
-from worker.processes import stop_process
+from worker.client.producer import Client
+from worker.process.embedded import EmbeddedRedis
+from worker.process.processes import stop_process
 from worker.settings import JobqSettings
 
 ROOT = Path(__file__).resolve().parents[2]

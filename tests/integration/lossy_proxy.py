@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import threading
 
-from worker.embedded import free_port
+from worker.process.embedded import free_port
 
 
 class _Pair:

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from worker.embedded import free_port
-from worker.processes import stop_process
+from worker.process.embedded import free_port
+from worker.process.processes import stop_process
 
 
 class ServerProcess:

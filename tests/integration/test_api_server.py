@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from worker.api import create_app
-from worker.api_server import ApiServer
-from worker.client import Client
-from worker.metrics import Metrics
+from worker.client.producer import Client
+from worker.http.api import create_app
+from worker.http.server import ApiServer
+from worker.observability.metrics import Metrics
 from worker.settings import JobqSettings
 
 Streams = list[asyncio.StreamWriter]

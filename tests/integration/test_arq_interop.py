@@ -9,7 +9,8 @@ from arq.connections import RedisSettings, create_pool
 from arq.jobs import Job
 
 from tests.integration.conftest import WorkerProcess
-from worker import JobFailed, serialization
+from worker import JobFailed
+from worker.protocol import serialization
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

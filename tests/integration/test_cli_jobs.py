@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
-from worker.client import Client
+from worker.client.producer import Client
 from worker.settings import JobqSettings
 from worker.states import JobStatus
 

@@ -16,10 +16,10 @@ import pytest
 
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
 from tests.integration.test_cli_jobs import jobq
-from worker.client import Client
-from worker.embedded import free_port
+from worker.client.producer import Client
+from worker.client.stats import queue_stats
+from worker.process.embedded import free_port
 from worker.settings import JobqSettings
-from worker.stats import queue_stats
 
 StartWorker = Callable[..., WorkerProcess]
 

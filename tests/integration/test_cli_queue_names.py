@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.conftest import JOBQ, ROOT, subprocess_env
 from tests.integration.test_cli_jobs import jobq
-from worker.client import Client
+from worker.client.producer import Client
 from worker.settings import JobqSettings
 
 

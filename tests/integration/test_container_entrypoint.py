@@ -22,8 +22,8 @@ import pytest
 from tests.deploy.dockerfile import Instruction, entrypoint_argv, exec_form, stages
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
 from worker import JobRequest, JobStatus
-from worker.client import Client
-from worker.embedded import EmbeddedRedis, free_port
+from worker.client.producer import Client
+from worker.process.embedded import EmbeddedRedis, free_port
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

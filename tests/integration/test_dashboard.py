@@ -10,9 +10,9 @@ import pytest
 import redis
 
 from tests.dashboard_scenario import CHROMIUM, CHROMIUM_ARGS, TOKEN, live_system, populate
-from worker.client import Client
+from worker.client.producer import Client
+from worker.client.stats import queue_stats
 from worker.settings import JobqSettings
-from worker.stats import queue_stats
 
 
 async def test_dashboard_shows_live_numbers_and_replays_a_dead_letter(settings: JobqSettings, tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import pytest
 from tests.integration.conftest import WorkerProcess
 from tests.integration.lossy_proxy import ReplyDroppingProxy
 from worker import JobRequest
-from worker.client import Client
-from worker.embedded import EmbeddedRedis
+from worker.client.producer import Client
+from worker.process.embedded import EmbeddedRedis
 from worker.settings import JobqSettings
 
 JOBS = 20

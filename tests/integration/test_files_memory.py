@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.integration.conftest import WorkerProcess
-from worker.client import Client
+from worker.client.producer import Client
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

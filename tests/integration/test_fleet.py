@@ -20,8 +20,8 @@ import redis
 from tests.integration.conftest import WorkerProcess
 from tests.integration.servers import ServerProcess
 from worker import JobRequest
-from worker.client import Client
-from worker.embedded import free_port
+from worker.client.producer import Client
+from worker.process.embedded import free_port
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

@@ -23,8 +23,8 @@ import redis
 
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
 from tests.integration.proxy import PausableProxy
-from worker.embedded import EmbeddedRedis, free_port
-from worker.health import supervisor_key, worker_key
+from worker.engine.health import supervisor_key, worker_key
+from worker.process.embedded import EmbeddedRedis, free_port
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]
@@ -140,11 +140,11 @@ async def test_supervisor_restarts_a_dead_worker_and_stops_them_all(settings: Jo
 # the pid, heartbeat and supervision are the worker's own.
 SUPERVISE_WITH_A_PROXIED_WORKER = r"""
 import sys
-from worker.supervisor import Supervisor
+from worker.process.supervisor import Supervisor
 
 route = (
     "import os, sys\n"
-    "from worker.supervisor import supervised_slot\n"
+    "from worker.process.supervisor import supervised_slot\n"
     "slot = supervised_slot()\n"
     "if slot is not None and slot.index == 1:\n"
     "    os.environ['JOBQ_REDIS_URL'] = os.environ['PROXIED_REDIS_URL']\n"

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from tests.integration.conftest import WorkerProcess
-from worker.client import Client
-from worker.dead_letters import DeadLetterStore
+from worker.client.dead_letters import DeadLetterStore
+from worker.client.producer import Client
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

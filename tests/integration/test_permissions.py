@@ -19,12 +19,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess
-from worker.api import create_app
-from worker.client import Client
-from worker.embedded import EmbeddedRedis
+from worker.client.producer import Client
 from worker.errors import RedisPermissionError
-from worker.metrics import Metrics
-from worker.permissions import acl_line
+from worker.http.api import create_app
+from worker.observability.metrics import Metrics
+from worker.process.embedded import EmbeddedRedis
+from worker.protocol.permissions import acl_line
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

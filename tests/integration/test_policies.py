@@ -14,7 +14,7 @@ import pytest
 
 from tests.integration.conftest import WorkerProcess
 from worker import DeadLetterStore, JobRequest, JobStatus, Outcome
-from worker.client import Client
+from worker.client.producer import Client
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

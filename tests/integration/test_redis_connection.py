@@ -15,9 +15,9 @@ from redis.exceptions import AuthenticationError, ConnectionError, NoPermissionE
 from tests.integration.conftest import WorkerProcess
 from tests.integration.servers import ServerProcess, start_server
 from worker import JobStatus
-from worker.client import Client
-from worker.connection import create_redis
-from worker.embedded import EmbeddedRedis
+from worker.client.producer import Client
+from worker.process.embedded import EmbeddedRedis
+from worker.protocol.connection import create_redis
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

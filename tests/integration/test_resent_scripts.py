@@ -13,13 +13,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.integration.conftest import WorkerProcess
 from tests.integration.lossy_proxy import ReplyDroppingProxy
-from worker.client import Client
-from worker.connection import close_redis, create_redis
-from worker.embedded import EmbeddedRedis
-from worker.finish import DEAD_LETTER_LUA, DEFER_LUA, RETRY_LUA, DeadLetterBounds, TryRecorder
-from worker.finish_batch import FINISH_MANY_LUA
-from worker.keys import JobKeys, dead_letter_store
-from worker.leases import CLAIM_LUA, Claim, Leases
+from worker.client.producer import Client
+from worker.engine.finish import DEAD_LETTER_LUA, DEFER_LUA, RETRY_LUA, DeadLetterBounds, TryRecorder
+from worker.engine.finish_batch import FINISH_MANY_LUA
+from worker.engine.leases import CLAIM_LUA, Claim, Leases
+from worker.process.embedded import EmbeddedRedis
+from worker.protocol.connection import close_redis, create_redis
+from worker.protocol.keys import JobKeys, dead_letter_store
 from worker.settings import JobqSettings
 
 pytestmark = pytest.mark.integration

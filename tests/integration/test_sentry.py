@@ -15,8 +15,8 @@ from aiohttp import web
 from sentry_sdk.envelope import Envelope
 
 from tests.integration.conftest import WorkerProcess
-from worker.client import Client
-from worker.embedded import free_port
+from worker.client.producer import Client
+from worker.process.embedded import free_port
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

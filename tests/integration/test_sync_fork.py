@@ -9,9 +9,9 @@ import time
 import traceback
 import warnings
 
+from worker.client.sync import SyncClient
 from worker.settings import JobqSettings
 from worker.states import JobStatus
-from worker.sync import SyncClient
 
 CHILD_TIMEOUT_S = 30.0
 

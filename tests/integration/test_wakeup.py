@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from tests.integration.conftest import WorkerProcess
-from worker.client import Client
-from worker.embedded import EmbeddedRedis
-from worker.keys import wake_channel
+from worker.client.producer import Client
+from worker.process.embedded import EmbeddedRedis
+from worker.protocol.keys import wake_channel
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from tests.integration.conftest import ROOT, subprocess_env
-from worker.embedded import free_port
+from worker.process.embedded import free_port
 from worker.settings import JobqSettings
 
 # The console script's entry point, plus a report of the loaded top-level packages when the process exits.

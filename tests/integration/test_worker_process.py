@@ -18,7 +18,7 @@ import redis
 from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
 from tests.integration.servers import ServerProcess, start_server
 from worker import InvalidPayload, JobFailed, JobRequest, JobStatus, SyncClient
-from worker.client import Client
+from worker.client.producer import Client
 from worker.settings import JobqSettings
 
 StartWorker = Callable[..., WorkerProcess]
@@ -94,7 +94,7 @@ def wait_for_line(worker: WorkerProcess, line: str, timeout_s: float = 30) -> No
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_during_start_up_stops_the_worker_cleanly(start_worker: StartWorker, signum: int) -> None:
-    from worker.embedded import free_port
+    from worker.process.embedded import free_port
 
     # Nothing listens there: the worker is still in its start-up (retrying Redis) when the signal comes.
     worker = start_worker(ready=False, JOBQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
@@ -175,7 +175,7 @@ def test_missing_task_module_stops_start_up(settings: JobqSettings) -> None:
 
 
 def test_unreachable_redis_is_an_error_not_a_hang(settings: JobqSettings) -> None:
-    from worker.embedded import free_port
+    from worker.process.embedded import free_port
 
     env = subprocess_env(settings, JOBQ_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     out = subprocess.run([JOBQ, "worker"], env=env, capture_output=True, timeout=60)

@@ -15,12 +15,12 @@ import pytest
 from arq.connections import ArqRedis
 
 from tests import sample_tasks
-from worker.assembly import build_worker
-from worker.client import Client
-from worker.connection import codec_for
-from worker.engine import JobqWorker
-from worker.registry import Registry
+from worker.client.producer import Client
+from worker.engine.arq_worker import JobqWorker
+from worker.engine.assembly import build_worker
+from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings
+from worker.taskdef.registry import Registry
 
 START_S = 1_800_000_000.0
 

@@ -8,7 +8,8 @@ import pytest
 from arq.jobs import Job
 
 from tests.unit.conftest import Harness
-from worker import JobFailed, JobStatus, Outcome, serialization
+from worker import JobFailed, JobStatus, Outcome
+from worker.protocol import serialization
 
 
 async def test_queued_job_is_removed_and_recorded_as_aborted(harness: Harness) -> None:
@@ -91,7 +92,7 @@ async def test_abort_with_wait_returns_once_the_worker_stopped_the_job(harness: 
 async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_worker(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from worker.finish_batch import FinishBatcher
+    from worker.engine.finish_batch import FinishBatcher
 
     recording = asyncio.Event()
     release = asyncio.Event()

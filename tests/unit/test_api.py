@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 
 from tests.unit.conftest import Harness
-from worker.api import create_app
-from worker.metrics import Metrics
+from worker.http.api import create_app
+from worker.observability.metrics import Metrics
 
 TOKEN = "api-canary-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

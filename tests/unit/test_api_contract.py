@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from tests.unit.conftest import Harness
 from tests.unit.test_api import AUTH, TOKEN
-from worker.api import create_app
-from worker.metrics import Metrics
+from worker.http.api import create_app
+from worker.observability.metrics import Metrics
 
 METHODS = ("get", "put", "post", "delete", "patch")
 #: A body each body-taking operation accepts, by the name of its schema.

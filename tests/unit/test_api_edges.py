@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.unit.conftest import Harness
 from tests.unit.test_api import AUTH, TOKEN
-from worker.api import create_app
-from worker.metrics import Metrics
+from worker.http.api import create_app
+from worker.observability.metrics import Metrics
 
 JSON = {**AUTH, "Content-Type": "application/json"}
 

@@ -6,7 +6,8 @@ import pytest
 from arq.jobs import Job, JobStatus
 
 from tests.unit.conftest import Harness
-from worker import JobFailed, serialization
+from worker import JobFailed
+from worker.protocol import serialization
 
 
 def arq_job(h: Harness, job_id: str) -> Job:

@@ -11,9 +11,9 @@ import pytest
 from tests import sample_tasks
 from tests.unit.conftest import Harness
 from worker import JobRequest, JobStatus
-from worker.client import record_ttl_ms
-from worker.enqueue_script import ENQUEUE_LUA
+from worker.client.producer import record_ttl_ms
 from worker.errors import InvalidJobOptions, InvalidPayload, UnknownTaskError
+from worker.protocol.enqueue_script import ENQUEUE_LUA
 
 
 async def keys(h: Harness) -> list[bytes]:

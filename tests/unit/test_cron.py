@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from tests import cron_tasks
 from tests.unit.conftest import Clock, Harness
 from worker import Schedule, SettingsError, TaskDefinitionError
-from worker.cron import Cron, CronScheduler, Every, effective_schedules, parse_timing, tick_job_id
-from worker.serialization import EnvelopeCodec
+from worker.engine.scheduler import CronScheduler, tick_job_id
+from worker.protocol.serialization import EnvelopeCodec
+from worker.taskdef.cron import Cron, Every, effective_schedules, parse_timing
 
 T0 = datetime(2026, 11, 22, 10, 0, 0, tzinfo=UTC)
 instants = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))

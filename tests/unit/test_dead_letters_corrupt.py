@@ -18,14 +18,14 @@ from arq.connections import ArqRedis
 from typer.testing import CliRunner
 
 import worker
-import worker.cli_common
+import worker.cli.common
 from tests.unit.conftest import Harness
 from worker import CorruptDeadLetter, DeadLetter, DeadLetterFilter, DeadLetterStore, JobqError, ReplayRefused
-from worker.api import create_app
-from worker.cli_app import app as cli
-from worker.client import Client
+from worker.cli.app import app as cli
+from worker.client.producer import Client
 from worker.errors import SerializationError
-from worker.metrics import Metrics
+from worker.http.api import create_app
+from worker.observability.metrics import Metrics
 from worker.settings import JobqSettings
 
 STORE, INDEX = "jobq:dlq:arq:queue", "jobq:dlq:arq:queue:index"
@@ -207,7 +207,7 @@ def cli_redis(monkeypatch: pytest.MonkeyPatch, make_settings: Any) -> Iterator[f
             settings, redis=ArqRedis(connection_pool=fakeredis.aioredis.FakeRedis(server=server).connection_pool)
         )
 
-    monkeypatch.setattr(worker.cli_common, "Client", client)
+    monkeypatch.setattr(worker.cli.common, "Client", client)
     monkeypatch.setenv("JOBQ_TASK_MODULES", "tests.sample_tasks")
     sync = fakeredis.FakeRedis(server=server)
     for n, (job_id, (raw, _)) in enumerate(HOSTILE.items()):

@@ -22,8 +22,7 @@ from pydantic import BaseModel, Field
 
 from tests.unit.conftest import START_S
 from worker import JobContext, JobRequest, task
-from worker.client import Client
-from worker.connection import codec_for
+from worker.client.producer import Client
 from worker.errors import (
     EnvelopeTooLarge,
     InvalidJobOptions,
@@ -32,8 +31,9 @@ from worker.errors import (
     JobqError,
     SettingsError,
 )
-from worker.registry import Registry
+from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings, load_settings
+from worker.taskdef.registry import Registry
 
 
 class FreeIn(BaseModel):

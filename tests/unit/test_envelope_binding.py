@@ -15,10 +15,11 @@ from hypothesis import strategies as st
 from tests import cron_tasks
 from tests.unit.conftest import Clock, Harness
 from worker import DeadLetterStore, JobStatus, Schedule
-from worker.connection import codec_for
-from worker.cron import CronScheduler, effective_schedules
+from worker.engine.scheduler import CronScheduler
 from worker.errors import EnvelopeFieldError, SignatureError
-from worker.serialization import EnvelopeCodec, loads
+from worker.protocol.connection import codec_for
+from worker.protocol.serialization import EnvelopeCodec, loads
+from worker.taskdef.cron import effective_schedules
 
 KEY = b"k" * 32
 JOB = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}

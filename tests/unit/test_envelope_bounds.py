@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 
 from tests.unit.conftest import Harness
 from worker import DeadLetterStore
-from worker.envelope_bounds import MAX_DEPTH, MAX_TIME_MS, MAX_TRY
 from worker.errors import EnvelopeFieldError, EnvelopeVersionError, JobqError, SerializationError, SignatureError
-from worker.serialization import EnvelopeCodec, dumps, loads
+from worker.protocol.envelope_bounds import MAX_DEPTH, MAX_TIME_MS, MAX_TRY
+from worker.protocol.serialization import EnvelopeCodec, dumps, loads
 
 JOB = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
 BOUND = {"job_id": "j1", "queue": "arq:queue"}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from worker import eventloop
+from worker.process import eventloop
 
 
 async def _loop_class() -> str:

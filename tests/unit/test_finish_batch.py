@@ -6,8 +6,8 @@ import asyncio
 
 from arq.connections import ArqRedis
 
-from worker.finish_batch import FinishBatcher
-from worker.keys import JobKeys
+from worker.engine.finish_batch import FinishBatcher
+from worker.protocol.keys import JobKeys
 
 QUEUE = "arq:queue"
 

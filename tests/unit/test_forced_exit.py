@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from worker.forced_exit import ForcedExit
+from worker.process.forced_exit import ForcedExit
 
 
 class Timers:

@@ -10,15 +10,15 @@ import pytest
 
 from tests.unit.conftest import Harness
 from worker import DeadLetterStore, Outcome
-from worker.assembly import execution_config
-from worker.attempt import AttemptRunner
-from worker.dead_letters import DeadLetter
-from worker.execution import JobExecutor
-from worker.finish import DeadLetterBounds, TryRecorder
-from worker.keys import JobKeys
-from worker.limits import DistributedLimiter
-from worker.serialization import EnvelopeCodec
-from worker.try_job import TryJob, dead_letter_entry
+from worker.client.dead_letters import DeadLetter
+from worker.engine.assembly import execution_config
+from worker.engine.attempt import AttemptRunner
+from worker.engine.executor import JobExecutor
+from worker.engine.finish import DeadLetterBounds, TryRecorder
+from worker.engine.limiter import DistributedLimiter
+from worker.engine.try_job import TryJob, dead_letter_entry
+from worker.protocol.keys import JobKeys
+from worker.protocol.serialization import EnvelopeCodec
 
 
 def store(h: Harness) -> DeadLetterStore:

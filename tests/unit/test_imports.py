@@ -15,7 +15,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 #: What ``jobq worker`` imports before it connects: the CLI, the runner, the event loop, logging and Sentry set-up.
-WORKER_IMPORTS = "import worker.cli, worker.runner, worker.eventloop, worker.observability, tests.sample_tasks"
+WORKER_IMPORTS = (
+    "import worker.cli, worker.engine.runner, worker.process.eventloop, worker.observability.logs, tests.sample_tasks"
+)
 
 
 def loaded_packages(code: str) -> set[str]:
@@ -57,3 +59,31 @@ def test_the_cli_imports_rich_only_for_a_command_that_prints() -> None:
         """
     )
     assert "rich" not in loaded
+
+
+def loaded_modules(code: str) -> set[str]:
+    """Every module name in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    report = "import sys\nprint('loaded:', *sorted(sys.modules), file=sys.stderr)\n"
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code) + "\n" + report],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("loaded: ")]
+    return set(line.split()[1:])
+
+
+def test_the_producer_package_loads_nothing_of_the_layers_above_it() -> None:
+    loaded = loaded_modules("import worker.client, worker.client.producer, worker.client.sync, worker.client.handle")
+    above = ("worker.engine", "worker.cli", "worker.http", "worker.demo")
+    assert "worker.client.producer" in loaded  # the check looks at the right modules
+    assert [m for m in loaded if m in above or m.startswith(tuple(p + "." for p in above))] == []
+
+
+def test_a_task_module_declaring_tasks_loads_no_redis_or_arq() -> None:
+    loaded = loaded_packages(
+        """
+        from worker import JobContext, Limit, Schedule, resource, task
+        """
+    )
+    assert "worker" in loaded
+    assert {"redis", "arq", "prometheus_client", "aiohttp"}.isdisjoint(loaded), loaded

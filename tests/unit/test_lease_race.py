@@ -14,14 +14,14 @@ import pytest
 from arq.connections import ArqRedis
 
 from tests.unit.conftest import Clock
-from worker.assembly import build_worker
-from worker.client import Client
-from worker.connection import codec_for
-from worker.engine import JobqWorker
-from worker.finish import DEAD_LETTER_LUA, RETRY_LUA
-from worker.finish_batch import FINISH_MANY_LUA
-from worker.registry import Registry
+from worker.client.producer import Client
+from worker.engine.arq_worker import JobqWorker
+from worker.engine.assembly import build_worker
+from worker.engine.finish import DEAD_LETTER_LUA, RETRY_LUA
+from worker.engine.finish_batch import FINISH_MANY_LUA
+from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings
+from worker.taskdef.registry import Registry
 
 WAIT_S = 10.0
 

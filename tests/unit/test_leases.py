@@ -9,7 +9,7 @@ import pytest
 
 from tests.unit.conftest import Harness
 from worker import JobStatus, Outcome
-from worker.leases import Leases
+from worker.engine.leases import Leases
 
 
 async def test_claim_sets_a_fenced_lease_with_the_configured_ttl(make_harness: object) -> None:

@@ -8,7 +8,8 @@ import pytest
 
 from tests.unit.conftest import Harness
 from worker import JobStatus, Limit
-from worker.limits import DistributedLimiter, NoFreeSlot
+from worker.engine.limiter import DistributedLimiter, NoFreeSlot
+from worker.errors import TaskDefinitionError
 
 
 async def test_second_job_for_a_busy_key_is_deferred_uncharged(harness: Harness) -> None:
@@ -71,7 +72,7 @@ async def test_lease_is_renewed_while_the_job_runs(harness: Harness) -> None:
 
 
 def test_limits_are_validated() -> None:
-    with pytest.raises(ValueError, match="max_concurrent must be at least 1"):
+    with pytest.raises(TaskDefinitionError, match="max_concurrent must be at least 1"):
         Limit("x", 0)
-    with pytest.raises(ValueError, match="contain no ':'"):
+    with pytest.raises(TaskDefinitionError, match="contain no ':'"):
         Limit("a:b", 1)

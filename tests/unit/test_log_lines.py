@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from worker import observability
-from worker.observability import TEXT_FORMAT, JsonFormatter, StderrLines, TextFormatter, log_try
+from worker.observability import logs as observability
+from worker.observability.logs import TEXT_FORMAT, JsonFormatter, StderrLines, TextFormatter, log_try
 from worker.states import Outcome
 
 

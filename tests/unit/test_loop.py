@@ -13,9 +13,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.unit.conftest import Harness
 from worker import JobStatus
-from worker.health import WorkerState, read_health, worker_key
-from worker.leases import Leases
-from worker.probes import probe_app
+from worker.engine.health import WorkerState, read_health, worker_key
+from worker.engine.leases import Leases
+from worker.engine.probes import probe_app
 
 
 async def run_worker(h: Harness) -> asyncio.Task[None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from arq.connections import ArqRedis
 
-from worker.lua import LUA_MGET
+from worker.protocol.lua import LUA_MGET
 
 # ARGV: the keys to read.  Returns their count, then each value ('-' for a missing key), in order.
 READ_ALL = (

@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.conftest import Harness
 from worker import Client
-from worker.metrics import DURATION_BUCKETS, Metrics
-from worker.probes import probe_app
+from worker.engine.probes import probe_app
+from worker.observability.metrics import DURATION_BUCKETS, Metrics
 from worker.states import Outcome
 
 

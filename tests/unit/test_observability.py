@@ -13,7 +13,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from tests.unit.conftest import Harness
-from worker.observability import JsonFormatter, configure_logging, init_sentry
+from worker.observability.logs import JsonFormatter, configure_logging, init_sentry
 from worker.settings import JobqSettings
 
 
@@ -138,7 +138,7 @@ def test_configure_logging_installs_one_handler(make_settings: Any) -> None:
 def test_text_formatter_writes_the_time_as_logging_does() -> None:
     import logging as stdlib_logging
 
-    from worker.observability import TextFormatter
+    from worker.observability.logs import TextFormatter
 
     ours = TextFormatter("%(asctime)s %(message)s")
     theirs = stdlib_logging.Formatter("%(asctime)s %(message)s")

@@ -10,9 +10,9 @@ import pytest
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from worker.engine.leases import Leases
 from worker.errors import RedisPermissionError, SettingsError
-from worker.leases import Leases
-from worker.permissions import PROBE_ID, acl_line, check_permissions, is_refusal, permission_error, probe_keys
+from worker.protocol.permissions import PROBE_ID, acl_line, check_permissions, is_refusal, permission_error, probe_keys
 
 SCRIPT_KEY_REFUSAL = (
     "The user executing the script can't access at least one of the keys mentioned in the command arguments "

@@ -11,12 +11,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from tests.unit.conftest import Harness
 from worker import JobRequest
-from worker.api import create_app
+from worker.client.sync import SyncClient
 from worker.errors import InvalidQueueName, SettingsError
-from worker.keys import check_queue_name
-from worker.metrics import Metrics
+from worker.http.api import create_app
+from worker.observability.metrics import Metrics
+from worker.protocol.keys import check_queue_name
 from worker.settings import JobqSettings, load_settings
-from worker.sync import SyncClient
 
 TOKEN = "queue-names-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -124,3 +124,15 @@ def test_reserved_prefixes_are_arqs_own_key_prefixes() -> None:
     }
     assert arq_prefixes <= set(RESERVED_QUEUE_PREFIXES)
     assert constants.health_check_key_suffix in RESERVED_QUEUE_SUFFIXES
+
+
+def test_jobs_keys_use_arqs_own_prefixes() -> None:
+    # worker.protocol.keys spells arq's prefixes out so that task modules load no arq; they must stay arq's.
+    from arq import constants
+
+    from worker.protocol import keys
+
+    assert keys.job_key_prefix == constants.job_key_prefix
+    assert keys.in_progress_key_prefix == constants.in_progress_key_prefix
+    assert keys.retry_key_prefix == constants.retry_key_prefix
+    assert keys.result_key_prefix == constants.result_key_prefix

@@ -35,7 +35,7 @@ def test_python_examples_parse() -> None:
 
 
 def test_metrics_table_lists_exactly_the_exported_metrics() -> None:
-    from worker.metrics import Metrics
+    from worker.observability.metrics import Metrics
 
     exported = {m.name for m in Metrics().registry.collect()}
     section = README.split("### Metrics", 1)[1].split("\n### ", 1)[0]
@@ -44,8 +44,8 @@ def test_metrics_table_lists_exactly_the_exported_metrics() -> None:
 
 
 def test_every_api_route_is_in_the_readme() -> None:
-    from worker.openapi import openapi_document
-    from worker.registry import Registry
+    from worker.http.openapi import openapi_document
+    from worker.taskdef.registry import Registry
 
     section = README.split("## HTTP API", 1)[1].split("\n## ", 1)[0]
     paths = {p.replace("{job_id}", "{id}") for p in openapi_document(Registry())["paths"] if p.startswith("/v1/")}

@@ -7,8 +7,8 @@ import logging
 import fakeredis
 import pytest
 
+from worker.engine.redis_guard import assess, check_redis_safety
 from worker.errors import SettingsError, UnsafeRedisError
-from worker.redis_guard import assess, check_redis_safety
 
 SAFE_INFO = {"maxmemory_policy": "noeviction", "aof_enabled": 1}
 

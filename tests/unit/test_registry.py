@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from tests import sample_tasks
 from worker import JobContext, RetryPolicy, task
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
-from worker.registry import Registry
+from worker.taskdef.registry import Registry
 
 
 class In(BaseModel):

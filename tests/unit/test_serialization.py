@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from worker.errors import EnvelopeFieldError, EnvelopeVersionError, JobFailed, SerializationError, SignatureError
-from worker.serialization import EnvelopeCodec, dumps, error_to_dict, loads
+from worker.protocol.serialization import EnvelopeCodec, dumps, error_to_dict, loads
 
 JOB = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
 
@@ -234,6 +234,6 @@ class _Float(float):
     ],
 )
 def test_all_finite_agrees_with_non_finite_path(value: object) -> None:
-    from worker.envelope_bounds import all_finite, non_finite_path
+    from worker.protocol.envelope_bounds import all_finite, non_finite_path
 
     assert all_finite(value) is (non_finite_path(value) is None)

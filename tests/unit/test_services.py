@@ -9,7 +9,8 @@ from typing import Any
 
 from tasks.http import http_session
 from worker import JobqSettings, resource
-from worker.services import Resources, resources_from_modules
+from worker.engine.services import Resources
+from worker.taskdef.services import resources_from_modules
 
 events: list[str] = []
 

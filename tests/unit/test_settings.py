@@ -178,7 +178,7 @@ def test_jobq_cron_that_is_not_a_json_object_is_a_settings_error(monkeypatch: py
 
 def test_an_every_interval_too_long_for_a_clock_is_a_settings_error() -> None:
     from tests.cron_tasks import quarter_hourly
-    from worker.cron import effective_schedules
+    from worker.taskdef.cron import effective_schedules
 
     with pytest.raises(SettingsError) as caught:
         effective_schedules([quarter_hourly], {"quarter-hourly": "every 99999999999999999999999h"})

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from worker.wakeup import WakeUp
+from worker.engine.wakeup import WakeUp
 
 
 class CancelBecomesTimeout:

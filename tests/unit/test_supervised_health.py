@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from arq.connections import ArqRedis
 
-from worker.health import HealthReport, Heartbeat, WorkerState, read_health, supervisor_key, worker_key
-from worker.supervisor import SLOT_ENV, Slot, supervised_slot
+from worker.engine.health import HealthReport, Heartbeat, WorkerState, read_health, supervisor_key, worker_key
+from worker.process.supervisor import SLOT_ENV, Slot, supervised_slot
 
 HOST = "host-a"
 SUPERVISOR = f"{HOST}:100"

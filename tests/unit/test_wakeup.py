@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.unit.conftest import Harness
-from worker import serialization
-from worker.leases import ClaimBatch, Leases
+from worker.engine.leases import ClaimBatch, Leases
+from worker.protocol import serialization
 
 SLOW_POLL_S = 30.0  # a fallback poll this slow never picks a job up within a test
 
@@ -44,7 +44,7 @@ async def test_an_idle_worker_wakes_on_enqueue_without_waiting_for_the_fallback_
 async def test_a_batch_enqueue_wakes_an_idle_worker(make_harness: Any) -> None:
     h = make_harness(poll_delay_s=SLOW_POLL_S)
     loop = await start_idle(h)
-    from worker.client import job_requests
+    from worker.client.producer import job_requests
 
     handles = await h.client.enqueue_many(job_requests("add", [{"a": i, "b": 1} for i in range(5)]))
     assert [(await x.result(timeout=5)).total for x in handles] == [1, 2, 3, 4, 5]

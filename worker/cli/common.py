@@ -1,0 +1,121 @@
+"""What the ``jobq`` commands share: settings at the edge, error-to-exit-code mapping, output helpers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import orjson
+import typer
+from redis.exceptions import RedisError
+
+from worker.client.producer import Client
+from worker.errors import (
+    InvalidJobOptions,
+    InvalidPayload,
+    JobqError,
+    SettingsError,
+    TaskDefinitionError,
+    UnknownTaskError,
+)
+from worker.protocol.permissions import permission_error, redis_user
+from worker.queue_names import queue_name_problem
+from worker.settings import JobqSettings, load_settings
+from worker.timeparse import parse_when_ms
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+T = TypeVar("T")
+
+
+# rich is imported when a command prints, not with the CLI: ``jobq worker`` does not load it.
+def err_console() -> Console:
+    """A console on stderr that keeps an error on one greppable line."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def out_console() -> Console:
+    """A console on stdout for the commands' tables."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with ``code``."""
+    err_console().print(f"error: {message}", markup=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors_to_exit_codes() -> Iterator[None]:
+    """Configuration and usage errors (bad settings, payloads, options) exit 2; runtime errors (Redis, failed
+    jobs) exit 1; both on stderr."""
+    try:
+        yield
+    except (SettingsError, TaskDefinitionError, InvalidPayload, InvalidJobOptions, UnknownTaskError) as exc:
+        fail(str(exc), 2)
+    except (JobqError, RedisError, OSError) as exc:
+        fail(f"{type(exc).__name__}: {exc}", 1)
+
+
+def queue_option(value: str | None) -> str | None:
+    """Typer callback of the ``--queue`` options: refuse a name jobq may not use as a queue (exit 2)."""
+    problem = None if value is None else queue_name_problem(value)
+    if problem is not None:
+        raise typer.BadParameter(f"the queue name {problem}")
+    return value
+
+
+def cli_settings(**overrides: Any) -> JobqSettings:
+    """The settings from the environment, or exit 2 naming what is wrong."""
+    with errors_to_exit_codes():
+        return load_settings(**overrides)
+
+
+def run(fn: Callable[[], T]) -> T:
+    """Call ``fn`` with jobq's errors mapped to exit codes."""
+    with errors_to_exit_codes():
+        return fn()
+
+
+def with_client(settings: JobqSettings, use: Callable[[Client], Awaitable[T]]) -> T:
+    """Run ``use(client)`` on a fresh event loop, closing the client afterwards."""
+
+    async def main() -> T:
+        async with Client(settings) as client:
+            try:
+                return await use(client)
+            except RedisError as exc:  # a refused permission is named with its fix, and exits 2
+                refusal = permission_error(exc, user=redis_user(settings), queue=settings.queue_name)
+                if refusal is None:
+                    raise
+                raise refusal from None
+
+    return run(lambda: asyncio.run(main()))
+
+
+def parse_when(text: str | None, option: str) -> int | None:
+    """Milliseconds since the epoch from ``text`` (see :func:`worker.timeparse.parse_when_ms`); exits 2 if bad."""
+    if text is None:
+        return None
+    try:
+        return parse_when_ms(text)
+    except ValueError as exc:
+        fail(f"{option}: {exc}", 2)
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on stdout (datetimes as ISO 8601)."""
+    typer.echo(orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2).decode())
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

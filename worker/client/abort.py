@@ -1,0 +1,88 @@
+"""Aborting a job by id: a queued job is removed at once, a running one is cancelled by its worker.
+
+A running job gets an abort marker (``jobq:abort:<id>``); its worker checks the markers of the jobs
+it runs every ``JOBQ_ABORT_CHECK_S`` and cancels the matches, which end as ABORTED and are never
+retried. The marker is deleted when the job ends, and enqueueing a new job under the same id
+deletes any marker left over, so an abort never reaches a later job that reuses the id.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from worker.errors import JobAborted, SerializationError
+from worker.protocol.keys import JobKeys
+from worker.protocol.serialization import EnvelopeCodec
+from worker.states import JobStatus, Outcome
+
+#: How long an abort marker waits for its job, at most (it is deleted when the job ends).
+ABORT_MARKER_TTL_MS = 86_400_000
+
+# KEYS: queue, job, in-progress, result, abort marker, retry, meta.
+# ARGV: job id, aborted-result envelope, result TTL (ms), marker TTL (ms).
+ABORT_LUA = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return 'finished' end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
+  return 'running'
+end
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('DEL', KEYS[2], KEYS[5], KEYS[6], KEYS[7])
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[3])
+  end
+  -- Touch the in-progress key: a worker claiming this job right now (arq's WATCH) backs off.
+  redis.call('SET', KEYS[3], 'aborted', 'PX', 1000)
+  return 'aborted'
+end
+return 'not_found'
+"""
+
+_STATUS = {
+    b"aborted": JobStatus.ABORTED,
+    b"running": JobStatus.IN_PROGRESS,
+    b"not_found": JobStatus.NOT_FOUND,
+}
+
+
+def aborted_result(codec: EnvelopeCodec, job_id: str, queue: str, envelope: bytes | None, now_ms: int) -> bytes:
+    """The result envelope of a job aborted before it started (arq's result layout)."""
+    body: dict[str, Any] = {"f": "", "a": [], "k": {}, "et": now_ms}
+    if envelope is not None:
+        with contextlib.suppress(SerializationError):  # an undecodable job is aborted all the same
+            body = codec.loads_job(envelope, job_id=job_id, queue=queue)
+    result = {
+        "t": 0,
+        "f": body.get("f", ""),
+        "a": body.get("a", []),
+        "k": body.get("k", {}),
+        "et": body.get("et", now_ms),
+        "s": False,
+        "r": JobAborted(f"job {job_id} was aborted on request before it started"),
+        "st": now_ms,
+        "ft": now_ms,
+        "q": queue,
+        "id": job_id,
+        "o": Outcome.ABORTED.value,
+        "n": 0,
+    }
+    return codec.dumps(result)
+
+
+async def request_abort(
+    redis: ArqRedis, codec: EnvelopeCodec, keys: JobKeys, *, now_ms: int, result_ttl_ms: int
+) -> JobStatus | None:
+    """Abort the job: ABORTED (it was queued and is gone), IN_PROGRESS (its worker will cancel it),
+    NOT_FOUND, or ``None`` when it had already finished."""
+    envelope = await redis.get(keys.job)
+    result = aborted_result(codec, keys.job_id, keys.queue, envelope, now_ms)
+    script = redis.register_script(ABORT_LUA)
+    answer = await script(
+        keys=[keys.queue, keys.job, keys.in_progress, keys.result, keys.abort, keys.retry, keys.meta],
+        args=[keys.job_id, result, result_ttl_ms, ABORT_MARKER_TTL_MS],
+    )
+    return _STATUS.get(answer if isinstance(answer, bytes) else str(answer).encode())

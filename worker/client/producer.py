@@ -1,0 +1,296 @@
+"""The producer client: validate a payload, wrap it in an envelope, and enqueue it in one round trip.
+
+Jobs are written in arq's layout (``arq:job:<id>`` plus a member of the queue's sorted set), so a
+stock arq worker or client configured with jobq's serializer reads them too. An enqueue is one
+Lua script call; a batch is one script call per :data:`BATCH_CHUNK` jobs of a queue. The script
+also wakes the queue's idle workers (see :mod:`worker.engine.wakeup`). The payload and options are
+validated before anything is written (see :mod:`worker.client.checks`), and an existing ``job_id``
+is never enqueued twice. Each call carries a random request id that the script records with what it
+created, so a call re-sent after its reply was lost (redis-py retries on a dropped connection) is
+answered the same and writes nothing again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Self, TypeVar, overload
+
+import orjson
+from arq.connections import ArqRedis
+from pydantic import BaseModel
+from redis.exceptions import ResponseError
+
+import worker.client.checks as checks
+from worker.client.checks import MAX_JOB_ID_LEN
+from worker.client.handle import HandleContext, JobHandle
+from worker.errors import EnvelopeTooLarge
+from worker.observability.metrics import Metrics
+from worker.observability.tracing import trace_headers
+from worker.protocol.connection import close_redis, codec_for, create_redis
+from worker.protocol.enqueue_script import ENQUEUE_LUA, script_error
+from worker.protocol.keys import check_queue_name, enqueue_record, wake_channel
+from worker.protocol.options import OPTIONS_KWARG
+from worker.protocol.permissions import PermissionCheck, redis_user
+from worker.protocol.serialization import EnvelopeCodec
+from worker.settings import JobqSettings
+from worker.states import JobStatus
+from worker.taskdef.registry import Registry, TaskDef
+from worker.taskdef.requests import Delay, JobRequest
+
+#: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
+BATCH_CHUNK = 1000
+
+__all__ = ["BATCH_CHUNK", "MAX_JOB_ID_LEN", "Client", "Delay", "JobRequest", "job_requests", "record_ttl_ms"]
+
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R")
+
+
+@dataclass(slots=True)  # not frozen: one is built per job of a batch, and freezing costs a microsecond each
+class _Prepared:
+    task: TaskDef[Any, Any]
+    job_id: str
+    queue: str
+    score_ms: int
+    ttl_ms: int
+    body: bytes
+    check: str  #: "1" for an id given by the caller (it may exist already), "0" for a random one
+
+
+class Client:
+    """Async producer client. Use ``async with Client(settings) as client:``.
+
+    ``registry`` resolves task names; when omitted it is loaded from ``JOBQ_TASK_MODULES`` the first
+    time a task is given by name. Passing the ``TaskDef`` itself needs no registry. With ``metrics``,
+    every job created is counted in ``jobq_jobs_enqueued_total``.
+    """
+
+    def __init__(
+        self,
+        settings: JobqSettings,
+        *,
+        registry: Registry | None = None,
+        redis: ArqRedis | None = None,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._registry = registry
+        self._codec: EnvelopeCodec = codec_for(settings)
+        self._owns_redis = redis is None
+        self.redis = redis if redis is not None else create_redis(settings, self._codec)
+        self._clock = clock
+        self._enqueue_script = self.redis.register_script(ENQUEUE_LUA)
+        # Once per queue, before its first job: refuse to enqueue what no worker with this ACL user could claim.
+        self._permissions = PermissionCheck(self.redis, redis_user(settings))
+        self._expires_ms = int(settings.job_expires_s * 1000)
+        self._record_ttl_ms = record_ttl_ms(settings)
+        self._max_envelope = settings.max_envelope_bytes
+        self._queues_ok = {settings.queue_name}  # names already checked (the hot path checks each once)
+        self._handle_ctx = HandleContext(self.redis, self._codec, clock, round(settings.result_ttl_s * 1000))
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the Redis connections this client opened."""
+        if self._owns_redis:
+            await close_redis(self.redis)
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this client stamps jobs with (injected in tests)."""
+        return self._clock
+
+    @property
+    def registry(self) -> Registry:
+        """The task registry (loaded from the settings on first use)."""
+        if self._registry is None:
+            self._registry = Registry.from_modules(self.settings.task_modules)
+        return self._registry
+
+    def _task(self, task: TaskDef[Any, Any] | str) -> TaskDef[Any, Any]:
+        return task if isinstance(task, TaskDef) else self.registry.get(checks.task_name(task))
+
+    def _queue(self, queue: str | None, at: str = "") -> str:
+        if queue is None:
+            return self.settings.queue_name
+        if isinstance(queue, str) and queue in self._queues_ok:
+            return queue
+        self._queues_ok.add(check_queue_name(queue, where=at))
+        return queue
+
+    @overload
+    def job(self, job_id: str, *, task: TaskDef[Any, R], queue: str | None = None) -> JobHandle[R]: ...
+    @overload
+    def job(self, job_id: str, *, task: str | None = None, queue: str | None = None) -> JobHandle[Any]: ...
+    def job(
+        self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None
+    ) -> JobHandle[Any]:
+        """A handle to an existing job; give ``task`` to get results back as its result model."""
+        task_def = None if task is None else self._task(task)
+        return self._new_handle(job_id, self._queue(queue), task_def, created=True)
+
+    def rebind(self, handle: JobHandle[R]) -> JobHandle[R]:
+        """The same job's handle on this client's connection (for a handle made by another client)."""
+        return JobHandle.bound(self._handle_ctx, handle.job_id, handle.queue_name, handle.task, handle.created)
+
+    async def abort(self, job_id: str, *, queue: str | None = None, wait: float | None = None) -> JobStatus:
+        """Abort a job by id; see :meth:`JobHandle.abort`."""
+        return await self.job(job_id, queue=queue).abort(wait=wait)
+
+    def _new_handle(
+        self, job_id: str, queue: str, task_def: TaskDef[Any, Any] | None, *, created: bool
+    ) -> JobHandle[Any]:
+        return JobHandle.bound(self._handle_ctx, job_id, queue, task_def, created)
+
+    @overload
+    async def enqueue(
+        self,
+        task: TaskDef[P, R],
+        payload: P | Mapping[str, Any],
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> JobHandle[R]: ...
+    @overload
+    async def enqueue(
+        self,
+        task: str,
+        payload: Any,
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> JobHandle[Any]: ...
+    async def enqueue(
+        self,
+        task: TaskDef[Any, Any] | str,
+        payload: Any,
+        *,
+        job_id: str | None = None,
+        defer_by: Delay | None = None,
+        defer_until: datetime | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ) -> JobHandle[Any]:
+        """Validate ``payload`` against the task's model and enqueue one job.
+
+        Raises :class:`~worker.errors.UnknownTaskError`, :class:`~worker.errors.InvalidPayload`
+        (naming each bad field; :class:`~worker.errors.EnvelopeTooLarge` beyond
+        ``JOBQ_MAX_ENVELOPE_BYTES``) or :class:`~worker.errors.InvalidJobOptions` (naming the option;
+        :class:`~worker.errors.InvalidQueueName` for the queue) before writing anything, and
+        :class:`~worker.errors.RedisPermissionError` when Redis refuses this client's ACL user what a
+        worker needs to claim the job (checked once per queue). With a ``job_id`` that already exists,
+        nothing is written and the returned handle has ``created == False``.
+        """
+        request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout, queue)
+        prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
+        (created,) = await self._write([prepared])
+        return self._handle(prepared, bool(created))
+
+    async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle[Any]]:
+        """Validate every job of the batch, then write them in one round trip per chunk.
+
+        Nothing is written unless every payload and option of the batch is valid; errors name the
+        batch item. Handles come back in the order of ``requests``.
+        """
+        now_ms = self._now_ms()
+        trace = trace_headers()  # the same for every job of the batch
+        prepared = [self._prepare(r, now_ms=now_ms, trace=trace, item=i) for i, r in enumerate(requests)]
+        by_queue: dict[str, list[int]] = {}
+        for i, p in enumerate(prepared):
+            by_queue.setdefault(p.queue, []).append(i)
+        created = [0] * len(prepared)
+        for indexes in by_queue.values():
+            for start in range(0, len(indexes), BATCH_CHUNK):
+                chunk = indexes[start : start + BATCH_CHUNK]
+                for i, c in zip(chunk, await self._write([prepared[i] for i in chunk]), strict=True):
+                    created[i] = c
+        return [self._handle(p, bool(c)) for p, c in zip(prepared, created, strict=True)]
+
+    async def _write(self, jobs: list[_Prepared]) -> list[int]:
+        """Enqueue jobs of one queue with one script call; 1 (created) or 0 per job."""
+        packed = orjson.dumps(
+            [f for p in jobs for f in (p.job_id, str(p.score_ms), str(p.ttl_ms), p.body.decode(), p.check)]
+        )
+        queue = jobs[0].queue
+        # A new request id per call, the same for redis-py's re-sends of it: the script answers those from its record.
+        record = enqueue_record(os.urandom(12).hex())
+        await self._permissions.ensure(queue)
+        try:
+            created = await self._enqueue_script(
+                keys=[queue, record], args=[wake_channel(queue), packed, self._record_ttl_ms]
+            )
+        except ResponseError as exc:
+            raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
+        return list(created)
+
+    def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
+        if created and self.metrics is not None:
+            self.metrics.job_enqueued(prepared.queue, prepared.task.name)
+        return self._new_handle(prepared.job_id, prepared.queue, prepared.task, created=created)
+
+    def _now_ms(self) -> int:
+        return round(self._clock() * 1000)
+
+    def _prepare(
+        self, request: JobRequest, *, now_ms: int, trace: dict[str, str], item: int | None = None
+    ) -> _Prepared:
+        # The hot path of enqueue_many: messages are built only when something is wrong.
+        at = checks.where(item)
+        task_def = self._task(request.task)
+        payload = checks.json_payload(task_def, task_def.validate(request.payload, item=item), item)
+        given = request.job_id is not None
+        job_id = checks.check_job_id(request.job_id, at) if given else checks.random_job_id()
+        if request.defer_by is None and request.defer_until is None:
+            score_ms = now_ms
+        else:
+            score_ms = checks.score_ms(request.defer_by, request.defer_until, now_ms, at)
+        options: dict[str, Any] = {}
+        if request.timeout is not None:
+            options["timeout_s"] = checks.check_timeout(task_def, request.timeout, at)
+        if trace:
+            options["trace"] = trace
+        queue = self._queue(request.queue, at)
+        # arq's job envelope (what arq.jobs.serialize_job writes); the options as JobOptions.to_kwargs() does.
+        kwargs = {OPTIONS_KWARG: options} if options else {}
+        envelope = {"t": None, "f": task_def.name, "a": (payload,), "k": kwargs, "et": now_ms}
+        try:
+            body = self._codec.dumps_job(envelope, job_id=job_id, queue=queue)  # bound: a copy never runs
+        except (ValueError, TypeError) as exc:  # NaN or infinity, an integer beyond 64 bits, nesting too deep
+            raise checks.unencodable(task_def, payload, exc, item) from None
+        if len(body) > self._max_envelope:
+            raise EnvelopeTooLarge(task_def.name, len(body), self._max_envelope, item=item)
+        ttl_ms = score_ms - now_ms + self._expires_ms if score_ms > now_ms else self._expires_ms
+        if ttl_ms > checks.MAX_TTL_MS:
+            checks.check_ttl_ms(ttl_ms, at)
+        return _Prepared(task_def, job_id, queue, score_ms, ttl_ms, body, "1" if given else "0")
+
+
+def record_ttl_ms(settings: JobqSettings) -> int:
+    """How long an enqueue's record is kept: longer than redis-py may take to re-send the call.
+
+    redis-py sends a command again up to 3 times after a dropped connection (``worker.protocol.connection``),
+    each time after a backoff of at most 1 s and within a connect and a socket timeout.
+    """
+    per_try_s = settings.redis_connect_timeout_s + settings.redis_socket_timeout_s + 1
+    return round((4 * per_try_s + 30) * 1000)
+
+
+def job_requests(task: TaskDef[Any, Any] | str, payloads: Sequence[Any], **options: Any) -> list[JobRequest]:
+    """One :class:`JobRequest` per payload, all with the same task and options."""
+    return [JobRequest(task, payload, **options) for payload in payloads]

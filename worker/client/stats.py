@@ -1,0 +1,128 @@
+"""A snapshot of one queue: ready, deferred and running jobs, the oldest ready job's age, dead
+letters and live workers — read in two round trips."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
+
+from worker.protocol.keys import WORKERS_INDEX, dead_letter_index, worker_key
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """How one queue looks right now."""
+
+    queue: str
+    at: float  #: seconds since the epoch
+    queued: int  #: in the queue, running ones included
+    ready: int  #: due now and waiting for a worker (running ones excluded)
+    deferred: int  #: not due yet (scheduled, or waiting for a retry)
+    running: int  #: reported by the live workers of this queue
+    oldest_ready_age_s: float  #: how long the oldest waiting due job has waited (0 when none)
+    dead_letters: int
+    workers: int  #: live workers serving this queue
+    processed: int = 0  #: tries finished by the live workers since they started (for throughput)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The snapshot as plain data."""
+        return asdict(self)
+
+
+#: How many of the earliest due jobs are checked for a lease, to tell waiting from running ones.
+LEASE_WINDOW = 100
+
+
+async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) -> QueueStats:
+    """Read the stats of ``queue``.
+
+    A running job stays in the queue's sorted set while it holds its lease, so ``ready`` and the
+    oldest ready age look at the first :data:`LEASE_WINDOW` due jobs and leave out those that hold
+    a lease: a long job being worked on is not a job waiting for a worker.
+    """
+    now = time.time() if now is None else now
+    now_ms = round(now * 1000)
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zcard(queue)
+        pipe.zcount(queue, "-inf", now_ms)
+        pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=LEASE_WINDOW, withscores=True)
+        pipe.zcard(dead_letter_index(queue))
+        pipe.zrange(WORKERS_INDEX, 0, -1)
+        total, due, first_due, dead, members = await pipe.execute()
+    lease_keys = [in_progress_key_prefix + raw.decode(errors="replace") for raw, _ in first_due]
+    beat_keys = [worker_key(m.decode()) for m in members]
+    found = await redis.mget(lease_keys + beat_keys) if lease_keys or beat_keys else []  # one round trip for both
+    leases, beats = found[: len(lease_keys)], found[len(lease_keys) :]
+    waiting = [score for (_, score), lease in zip(first_due, leases, strict=True) if lease is None]
+    live = [orjson.loads(b) for b in beats if b is not None]
+    mine = [w for w in live if w.get("queue") == queue]
+    oldest_age = max(0.0, now - waiting[0] / 1000) if waiting else 0.0
+    return QueueStats(
+        queue=queue,
+        at=now,
+        queued=int(total),
+        ready=max(0, int(due) - (len(first_due) - len(waiting))),
+        deferred=int(total) - int(due),
+        running=sum(int(w.get("running", 0)) for w in mine),
+        oldest_ready_age_s=round(oldest_age, 3),
+        dead_letters=int(dead),
+        workers=len(mine),
+        processed=sum(int(w.get(k, 0)) for w in mine for k in ("succeeded", "failed", "retried")),
+    )
+
+
+async def known_queues(redis: ArqRedis, default: str) -> list[str]:
+    """``default`` and every queue a live worker serves."""
+    members = await redis.zrange(WORKERS_INDEX, 0, -1)
+    beats = await redis.mget([worker_key(m.decode()) for m in members]) if members else []
+    queues = {default} | {str(orjson.loads(b).get("queue")) for b in beats if b is not None}
+    return sorted(queues)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A job a worker is running now."""
+
+    job_id: str
+    task: str
+    worker: str
+    due_at: float  #: seconds since the epoch
+
+
+async def running_jobs(redis: ArqRedis, queue: str, *, limit: int = 50, now: float | None = None) -> list[RunningJob]:
+    """Jobs of ``queue`` that hold a lease now (looked for among the first due jobs)."""
+    now_ms = round((time.time() if now is None else now) * 1000)
+    due = await redis.zrangebyscore(queue, "-inf", now_ms, start=0, num=max(limit * 5, 100), withscores=True)
+    if not due:
+        return []
+    ids = [raw.decode(errors="replace") for raw, _ in due]
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.get(in_progress_key_prefix + job_id)
+            pipe.get(job_key_prefix + job_id)
+        answers = await pipe.execute()
+    found: list[RunningJob] = []
+    for (job_id, (_, score)), lease, envelope in zip(
+        zip(ids, due, strict=True), answers[::2], answers[1::2], strict=True
+    ):
+        if lease is None or len(found) >= limit:
+            continue
+        worker = lease.decode(errors="replace").rsplit(":", 1)[0]
+        found.append(RunningJob(job_id, _task_name(envelope), worker, score / 1000))
+    return found
+
+
+def _task_name(envelope: bytes | None) -> str:
+    if envelope is None:
+        return "?"
+    try:
+        body = orjson.loads(envelope)
+        inner = orjson.loads(body["d"]) if isinstance(body.get("d"), str) else body.get("d", {})
+        return str(inner.get("f", "?"))
+    except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+        return "?"

@@ -1,0 +1,393 @@
+"""The arq ``Worker`` subclass jobq runs (built from the settings by :mod:`worker.engine.assembly`).
+
+arq is pinned exactly; every override lives here with a one-line reason, so an arq upgrade has one
+file to re-check. arq still provides the worker's shape (construction, signal wiring, close); jobq
+replaces its polling loop (leased claims with fencing tokens, a loop that outlives Redis outages,
+cron, graceful drain) and its job runner (:class:`~worker.engine.executor.JobExecutor`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+import time
+from collections.abc import Callable
+from signal import Signals
+from typing import TYPE_CHECKING, Any
+
+from arq.worker import Worker
+from redis.exceptions import RedisError, ResponseError
+
+from worker.client.stats import queue_stats
+from worker.engine.executor import JobExecutor
+from worker.engine.health import Heartbeat, WorkerState
+from worker.engine.leases import Claim, Leases
+from worker.engine.probes import start_probes
+from worker.engine.scheduler import CronScheduler
+from worker.engine.wakeup import WakeUp
+from worker.errors import RedisPermissionError
+from worker.observability.metrics import Metrics
+from worker.process.eventloop import cancel_requested
+from worker.process.forced_exit import LAST_CHANCE_S, ForcedExit
+from worker.protocol.connection import close_redis
+from worker.protocol.keys import JobKeys
+from worker.protocol.permissions import permission_error, redis_user
+from worker.protocol.redis_retry import TRANSIENT
+from worker.settings import JobqSettings
+from worker.states import TERMINAL_OUTCOMES, Outcome
+from worker.taskdef.services import resources_from_modules
+
+if TYPE_CHECKING:
+    from aiohttp.web import AppRunner
+
+logger = logging.getLogger("jobq.worker")
+
+RECONNECT_MIN_S = 0.1
+RECONNECT_MAX_S = 5.0
+
+
+class JobqWorker(Worker):
+    """arq's worker running jobq's loop: leased claims, fenced outcomes, outage-proof polling, drain."""
+
+    def __init__(
+        self,
+        *,
+        executor: JobExecutor,
+        leases: Leases,
+        heartbeat: Heartbeat,
+        state: WorkerState,
+        scheduler: CronScheduler | None,
+        settings: JobqSettings,
+        clock: Callable[[], float] = time.time,
+        **arq_kwargs: Any,
+    ) -> None:
+        super().__init__(**arq_kwargs)
+        self.executor = executor
+        self.metrics = executor.metrics or Metrics()
+        self.leases = leases
+        self.heartbeat = heartbeat
+        self.state = state
+        self.scheduler = scheduler
+        self._settings = settings
+        self._clock = clock
+        self._aborting: set[str] = set()
+        # Jobs whose task has begun; a task cancelled before its first step would skip its own clean-up.
+        self._started: set[str] = set()
+        self._last_abort_check = 0.0
+        self._stopping = False
+        self._refused: RedisPermissionError | None = None  # a permission Redis refused: the worker stops (exit 2)
+        # What the second and third signals do; a worker embedded in another program never ends its process.
+        self.forced_exit = ForcedExit(
+            settings.cancel_grace_s + LAST_CHANCE_S, owns_process=arq_kwargs.get("handle_signals", True)
+        )
+        self._probes: AppRunner | None = None
+        self.wakeup = WakeUp(self.pool, self.queue_name)
+        self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw
+        self._scan = max(100, 5 * self.max_jobs)
+        # Jobs whose work is over and whose end is being written: their slots can take the next jobs.
+        self._winding_down: set[str] = set()
+        executor.on_work_done = self._work_done
+
+    # --- the loop -------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        # Override: jobq's loop (leased claims, abort checks, cron) that outlives Redis outages and drains.
+        if self._pool is None:
+            raise RuntimeError("JobqWorker needs a redis_pool; build it with build_worker()")
+        logger.info(
+            "worker %s starting on queue %r with %d tasks: %s",
+            self.state.worker_id, self.queue_name, len(self.functions), ", ".join(sorted(self.functions)),
+        )  # fmt: skip
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        if self.executor.services is not None:
+            for declared in resources_from_modules(self._settings.task_modules):
+                await self.executor.services.resources.get(declared)  # opened now, not by the first job
+        if self._settings.http_port:
+            self._probes = await start_probes(
+                self.state,
+                self._settings.http_port,
+                redis_stale_after_s=3 * self._settings.health_interval_s,
+                metrics=self.metrics,
+                refresh=self.refresh_metrics,
+            )
+        background = [
+            asyncio.create_task(self._every(self.leases.lease_ms / 3000, self._renew_leases), name="jobq-leases"),
+            asyncio.create_task(self._every(self.heartbeat.interval_s, self._beat), name="jobq-heartbeat"),
+            asyncio.create_task(self.wakeup.listen(), name="jobq-wakeup"),
+        ]
+        # Start-up objects (modules, settings, registry) live as long as the process: keeping them out of
+        # the collector's generations makes its full passes over the jobs' short-lived objects cheap.
+        gc.freeze()
+        try:
+            await self._loop()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+
+    async def _loop(self) -> None:
+        backoff = RECONNECT_MIN_S
+        while True:
+            self.state.last_loop = time.monotonic()
+            self._reap()
+            if self._refused is not None:
+                raise self._refused
+            if self._stopping and not self.tasks:
+                return
+            # Cleared before the claim: a signal sent while claiming makes the wait below return at once.
+            self.wakeup.clear()
+            try:
+                await self.run_cycle()
+            except TRANSIENT as exc:
+                self.state.redis_failed(exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                continue
+            except ResponseError as exc:
+                if (refused := self._refusal(exc)) is not None:
+                    raise refused from exc
+                # Refused by Redis (out of memory, a key of the wrong type): the loop goes on, other jobs too.
+                logger.error("a claim round failed (%s: %s); again in %.1fs", type(exc).__name__, exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, RECONNECT_MAX_S)
+                continue
+            self.state.redis_ok()
+            backoff = RECONNECT_MIN_S
+            if self.burst and not self.tasks and await self.pool.zcard(self.queue_name) == 0:
+                return
+            await self.wakeup.wait(self._idle_wait_s())
+
+    def _idle_wait_s(self) -> float:
+        """How long the loop may sleep: until a signal, the next deferred job, an abort check or the fallback poll."""
+        wait_s = self.poll_delay_s
+        claiming = not self._stopping and len(self.tasks) - len(self._winding_down) < self.max_jobs
+        if self._next_due_ms is not None and claiming:  # with no free slot, a finished job wakes the loop
+            wait_s = min(wait_s, self._next_due_ms / 1000 - self._clock())
+        if self._started:
+            wait_s = min(wait_s, self._last_abort_check + self._settings.abort_check_s - time.monotonic())
+        return wait_s
+
+    async def run_cycle(self) -> int:
+        """One round of the loop: claim due jobs into free slots, check aborts, enqueue cron ticks."""
+        claimed = 0
+        if not self._stopping:
+            if self.scheduler is not None:
+                await self.scheduler.enqueue_due()
+            free = self.max_jobs - len(self.tasks) + len(self._winding_down)
+            if free > 0:
+                batch = await self.leases.claim_batch(round(self._clock() * 1000), free, self._scan)
+                self._next_due_ms = batch.next_due_ms
+                for claim in batch.claims:
+                    task = asyncio.create_task(self.run_claimed(claim), name=claim.job_id)
+                    task.add_done_callback(self._job_done)
+                    self.tasks[claim.job_id] = task
+                    claimed += 1
+        self.state.running = len(self.tasks)
+        await self._maybe_check_aborts()
+        return claimed
+
+    def _job_done(self, _task: asyncio.Task[None]) -> None:
+        # A free slot, and perhaps a retry scheduled soon: look at the queue again.
+        self.wakeup.set()
+
+    def _work_done(self, job_id: str) -> None:
+        # The lease is let go before the end is sent: a renewal that runs after the end removed the lease
+        # must not take the job for lost. The slot is free while the end is written (with the other ends
+        # of this iteration): claiming the next jobs overlaps that round trip instead of waiting for it.
+        self.leases.release(job_id)
+        if job_id in self.tasks:
+            self._winding_down.add(job_id)
+            self.wakeup.set()
+
+    def _reap(self) -> None:
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                self._winding_down.discard(job_id)
+                if not task.cancelled() and task.exception() is not None:
+                    logger.error("job %s ended with an unexpected error", job_id, exc_info=task.exception())
+                    self._refused = self._refused or self._refusal(task.exception())
+
+    async def run_due_jobs(self) -> int:
+        """Claim every job due now, run them to their end, and return how many were started.
+
+        The one-step seam for tests and tools: no loop, no signals, no heartbeat.
+        """
+        self.ctx["redis"] = self.pool
+        before = set(self.tasks)
+        await self.run_cycle()
+        started = len(set(self.tasks) - before)
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        self._reap()
+        return started
+
+    async def run_claimed(self, claim: Claim) -> None:
+        """Run one claimed job and count its outcome."""
+        self._started.add(claim.job_id)
+        try:
+            outcome = await self.executor.run(
+                claim.job_id, claim.token, due_ms=claim.due_ms, aborting=self._aborting, started=claim.started
+            )
+        except asyncio.CancelledError:
+            if claim.job_id not in self._aborting:
+                raise  # the worker is stopping now (second signal)
+            # The abort landed while the try's outcome was being recorded (shielded, so it completes).
+            return
+        finally:
+            self._started.discard(claim.job_id)
+            self._aborting.discard(claim.job_id)
+            self.leases.release(claim.job_id)
+        if outcome is Outcome.SUCCEEDED:
+            self.jobs_complete += 1
+            self.state.succeeded += 1
+        elif outcome in TERMINAL_OUTCOMES:
+            self.jobs_failed += 1
+            self.state.failed += 1
+        else:
+            self.jobs_retried += 1
+            self.state.retried += 1
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        # Override: jobq runs jobs through run_claimed(); arq's runner must never run one by accident.
+        raise RuntimeError("JobqWorker runs jobs with run_claimed(); arq's run_job is not used")
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        # Override: jobq claims jobs with leases (Leases.claim); arq's WATCH/MULTI claim is not used.
+        raise RuntimeError("JobqWorker claims jobs with Leases.claim(); arq's start_jobs is not used")
+
+    # --- background duties ------------------------------------------------------------------
+
+    async def _every(self, interval_s: float, duty: Callable[[], Any]) -> None:
+        while True:
+            try:
+                await duty()
+            except TRANSIENT as exc:
+                if cancel_requested():  # the stop came as a timeout (worker.process.eventloop.cancel_requested)
+                    raise asyncio.CancelledError from exc
+                self.state.redis_failed(exc)
+            except ResponseError as exc:
+                if (refused := self._refusal(exc)) is None:
+                    raise
+                self._refused = refused
+                self.wakeup.set()
+                return
+            await asyncio.sleep(interval_s)
+
+    def _refusal(self, exc: BaseException | None) -> RedisPermissionError | None:
+        # A permission Redis refuses is configuration, not an outage: the worker stops (exit 2), naming it.
+        return None if exc is None else permission_error(exc, user=redis_user(self._settings), queue=self.queue_name)
+
+    async def _renew_leases(self) -> None:
+        await self.renew_leases()
+        self.state.redis_ok()
+
+    async def renew_leases(self) -> None:
+        """Renew the leases of the running jobs once, stopping the tries whose lease another worker has."""
+        await self.leases.renew(self._lease_lost)
+
+    def _lease_lost(self, job_id: str) -> None:
+        # Another worker may run the job now: stop this try so its effects overlap as little as possible.
+        task = self.tasks.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def refresh_metrics(self) -> None:
+        """Bring the gauges up to date (called before each ``/metrics`` scrape)."""
+        worker = self.state.worker_id
+        self.metrics.busy.labels(self.queue_name, worker).set(len(self.tasks))
+        self.metrics.connected.labels(self.queue_name, worker).set(1 if self.state.connected else 0)
+        self.metrics.queue_observed(await queue_stats(self.pool, self.queue_name, now=self._clock()))
+
+    async def _beat(self) -> None:
+        self.state.running = len(self.tasks)
+        await self.heartbeat.beat()
+        self.state.redis_ok()
+
+    # --- abort ------------------------------------------------------------------------------
+
+    async def check_aborts(self) -> list[str]:
+        """Cancel the running jobs whose abort was requested; return their ids.
+
+        Jobs whose task has not begun yet are left alone: the start of their try sees the marker.
+        """
+        running = [job_id for job_id in self._started if job_id in self.tasks and job_id not in self._aborting]
+        if not running:
+            return []
+        flags = await self.pool.mget([JobKeys(job_id, self.queue_name).abort for job_id in running])
+        hits = [job_id for job_id, flag in zip(running, flags, strict=True) if flag]
+        for job_id in hits:
+            self._aborting.add(job_id)
+            self.tasks[job_id].cancel()
+        return hits
+
+    async def _maybe_check_aborts(self) -> None:
+        now = time.monotonic()
+        if now - self._last_abort_check >= self._settings.abort_check_s:
+            self._last_abort_check = now
+            await self.check_aborts()
+
+    # --- stopping ---------------------------------------------------------------------------
+
+    def handle_sig(self, signum: Signals) -> None:
+        # Override: stop claiming, let running jobs finish within the grace period, then return the rest
+        # (uncharged); a second signal returns them at once and bounds the rest of the stop, a third ends
+        # the process (worker.process.forced_exit). arq cancels everything at the first signal, and nothing after.
+        sig = Signals(signum)
+        if self._stopping:
+            if not self.forced_exit.armed:
+                logger.warning(
+                    "%s again: stopping now; %d running jobs go back to the queue; exiting hard in %.0fs if not"
+                    " stopped by then, or at once on a third signal",
+                    sig.name, len(self.tasks), self.forced_exit.last_chance_s,
+                )  # fmt: skip
+                for task in self.tasks.values():
+                    task.cancel()
+            self.forced_exit.again(sig)  # the second arms the watchdog, the third exits
+            return
+        self._stopping = True
+        self.wakeup.set()
+        self.state.draining = True
+        self.allow_pick_jobs = False
+        grace = self._settings.shutdown_grace_s
+        logger.info("%s: no new jobs; up to %.0fs for %d running jobs to finish", sig.name, grace, len(self.tasks))
+        self.loop.create_task(self._drain(grace))
+
+    async def _drain(self, grace_s: float) -> None:
+        running = [t for t in self.tasks.values() if not t.done()]
+        if running:
+            await asyncio.wait(running, timeout=grace_s)
+        left = [t for t in self.tasks.values() if not t.done()]
+        if left:
+            logger.info("grace period over: %d jobs go back to the queue, uncharged", len(left))
+            for task in left:
+                task.cancel()
+
+    async def close(self) -> None:
+        # Override: arq calls the deprecated Redis.close(), deletes a health key shared by all workers and
+        # lets one failed job task abort the shutdown; jobq removes only this worker's own heartbeat.
+        for task in self.tasks.values():
+            task.cancel()
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.executor.flush()
+        with contextlib.suppress(Exception):
+            await self.leases.settle()  # a claim whose reply was lost: its jobs are given back below
+        for job_id, token in list(self.leases.held.items()):  # claimed, but their task never began
+            with contextlib.suppress(Exception):
+                await self.executor.give_back(job_id, token)
+        if self._probes is not None:
+            await self._probes.cleanup()
+        if self.executor.services is not None:
+            await self.executor.services.resources.close()
+        if not self._pool:
+            return
+        with contextlib.suppress(RedisError, OSError):
+            await self.heartbeat.remove()
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        await close_redis(self.pool)
+        self._pool = None

@@ -1,0 +1,128 @@
+"""Wiring: settings and a registry in, a ready :class:`~worker.engine.arq_worker.JobqWorker` out."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from arq.connections import ArqRedis
+from arq.worker import Function, func
+
+from worker.client.producer import Client
+from worker.engine.arq_worker import JobqWorker
+from worker.engine.attempt import AttemptRunner
+from worker.engine.executor import JobExecutor
+from worker.engine.finish import DeadLetterBounds, TryRecorder
+from worker.engine.health import Heartbeat, WorkerState, default_worker_id
+from worker.engine.leases import Leases
+from worker.engine.limiter import DistributedLimiter
+from worker.engine.scheduler import CronScheduler
+from worker.engine.services import Resources, WorkerServices
+from worker.engine.try_job import ExecutionConfig
+from worker.observability.metrics import Metrics
+from worker.observability.tracing import monitor_configs
+from worker.policy import RandomDraw, import_error_types
+from worker.process.supervisor import supervised_slot
+from worker.protocol.connection import codec_for
+from worker.settings import JobqSettings
+from worker.taskdef.cron import effective_schedules, schedules_from_modules
+from worker.taskdef.registry import Registry, timeout_limit_s
+
+if TYPE_CHECKING:
+    from arq.typing import WorkerCoroutine
+
+
+def arq_functions(registry: Registry, settings: JobqSettings) -> list[Function]:
+    """arq's view of the tasks (names and timeouts); jobq's executor calls the tasks itself."""
+    return [
+        func(
+            cast("WorkerCoroutine", task_def.fn),
+            name=task_def.name,
+            timeout=timeout_limit_s(task_def, settings.job_timeout_s),
+        )
+        for task_def in registry
+    ]
+
+
+def execution_config(settings: JobqSettings, worker_id: str) -> ExecutionConfig:
+    """The executor's settings; resolves ``JOBQ_GIVE_UP_ON`` to exception classes."""
+    give_up = import_error_types(settings.give_up_on, "JOBQ_GIVE_UP_ON")
+    return ExecutionConfig(
+        queue_name=settings.queue_name,
+        job_timeout_s=settings.job_timeout_s,
+        retry=settings.retry_policy.giving_up_on(give_up),
+        result_ttl_s=settings.result_ttl_s,
+        job_expires_s=settings.job_expires_s,
+        max_interruptions=settings.max_interruptions,
+        slot_retry_s=settings.slot_retry_s,
+        worker_id=worker_id,
+        max_envelope_bytes=settings.max_envelope_bytes,
+    )
+
+
+def build_worker(
+    settings: JobqSettings,
+    registry: Registry,
+    redis: ArqRedis,
+    *,
+    burst: bool = False,
+    handle_signals: bool = True,
+    clock: Callable[[], float] = time.time,
+    draw: RandomDraw = random.random,
+    worker_id: str | None = None,
+) -> JobqWorker:
+    """A :class:`JobqWorker` for ``registry`` on ``redis``; call it inside the running event loop."""
+    codec = codec_for(settings)
+    worker_id = worker_id or default_worker_id()
+    bounds = DeadLetterBounds(
+        max_entries=settings.dead_letter_max_entries, retention_ms=round(settings.dead_letter_retention_s * 1000)
+    )
+    schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
+    metrics = Metrics()
+    client = Client(settings, registry=registry, redis=redis, metrics=metrics)
+    services = WorkerServices(settings=settings, client=client, resources=Resources(settings))
+    executor = JobExecutor(
+        registry,
+        codec,
+        execution_config(settings, worker_id),
+        recorder=TryRecorder(redis, settings.queue_name, bounds, max_envelope_bytes=settings.max_envelope_bytes),
+        attempts=AttemptRunner(
+            registry, DistributedLimiter(redis, settings.limit_lease_s), cancel_grace_s=settings.cancel_grace_s
+        ),
+        clock=clock,
+        draw=draw,
+        services=services,
+        metrics=metrics,
+        monitors=monitor_configs(schedules),
+    )
+    scheduler = None
+    if schedules:
+        scheduler = CronScheduler(
+            redis, codec, settings.queue_name, schedules,
+            misfire_grace_s=settings.cron_misfire_grace_s, lookahead_s=max(1.0, 2 * settings.poll_delay_s),
+            job_expires_s=settings.job_expires_s, clock=clock,
+        )  # fmt: skip
+    state = WorkerState(worker_id=worker_id, queue=settings.queue_name, slot=supervised_slot())
+    return JobqWorker(
+        executor=executor,
+        leases=Leases(
+            redis, settings.queue_name, worker_id, settings.lease_ttl_s, max_envelope_bytes=settings.max_envelope_bytes
+        ),
+        heartbeat=Heartbeat(redis, state, settings.health_interval_s),
+        state=state,
+        scheduler=scheduler,
+        settings=settings,
+        clock=clock,
+        functions=arq_functions(registry, settings),
+        queue_name=settings.queue_name,
+        redis_pool=redis,
+        burst=burst,
+        handle_signals=handle_signals,
+        max_jobs=settings.max_jobs,
+        poll_delay=settings.poll_delay_s,
+        job_serializer=codec.dumps,
+        job_deserializer=codec.loads,
+        expires_extra_ms=int(settings.job_expires_s * 1000),
+    )

@@ -1,0 +1,102 @@
+"""One try of a task: its concurrency slots and its timeout.
+
+The task runs in a task of its own so that the timeout holds even when the task swallows its
+cancellation: after ``timeout_s`` it is cancelled; if it has not stopped ``cancel_grace_s`` later,
+the try is recorded as timed out anyway and the coroutine is abandoned (it keeps running in the
+background until it returns on its own, and an error is logged naming the job). A task that
+swallows the cancellation and returns late still counts as timed out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from worker.engine.limiter import DistributedLimiter, NoFreeSlot
+from worker.errors import JobTimeout
+from worker.taskdef.context import JobContext
+from worker.taskdef.registry import Registry, TaskDef
+
+logger = logging.getLogger("jobq.attempt")
+
+
+class AttemptRunner:
+    """Runs tries of the tasks of one registry in one worker process."""
+
+    def __init__(self, registry: Registry, limiter: DistributedLimiter, *, cancel_grace_s: float = 1.0) -> None:
+        self._limiter = limiter
+        self._cancel_grace_s = cancel_grace_s
+        self._local = {t.name: asyncio.Semaphore(t.concurrency) for t in registry if t.concurrency}
+        self.abandoned: set[asyncio.Future[Any]] = set()
+
+    async def run(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
+        """Run one try under the task's limits and timeout; raise :class:`NoFreeSlot` when full."""
+        if task_def.limit is None and task_def.name not in self._local:  # no slots to take
+            return await self._with_timeout(task_def, ctx, payload)
+        async with self._local_slot(task_def):
+            if task_def.limit is None:
+                return await self._with_timeout(task_def, ctx, payload)
+            async with self._limiter.slot(task_def.limit, payload, holder=f"{ctx.job_id}:{ctx.attempt}"):
+                return await self._with_timeout(task_def, ctx, payload)
+
+    @contextlib.asynccontextmanager
+    async def _local_slot(self, task_def: TaskDef[Any, Any]) -> AsyncIterator[None]:
+        slots = self._local.get(task_def.name)
+        if slots is None:
+            yield
+            return
+        if slots.locked():
+            raise NoFreeSlot(f"task {task_def.name!r} already runs {task_def.concurrency} jobs in this worker")
+        async with slots:
+            yield
+
+    async def _with_timeout(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
+        running = asyncio.ensure_future(task_def.fn(ctx, payload))
+        try:
+            await _wait_at_most(running, ctx.timeout_s)
+        except asyncio.CancelledError:  # aborted, or the worker is shutting down
+            await self._stop(running, ctx)
+            raise
+        if not running.done():
+            await self._stop(running, ctx)
+            raise JobTimeout(task_def.name, ctx.job_id, ctx.timeout_s)
+        return running.result()
+
+    async def _stop(self, running: asyncio.Future[Any], ctx: JobContext) -> None:
+        running.cancel()
+        done, _ = await asyncio.wait({running}, timeout=self._cancel_grace_s)
+        if running in done:
+            if not running.cancelled():
+                running.exception()  # retrieved: the try's outcome is decided by the caller
+            return
+        logger.error(
+            "job %s (%s) ignored its cancellation for %.1fs and is abandoned; it may still have effects",
+            ctx.job_id,
+            ctx.task,
+            self._cancel_grace_s,
+        )
+        self.abandoned.add(running)
+        running.add_done_callback(self.abandoned.discard)
+
+
+async def _wait_at_most(running: asyncio.Future[Any], timeout_s: float) -> None:
+    """Wait until ``running`` is done or ``timeout_s`` has passed (``asyncio.wait`` for one future, leaner)."""
+    if running.done():
+        return
+    loop = asyncio.get_running_loop()
+    waiter = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    timer = loop.call_later(timeout_s, wake)
+    running.add_done_callback(wake)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+        running.remove_done_callback(wake)

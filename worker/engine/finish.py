@@ -1,0 +1,276 @@
+"""The Redis side of one try: load it at the start, and record its outcome atomically at the end.
+
+The engine's claim already counts the start and loads the job (:mod:`worker.engine.leases`), and a
+successful or aborted end is written with the other ends of the same loop iteration
+(:mod:`worker.engine.finish_batch`); the scripts here cover the rest (retry, deferral, dead letter, release)
+and a start for callers that claimed without starting.
+
+Every transition is one Lua script, so no crash can leave a job half-moved: a dead-lettered job is
+removed from the queue in the same script that writes its dead letter; a retried job is re-scored
+in the same script that counts its failure. Every script first checks the fencing token in the
+job's in-progress key (see :mod:`worker.engine.leases`) and writes nothing when the lease has passed to
+another worker. Scripts are retried through Redis outages (see :func:`with_redis_retries`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from arq.connections import ArqRedis
+
+from worker.client.dead_letters import TRIM_LUA_BODY
+from worker.engine.finish_batch import FinishBatcher
+from worker.errors import CorruptJobRecord
+from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store
+from worker.protocol.lua import LUA_RECORDS
+from worker.protocol.redis_retry import with_redis_retries
+
+logger = logging.getLogger("jobq.finish")
+
+#: arq's lifetime of the tries counter; jobq refreshes it when it schedules a retry.
+RETRY_COUNTER_TTL_S = 88_400
+
+
+def _fenced(ip: int, token: str, evidence: str = "false", again: str = "1") -> str:
+    """The fence every script starts with: nothing is written unless the lease still holds the token.
+
+    redis-py sends a script again when its reply is lost, and the second send must report what the
+    first one did, although the lease that one removed is gone: when the fence fails and the Lua
+    condition ``evidence`` holds (the first send's own writes are there), the script returns ``again``.
+    """
+    return (
+        LUA_RECORDS
+        + f"if redis.pcall('GET', KEYS[{ip}]) ~= ARGV[{token}] then\n"
+        + f"  if {evidence} then return {again} end\n  return -1\nend\n"
+    )
+
+
+# KEYS: job, retry, meta, abort, in-progress.  ARGV: retry counter TTL (s), token, largest envelope (bytes).
+# Returns -1 (lease lost) or {envelope, tries started (this one included), failures, abort requested,
+# problem}: the envelope as in the claim (see worker.engine.leases), problem '' or which key is corrupt.
+START_LUA = (
+    _fenced(5, "2")
+    + """
+local envelope = redis.pcall('GET', KEYS[1])
+local started, failures, problem = count_of(redis.pcall('INCR', KEYS[2])), 0, ''
+if type(envelope) == 'table' then envelope, problem = false, wrong_record(KEYS[1], nil, 'a job envelope') end
+if not started then
+  started, problem = 1, problem ~= '' and problem or wrong_record(KEYS[2], nil, 'a count of started tries')
+else
+  redis.call('EXPIRE', KEYS[2], ARGV[1])
+  local raw = redis.pcall('HGET', KEYS[3], 'failures')
+  failures = raw == false and 0 or count_of(raw)
+  if not failures then failures, problem = 0, wrong_record(KEYS[3], 'failures', 'a count of failures') end
+end
+if not envelope then envelope = ''
+elseif #envelope > tonumber(ARGV[3]) then envelope = #envelope end
+return {envelope, started, failures, redis.call('EXISTS', KEYS[4]), problem}
+"""
+)
+
+# KEYS: queue, job, retry, in-progress, meta, abort, result, dead-letter store, its index.
+# ARGV: job id, result envelope, result TTL (ms), token, entry JSON, now (ms), max entries, retention (ms).
+# Returns the number of old entries dropped, -1 (lease lost), or a text naming a store of the wrong type
+# (then nothing is written: the job stays where it is). A second send finds its own entry.
+DEAD_LETTER_LUA = (
+    _fenced(4, "4", "redis.pcall('HGET', KEYS[8], ARGV[1]) == ARGV[5]", again="0")
+    + """
+local store, index = KEYS[8], KEYS[9]
+local now, max_entries, retention_ms = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+-- The entry first: the job leaves the queue only once its dead letter is written.
+if type(redis.pcall('HSET', store, ARGV[1], ARGV[5])) == 'table' then
+  return wrong_record(store, nil, 'a hash of dead letters')
+end
+if type(redis.pcall('ZADD', index, now, ARGV[1])) == 'table' then
+  redis.call('HDEL', store, ARGV[1])
+  return wrong_record(index, nil, 'a sorted set indexing the dead letters')
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[3])
+end
+"""
+    + TRIM_LUA_BODY
+    + "return dropped\n"
+)
+
+# KEYS: queue, in-progress, meta, job, retry.
+# ARGV: job id, next score (ms), last error JSON, job/meta TTL (ms), retry counter TTL (s), token.
+# Returns 1, -1 (lease lost) or a text naming a corrupt meta record (then nothing is written).
+RETRY_LUA = (
+    _fenced(2, "6", "redis.pcall('HGET', KEYS[3], 'last_error') == ARGV[3]")
+    + """
+if type(redis.pcall('HINCRBY', KEYS[3], 'failures', 1)) ~= 'number' then
+  return wrong_record(KEYS[3], 'failures', 'a count of failures')
+end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], 'last_error', ARGV[3])
+redis.call('HDEL', KEYS[3], 'progress', 'progress_message')
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
+redis.call('EXPIRE', KEYS[5], ARGV[5])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+)
+
+# KEYS: queue, in-progress, retry.  ARGV: job id, next score (ms), token.  The start is given back.
+# Returns 1, -1 (lease lost) or a text naming a corrupt tries counter (then nothing is written).
+DEFER_LUA = (
+    _fenced(2, "3", "tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1])) == tonumber(ARGV[2])")
+    + """
+if type(redis.pcall('DECR', KEYS[3])) ~= 'number' then
+  return wrong_record(KEYS[3], nil, 'a count of started tries')
+end
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+)
+
+# KEYS: in-progress.  ARGV: token.  Releases the lease so another worker runs the job now (a lease that
+# is gone is released already).
+RELEASE_LUA = _fenced(1, "1", "redis.call('EXISTS', KEYS[1]) == 0") + "redis.call('DEL', KEYS[1])\nreturn 1\n"
+
+# KEYS: in-progress, retry.  ARGV: token.  A claimed job whose try never began: the start the claim
+# counted is taken back (unless the counter is corrupt: the next claim reports it), and the lease released.
+GIVE_BACK_LUA = (
+    _fenced(1, "1", "redis.call('EXISTS', KEYS[1]) == 0")
+    + "redis.pcall('DECR', KEYS[2])\nredis.call('DEL', KEYS[1])\nreturn 1\n"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StartedTry:
+    """What the start of a try found in Redis."""
+
+    envelope: bytes | None  #: None when the job key has expired, or holds more than the largest envelope
+    started: int  #: tries started so far, this one included
+    failures: int  #: tries that failed (charged) before this one
+    abort_requested: bool
+    problem: str | None = None  #: which of the job's keys holds what jobq never writes (see CorruptJobRecord)
+    oversize_bytes: int = 0  #: the size of an envelope over the largest size (then not loaded)
+
+    @property
+    def interruptions(self) -> int:
+        """Earlier starts that neither failed nor finished: cut short by crashes or shutdowns."""
+        return max(0, self.started - 1 - self.failures)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterBounds:
+    """How many dead letters a queue keeps, and for how long."""
+
+    max_entries: int
+    retention_ms: int
+
+
+class LeaseLost(Exception):
+    """The job's lease belongs to another worker now: this worker must not record anything."""
+
+
+class TryRecorder:
+    """Runs the start and end-of-try scripts for one queue, fenced by the lease token."""
+
+    def __init__(
+        self,
+        redis: ArqRedis,
+        queue: str,
+        bounds: DeadLetterBounds,
+        *,
+        retry_deadline_s: float = 300.0,
+        max_envelope_bytes: int = 8 * 1024 * 1024,
+    ) -> None:
+        self.queue = queue
+        self._redis = redis
+        self._bounds = bounds
+        self._deadline_s = retry_deadline_s
+        self._max_envelope_bytes = max_envelope_bytes
+        self._start = redis.register_script(START_LUA)
+        self._dead_letter = redis.register_script(DEAD_LETTER_LUA)
+        self._retry = redis.register_script(RETRY_LUA)
+        self._defer = redis.register_script(DEFER_LUA)
+        self._release = redis.register_script(RELEASE_LUA)
+        self._give_back = redis.register_script(GIVE_BACK_LUA)
+        self.batcher = FinishBatcher(redis, queue)
+
+    @property
+    def redis(self) -> ArqRedis:
+        """The connection the scripts run on."""
+        return self._redis
+
+    def keys(self, job_id: str) -> JobKeys:
+        """The keys of ``job_id`` on this queue."""
+        return JobKeys(job_id, self.queue)
+
+    async def _run(
+        self, script: Any, what: str, keys: list[str], args: list[Any], *, deadline_s: float | None = None
+    ) -> Any:
+        deadline = self._deadline_s if deadline_s is None else deadline_s
+        answer = await with_redis_retries(lambda: script(keys=keys, args=args), what, deadline_s=deadline)
+        if answer == -1:
+            raise LeaseLost(what)
+        if isinstance(answer, bytes):  # the script found one of the job's keys corrupt, and wrote nothing
+            raise CorruptJobRecord(f"{what} failed: {answer.decode(errors='replace')}")
+        return answer
+
+    async def start(self, k: JobKeys, token: str) -> StartedTry:
+        """Count the start of a try and load the job; :class:`LeaseLost` if the lease is gone already."""
+        envelope, started, failures, aborted, problem = await self._run(
+            self._start, f"start of job {k.job_id}", [k.job, k.retry, k.meta, k.abort, k.in_progress],
+            [RETRY_COUNTER_TTL_S, token, self._max_envelope_bytes],
+        )  # fmt: skip
+        oversize = envelope if type(envelope) is int else 0
+        return StartedTry(
+            None if oversize else envelope or None, int(started), int(failures), bool(aborted),
+            problem.decode(errors="replace") if problem else None, oversize,
+        )  # fmt: skip
+
+    def _finish_keys(self, k: JobKeys) -> list[str]:
+        return [k.queue, k.job, k.retry, k.in_progress, k.meta, k.abort, k.result]
+
+    async def finish(self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int) -> None:
+        """The job is over (succeeded or aborted): store its result, remove every trace of it.
+
+        Written together with the other jobs that end in the same loop iteration (one round trip).
+        """
+        if not await self.batcher.finish(k.job_id, token, result, result_ttl_ms):
+            raise LeaseLost(f"finish of job {k.job_id}")
+
+    async def dead_letter(
+        self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int, entry: bytes, now_ms: int
+    ) -> int:
+        """Move the job to the dead letters atomically; return how many old entries were dropped."""
+        keys = [*self._finish_keys(k), dead_letter_store(self.queue), dead_letter_index(self.queue)]
+        args = [
+            k.job_id, result or b"", result_ttl_ms if result else 0, token,
+            entry, now_ms, self._bounds.max_entries, self._bounds.retention_ms,
+        ]  # fmt: skip
+        return int(await self._run(self._dead_letter, f"dead letter of job {k.job_id}", keys, args))
+
+    async def retry(self, k: JobKeys, token: str, next_score_ms: int, last_error: bytes, keep_ms: int) -> None:
+        """Count the failure and schedule the next try at ``next_score_ms``."""
+        keys = [k.queue, k.in_progress, k.meta, k.job, k.retry]
+        args = [k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S, token]
+        await self._run(self._retry, f"retry of job {k.job_id}", keys, args)
+
+    async def defer(self, k: JobKeys, token: str, next_score_ms: int) -> None:
+        """Give the start back (not a try) and run the job again at ``next_score_ms``."""
+        keys = [k.queue, k.in_progress, k.retry]
+        await self._run(self._defer, f"deferral of job {k.job_id}", keys, [k.job_id, next_score_ms, token])
+
+    async def interrupt(self, k: JobKeys, token: str) -> None:
+        """The try was cut short: release the lease so another worker runs the job now (not charged).
+
+        Tried for a few seconds only: if Redis is away, the lease runs out on its own and the job comes back.
+        """
+        await self._run(self._release, f"release of job {k.job_id}", [k.in_progress], [token], deadline_s=5.0)
+
+    async def give_back(self, k: JobKeys, token: str) -> None:
+        """The job was claimed (its start counted) but its try never began: undo the start, release the lease."""
+        await self._run(
+            self._give_back, f"give-back of job {k.job_id}", [k.in_progress, k.retry], [token], deadline_s=5.0
+        )

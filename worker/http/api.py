@@ -1,0 +1,291 @@
+"""The HTTP API (``jobq api``): enqueue from any language, inspect and abort jobs, queue stats, dead
+letters, the dashboard, and an OpenAPI document at ``/openapi.json``.
+
+Every ``/v1`` route needs ``Authorization: Bearer <JOBQ_API_TOKEN>``; ``/dashboard``, ``/openapi.json``,
+``/livez`` and ``/metrics`` are open. Errors are JSON ``{"error": ..., "fields": [{"field", "message"}]}``:
+401 without a valid token, 400 for a body that is not JSON, 404 for an unknown job or dead letter, 405
+for a method the path does not have, 408 for a body that does not arrive in time, 409 for a replay whose
+job id is taken or a queue name whose key holds something else, 413 for a body over 8 MiB, 422 for
+invalid input (nothing is written), 500 naming the permission when Redis's ACL refuses the API's user
+one jobq needs, 503 when Redis is unreachable or refuses the command. The OpenAPI
+document lists each route's answers and bounds; ``tests/unit/test_api_contract.py`` holds them to it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from importlib import resources
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel
+
+from worker.client.dead_letters import DeadLetterFilter, DeadLetterStore
+from worker.client.producer import Client
+from worker.client.stats import known_queues, queue_stats, running_jobs
+from worker.errors import (
+    CorruptDeadLetter,
+    InvalidJobOptions,
+    JobNotFound,
+    ReplayRefused,
+    ResultTimeout,
+    SerializationError,
+)
+from worker.http.errors import auth_middleware, error_response, errors_middleware
+from worker.http.models import (
+    AbortOut,
+    CountOut,
+    DeadLetterOut,
+    DeadLetterSelection,
+    EnqueueBody,
+    EnqueuedOut,
+    JobOut,
+    ResultOut,
+    RunningOut,
+    StatsOut,
+    TaskOut,
+)
+from worker.http.openapi import openapi_document
+from worker.http.requests import (
+    CLIENT,
+    DEAD_LETTER_LIMIT,
+    METRICS,
+    RUNNING_LIMIT,
+    count,
+    dead_letter_filter,
+    queue_of,
+    read_body,
+    seconds,
+)
+from worker.observability.metrics import CONTENT_TYPE_LATEST, Metrics
+from worker.states import JobStatus
+from worker.taskdef.registry import timeout_limit_s
+
+PUBLIC = frozenset({"/", "/dashboard", "/openapi.json", "/livez", "/metrics"})
+#: The body size limit; larger bodies are answered 413.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+__all__ = ["CLIENT", "MAX_BODY_BYTES", "METRICS", "PUBLIC", "create_app"]
+
+
+def _json(value: BaseModel | Sequence[Any], status: int = 200) -> web.Response:
+    if isinstance(value, BaseModel):
+        body = value.model_dump_json().encode()
+    else:
+        body = orjson.dumps([v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value])
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def _store(request: web.Request) -> DeadLetterStore:
+    client = request.app[CLIENT]
+    return DeadLetterStore(client.redis, queue_of(request), job_expires_s=client.settings.job_expires_s)
+
+
+async def enqueue(request: web.Request) -> web.Response:
+    body: EnqueueBody = await read_body(request, EnqueueBody)
+    queue = queue_of(request, request.app[CLIENT].settings.queue_name if body.queue is None else body.queue)
+    key = request.headers.get("Idempotency-Key")
+    if key and body.job_id and key != body.job_id:
+        raise InvalidJobOptions("the Idempotency-Key header and job_id differ; give one of them")
+    handle = await request.app[CLIENT].enqueue(
+        body.task,
+        body.payload,
+        job_id=key or body.job_id,
+        defer_by=body.defer_by,
+        defer_until=body.defer_until,
+        timeout=body.timeout,
+        queue=queue,
+    )
+    out = EnqueuedOut(job_id=handle.job_id, queue=handle.queue_name, created=handle.created)
+    return _json(out, 201 if handle.created else 200)
+
+
+async def job_status(request: web.Request) -> web.Response:
+    queue = queue_of(request)
+    handle = request.app[CLIENT].job(request.match_info["job_id"], queue=queue)
+    try:
+        info = await handle.status()
+    except SerializationError as exc:  # e.g. a result a stock arq worker pickled: say so, do not guess
+        return _json(JobOut.undecodable(handle.job_id, str(exc)))
+    if info.status is JobStatus.NOT_FOUND:
+        raise JobNotFound(f"no job {info.job_id} on queue {queue!r}")
+    return _json(JobOut.of(info))
+
+
+async def job_result(request: web.Request) -> web.Response:
+    handle = request.app[CLIENT].job(request.match_info["job_id"], queue=queue_of(request))
+    wait = seconds(request, "wait", 0)
+    try:
+        result = await handle.wait(timeout=wait)
+    except ResultTimeout:
+        return _json(JobOut.of(await handle.status()), 202)
+    except SerializationError as exc:
+        return _json(ResultOut.undecodable(handle.job_id, str(exc)))
+    return _json(ResultOut.of(result))
+
+
+async def job_abort(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    queue = queue_of(request)
+    status = await request.app[CLIENT].abort(job_id, queue=queue, wait=seconds(request, "wait", 0) or None)
+    if status is JobStatus.NOT_FOUND:
+        raise JobNotFound(f"no job {job_id} on queue {queue!r}")
+    return _json(AbortOut(job_id=job_id, status=status.value))
+
+
+async def queues(request: web.Request) -> web.Response:
+    client = request.app[CLIENT]
+    return _json(await known_queues(client.redis, client.settings.queue_name))
+
+
+async def stats(request: web.Request) -> web.Response:
+    client = request.app[CLIENT]
+    return _json(StatsOut.of(await queue_stats(client.redis, queue_of(request), now=client.clock())))
+
+
+async def running(request: web.Request) -> web.Response:
+    limit = count(request, "limit", 50, RUNNING_LIMIT)
+    client = request.app[CLIENT]
+    found = await running_jobs(client.redis, queue_of(request), limit=limit, now=client.clock())
+    return _json([RunningOut.of(j) for j in found])
+
+
+def _dead_letter_route(handler: Handler) -> Handler:
+    """A dead-letter route: a store key of another Redis type, or a corrupt entry replayed, is a 409 naming it."""
+
+    @functools.wraps(handler)
+    async def route(request: web.Request) -> web.Response:
+        try:
+            return await handler(request)
+        except (CorruptDeadLetter, ReplayRefused) as exc:  # refused as it stands: purge it or delete the key
+            return error_response(409, str(exc))
+
+    return route
+
+
+@_dead_letter_route
+async def dead_letters(request: web.Request) -> web.Response:
+    limit = count(request, "limit", 50, DEAD_LETTER_LIMIT)
+    entries = await _store(request).list(dead_letter_filter(request), limit=limit)
+    return _json([DeadLetterOut.of(e) for e in entries])
+
+
+@_dead_letter_route
+async def dead_letter(request: web.Request) -> web.Response:
+    return _json(DeadLetterOut.of(await _store(request).show(request.match_info["job_id"]), with_envelope=True))
+
+
+@_dead_letter_route
+async def replay_one(request: web.Request) -> web.Response:
+    # A job with this id queued again, no envelope, or a corrupt entry: 409 (see _dead_letter_route).
+    return _json(CountOut(count=int(await _store(request).replay(request.match_info["job_id"]))))
+
+
+def _selection(selection: DeadLetterSelection) -> DeadLetterFilter:
+    where = DeadLetterFilter(
+        selection.task,
+        selection.error_type,
+        None if selection.since is None else round(selection.since.timestamp() * 1000),
+        None if selection.until is None else round(selection.until.timestamp() * 1000),
+    )
+    if where == DeadLetterFilter() and not selection.all:
+        raise InvalidJobOptions("give a filter (task, error_type, since, until) or all=true")
+    return where
+
+
+@_dead_letter_route
+async def replay_many(request: web.Request) -> web.Response:
+    selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
+    return _json(CountOut(count=await _store(request).replay_many(_selection(selection))))
+
+
+@_dead_letter_route
+async def purge_one(request: web.Request) -> web.Response:
+    return _json(CountOut(count=int(await _store(request).purge(request.match_info["job_id"]))))
+
+
+@_dead_letter_route
+async def purge_many(request: web.Request) -> web.Response:
+    selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
+    where = _selection(selection)
+    if not selection.confirm:
+        raise InvalidJobOptions("purging deletes dead letters for good: set confirm=true")
+    return _json(CountOut(count=await _store(request).purge_many(where)))
+
+
+async def tasks(request: web.Request) -> web.Response:
+    client = request.app[CLIENT]
+    out = [
+        TaskOut(
+            name=t.name,
+            timeout_s=timeout_limit_s(t, client.settings.job_timeout_s),
+            max_tries=t.retry_policy(client.settings.retry_policy).max_tries,
+            payload_schema=t.payload_model.model_json_schema(),
+        )
+        for t in sorted(client.registry, key=lambda t: t.name)
+    ]
+    return _json(out)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app[CLIENT].registry))
+
+
+async def dashboard(_: web.Request) -> web.Response:
+    page = resources.files("worker.http").joinpath("static", "dashboard.html").read_text(encoding="utf-8")
+    return web.Response(text=page, content_type="text/html")
+
+
+async def to_dashboard(_: web.Request) -> web.Response:
+    raise web.HTTPFound("/dashboard")
+
+
+async def livez(_: web.Request) -> web.Response:
+    return web.json_response({"live": True})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _only(*methods: str) -> Any:
+    """A catch-all route that answers 405 naming ``methods``, the ones its path really has."""
+
+    async def not_allowed(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMethodNotAllowed(request.method, methods)
+
+    return not_allowed
+
+
+def create_app(client: Client, metrics_: Metrics, *, token: str | None) -> web.Application:
+    """The API over ``client`` (its settings, registry and Redis); ``token=None`` means no authentication."""
+    middlewares = [errors_middleware, auth_middleware(token, PUBLIC)]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
+    app[CLIENT] = client
+    app[METRICS] = metrics_
+    r = app.router
+    r.add_get("/", to_dashboard)
+    r.add_get("/dashboard", dashboard)
+    r.add_get("/openapi.json", openapi)
+    r.add_get("/livez", livez)
+    r.add_get("/metrics", metrics)
+    r.add_get("/v1/tasks", tasks)
+    r.add_post("/v1/jobs", enqueue)
+    r.add_get("/v1/jobs/{job_id}", job_status)
+    r.add_get("/v1/jobs/{job_id}/result", job_result)
+    r.add_post("/v1/jobs/{job_id}/abort", job_abort)
+    r.add_get("/v1/queues", queues)
+    r.add_get("/v1/stats", stats)
+    r.add_get("/v1/running", running)
+    r.add_get("/v1/dead-letters", dead_letters)
+    # The batch routes own their paths: a GET or DELETE of them is a 405, not a dead letter named "replay".
+    for path, handler in (("/v1/dead-letters/replay", replay_many), ("/v1/dead-letters/purge", purge_many)):
+        batch = r.add_resource(path)
+        batch.add_route("POST", handler)
+        batch.add_route("*", _only("POST"))
+    r.add_get("/v1/dead-letters/{job_id}", dead_letter)
+    r.add_post("/v1/dead-letters/{job_id}/replay", replay_one)
+    r.add_delete("/v1/dead-letters/{job_id}", purge_one)
+    return app

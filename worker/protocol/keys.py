@@ -1,0 +1,109 @@
+"""Every Redis key jobq reads or writes, in one place.
+
+Jobs use arq's own layout so stock arq clients interoperate; jobq's additions live under ``jobq:``.
+"""
+
+from __future__ import annotations
+
+from worker.queue_names import (
+    MAX_QUEUE_NAME_LEN,
+    RESERVED_QUEUE_PREFIXES,
+    RESERVED_QUEUE_SUFFIXES,
+    check_queue_name,
+    queue_name_problem,
+)
+
+__all__ = [
+    "ABORT_PREFIX",
+    "DONE_PREFIX",
+    "MAX_QUEUE_NAME_LEN",
+    "META_PREFIX",
+    "RESERVED_QUEUE_PREFIXES",
+    "RESERVED_QUEUE_SUFFIXES",
+    "WORKERS_INDEX",
+    "JobKeys",
+    "check_queue_name",
+    "cron_ledger_key",
+    "dead_letter_index",
+    "dead_letter_store",
+    "enqueue_record",
+    "limit_key",
+    "queue_name_problem",
+    "supervisor_key",
+    "wake_channel",
+    "worker_key",
+]
+
+# arq's per-job key prefixes (``arq.constants``), spelled out so that this module loads neither arq nor
+# redis (a task module imports it through JobContext); arq is pinned exactly and a test compares them.
+job_key_prefix = "arq:job:"
+in_progress_key_prefix = "arq:in-progress:"
+retry_key_prefix = "arq:retry:"
+result_key_prefix = "arq:result:"
+
+META_PREFIX = "jobq:meta:"
+ABORT_PREFIX = "jobq:abort:"
+#: Left for a few minutes by the end of a job that stores no result: a second send of that end (its reply
+#: was lost) finds it and reports the end as written.
+DONE_PREFIX = "jobq:done:"
+ENQUEUE_RECORD_PREFIX = "jobq:enqueued:"
+
+
+def enqueue_record(request_id: str) -> str:
+    """What one enqueue call created, kept briefly so that a re-sent call is answered the same (string)."""
+    return ENQUEUE_RECORD_PREFIX + request_id
+
+
+class JobKeys:
+    """The keys of one job on one queue."""
+
+    __slots__ = ("abort", "in_progress", "job", "job_id", "meta", "queue", "result", "retry")
+
+    def __init__(self, job_id: str, queue: str) -> None:
+        self.job_id = job_id
+        self.queue = queue
+        self.job = job_key_prefix + job_id  # the envelope (arq)
+        self.in_progress = in_progress_key_prefix + job_id  # set while a worker runs a try (arq)
+        self.retry = retry_key_prefix + job_id  # tries started, incremented at each start (arq)
+        self.result = result_key_prefix + job_id  # the stored result envelope (arq)
+        self.meta = META_PREFIX + job_id  # failures so far, last error, progress (hash)
+        self.abort = ABORT_PREFIX + job_id  # abort requested while the job runs
+
+
+def dead_letter_store(queue: str) -> str:
+    """Hash of dead-letter entries (job id -> entry JSON) of one queue."""
+    return f"jobq:dlq:{queue}"
+
+
+def dead_letter_index(queue: str) -> str:
+    """Sorted set of the dead letters of one queue, scored by the time they were written (ms)."""
+    return f"jobq:dlq:{queue}:index"
+
+
+def limit_key(name: str, key: str) -> str:
+    """Sorted set of the holders of one distributed concurrency limit, scored by lease expiry (ms)."""
+    return f"jobq:limit:{name}:{key}"
+
+
+def wake_channel(queue: str) -> str:
+    """Pub/sub channel on which producers tell the idle workers of ``queue`` that a job is waiting."""
+    return f"jobq:wake:{queue}"
+
+
+#: Sorted set of the live workers' ids, scored by their last heartbeat (ms).
+WORKERS_INDEX = "jobq:workers"
+
+
+def worker_key(worker_id: str) -> str:
+    """The heartbeat key of one worker."""
+    return f"jobq:worker:{worker_id}"
+
+
+def supervisor_key(supervisor_id: str) -> str:
+    """The record of one supervisor's workers (hash: ``count``, and slot index -> worker id)."""
+    return f"jobq:supervisor:{supervisor_id}"
+
+
+def cron_ledger_key(queue: str, name: str) -> str:
+    """The last tick enqueued for one schedule on one queue (ms since the epoch)."""
+    return f"jobq:cron:{queue}:{name}"

@@ -1,0 +1,40 @@
+"""Per-job options set by the producer and read by the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Reserved keyword argument in arq's job dict that carries jobq's per-job options.
+OPTIONS_KWARG = "_jobq"
+
+
+@dataclass(frozen=True, slots=True)
+class JobOptions:
+    """Per-job options set at enqueue, carried in the reserved ``_jobq`` keyword argument."""
+
+    timeout_s: float | None = None
+    trace: dict[str, str] = field(default_factory=dict)  #: the producer's trace headers (Sentry)
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any]) -> JobOptions:
+        """Remove and parse the reserved options argument; unknown or malformed options are ignored."""
+        raw = kwargs.pop(OPTIONS_KWARG, None)
+        if not isinstance(raw, dict):
+            return cls()
+        timeout = raw.get("timeout_s")
+        if not (isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0):
+            timeout = None
+        trace = raw.get("trace")
+        if not (isinstance(trace, dict) and all(isinstance(v, str) for v in trace.values())):
+            trace = {}
+        return cls(timeout_s=None if timeout is None else float(timeout), trace=trace)
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments that carry these options ({} when there are none)."""
+        options: dict[str, Any] = {}
+        if self.timeout_s is not None:
+            options["timeout_s"] = self.timeout_s
+        if self.trace:
+            options["trace"] = self.trace
+        return {OPTIONS_KWARG: options} if options else {}

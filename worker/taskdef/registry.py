@@ -1,0 +1,280 @@
+"""Typed tasks: the ``@task`` decorator and the registry built from the task modules.
+
+A task is ``async def fn(ctx: JobContext, payload: SomeModel) -> Result``. The decorator returns a
+:class:`TaskDef` that records the payload model and the task's policies; it registers nothing
+globally. :meth:`Registry.from_modules` imports the modules named in ``JOBQ_TASK_MODULES`` and
+collects the ``TaskDef`` objects it finds there.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import typing
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from pydantic import BaseModel, ValidationError
+
+from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
+from worker.policy import RetryPolicy, resolve_timeout_s
+from worker.taskdef.limits import Limit
+
+if TYPE_CHECKING:
+    from worker.taskdef.context import JobContext
+
+P = TypeVar("P", bound=BaseModel)
+R = TypeVar("R")
+TaskFunction = Callable[["JobContext", P], Awaitable[R]]
+
+
+def validation_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """``(dotted field path, message)`` for each problem pydantic found."""
+    return [(".".join(str(part) for part in err["loc"]) or "(payload)", err["msg"]) for err in exc.errors()]
+
+
+@dataclass(frozen=True, eq=False)
+class TaskDef(Generic[P, R]):
+    """A registered task: the coroutine function, its payload model and its policies.
+
+    Calling a ``TaskDef`` calls the function directly, which keeps tasks easy to unit-test.
+    """
+
+    name: str
+    fn: TaskFunction[P, R] = field(repr=False)
+    payload_model: type[P]
+    result_model: type[BaseModel] | None = None
+    timeout_s: float | None = None
+    max_tries: int | None = None
+    retry: RetryPolicy | None = None
+    concurrency: int | None = None
+    limit: Limit | None = None
+    result_ttl_s: float | None = None
+
+    def __call__(self, ctx: JobContext, payload: P) -> Awaitable[R]:
+        return self.fn(ctx, payload)
+
+    def validate(self, payload: Any, *, item: int | None = None) -> P:
+        """The payload as the task's model, or :class:`InvalidPayload` naming each bad field."""
+        if isinstance(payload, self.payload_model):
+            return payload
+        if isinstance(payload, BaseModel):
+            raise InvalidPayload(
+                self.name,
+                [("(payload)", f"expected {self.payload_model.__name__}, got {type(payload).__name__}")],
+                item=item,
+            )
+        try:
+            return self.payload_model.model_validate(payload)
+        except ValidationError as exc:
+            raise InvalidPayload(self.name, validation_errors(exc), item=item) from None
+
+    def payload_from_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> P:
+        """The payload from arq's call: one positional object, or the keyword arguments as fields."""
+        if len(args) == 1 and not kwargs:
+            return self.validate(args[0])
+        if not args:
+            return self.validate(kwargs)
+        raise InvalidPayload(
+            self.name, [("(payload)", f"expected one positional payload object, got {len(args)} arguments")]
+        )
+
+    def retry_policy(self, default: RetryPolicy) -> RetryPolicy:
+        """This task's retry policy: its own, else ``default``; ``max_tries`` on the task wins.
+
+        The settings' ``give_up_on`` list (carried by ``default``) applies to every task.
+        """
+        return (self.retry or default).with_max_tries(self.max_tries).giving_up_on(default.give_up_on)
+
+    def dump_result(self, value: Any) -> Any:
+        """The JSON-ready form of what the task returned."""
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json")
+        return value
+
+    def load_result(self, value: Any) -> Any:
+        """What :meth:`dump_result` stored, as the task's declared result model when it has one."""
+        if self.result_model is not None and isinstance(value, dict):
+            return self.result_model.model_validate(value)
+        return value
+
+
+def _signature_models(fn: Callable[..., Any], name: str) -> tuple[type[BaseModel], type[BaseModel] | None]:
+    if not inspect.iscoroutinefunction(fn):
+        raise TaskDefinitionError(f"task {name!r} must be an 'async def' function")
+    params = list(inspect.signature(fn).parameters.values())
+    if len(params) != 2:
+        raise TaskDefinitionError(
+            f"task {name!r} must take exactly (ctx, payload), it takes ({', '.join(p.name for p in params)})"
+        )
+    try:
+        hints = typing.get_type_hints(fn)
+    except NameError as exc:
+        raise TaskDefinitionError(f"task {name!r}: cannot resolve annotations ({exc})") from None
+    payload_type = hints.get(params[1].name)
+    if not (inspect.isclass(payload_type) and issubclass(payload_type, BaseModel)):
+        raise TaskDefinitionError(
+            f"task {name!r}: annotate the payload parameter {params[1].name!r} with a pydantic model, "
+            "or pass payload=SomeModel to @task"
+        )
+    returned = hints.get("return")
+    result_model = returned if inspect.isclass(returned) and issubclass(returned, BaseModel) else None
+    return payload_type, result_model
+
+
+def _positive(name: str, setting: str, value: float | None) -> None:
+    if value is not None and value <= 0:
+        raise TaskDefinitionError(f"task {name!r}: {setting} must be positive, got {value}")
+
+
+@overload
+def task(fn: TaskFunction[P, R], /) -> TaskDef[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    timeout_s: float | None = None,
+    max_tries: int | None = None,
+    retry: RetryPolicy | None = None,
+    concurrency: int | None = None,
+    limit: Limit | None = None,
+    result_ttl_s: float | None = None,
+) -> Callable[[TaskFunction[P, R]], TaskDef[P, R]]: ...
+
+
+def task(
+    fn: TaskFunction[P, R] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    timeout_s: float | None = None,
+    max_tries: int | None = None,
+    retry: RetryPolicy | None = None,
+    concurrency: int | None = None,
+    limit: Limit | None = None,
+    result_ttl_s: float | None = None,
+) -> TaskDef[P, R] | Callable[[TaskFunction[P, R]], TaskDef[P, R]]:
+    """Declare a task: ``@task`` or ``@task(name=..., timeout_s=..., max_tries=..., ...)``.
+
+    The payload model comes from the annotation of the second parameter; a pydantic model in the
+    return annotation is used to rebuild results for producers. ``None`` means "use the settings
+    default" for ``timeout_s``, ``max_tries``, ``retry`` and ``result_ttl_s``. ``concurrency``
+    limits how many jobs of this task one worker process runs at once; ``limit`` (a
+    :class:`~worker.taskdef.limits.Limit`) how many run at once across all workers, per key.
+    """
+
+    def wrap(function: TaskFunction[P, R]) -> TaskDef[P, R]:
+        task_name = name or function.__name__
+        payload_model, result_model = _signature_models(function, task_name)
+        _positive(task_name, "timeout_s", timeout_s)
+        _positive(task_name, "concurrency", concurrency)
+        if max_tries is not None and max_tries < 1:
+            raise TaskDefinitionError(f"task {task_name!r}: max_tries must be at least 1, got {max_tries}")
+        if result_ttl_s is not None and result_ttl_s < 0:
+            raise TaskDefinitionError(f"task {task_name!r}: result_ttl_s must not be negative")
+        return TaskDef(
+            name=task_name,
+            fn=function,
+            payload_model=typing.cast(type[P], payload_model),
+            result_model=result_model,
+            timeout_s=timeout_s,
+            max_tries=max_tries,
+            retry=retry,
+            concurrency=concurrency,
+            limit=limit,
+            result_ttl_s=result_ttl_s,
+        )
+
+    return wrap(fn) if fn is not None else wrap
+
+
+class Registry:
+    """The tasks a worker runs and a producer may enqueue, by name."""
+
+    def __init__(self, tasks: Iterable[TaskDef[Any, Any]] = ()) -> None:
+        self._tasks: dict[str, TaskDef[Any, Any]] = {}
+        for t in tasks:
+            self.add(t)
+
+    def add(self, task_def: TaskDef[Any, Any], *, origin: str = "") -> None:
+        """Register one task; a second, different task under the same name is an error."""
+        existing = self._tasks.get(task_def.name)
+        if existing is not None and existing is not task_def:
+            raise TaskDefinitionError(
+                f"two tasks are named {task_def.name!r} ({existing.fn.__module__} and "
+                f"{origin or task_def.fn.__module__}); give one of them @task(name=...)"
+            )
+        self._tasks[task_def.name] = task_def
+
+    def get(self, name: str) -> TaskDef[Any, Any]:
+        """The task called ``name``, or :class:`UnknownTaskError` listing the known ones."""
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise UnknownTaskError(name, list(self._tasks)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[TaskDef[Any, Any]]:
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def names(self) -> list[str]:
+        """The registered task names, sorted."""
+        return sorted(self._tasks)
+
+    @classmethod
+    def from_modules(cls, modules: Iterable[str]) -> Registry:
+        """Import each module (and every submodule of a package) and collect its tasks."""
+        registry = cls()
+        for module in import_modules(modules):
+            for value in vars(module).values():
+                if isinstance(value, TaskDef):
+                    registry.add(value, origin=module.__name__)
+        if not registry:
+            raise TaskDefinitionError(
+                f"no tasks found in {', '.join(modules) or '(no modules)'}; set JOBQ_TASK_MODULES to the "
+                "modules that define your @task functions"
+            )
+        return registry
+
+
+def import_modules(names: Iterable[str]) -> list[ModuleType]:
+    """Each named module, and every submodule of the packages among them (imported once)."""
+    seen: dict[str, ModuleType] = {}
+    for name in names:
+        for module in _import_tree(name):
+            seen.setdefault(module.__name__, module)
+    return list(seen.values())
+
+
+def _import_tree(module_name: str) -> Iterator[ModuleType]:
+    module = _import(module_name)
+    yield module
+    search_path = getattr(module, "__path__", None)
+    if search_path is None:
+        return
+    for info in pkgutil.walk_packages(search_path, prefix=module.__name__ + "."):
+        yield _import(info.name)
+
+
+def _import(module_name: str) -> ModuleType:
+    try:
+        return importlib.import_module(module_name)
+    except ImportError as exc:
+        raise TaskDefinitionError(
+            f"cannot import task module {module_name!r} (listed in JOBQ_TASK_MODULES): {exc}"
+        ) from exc
+
+
+def timeout_limit_s(task_def: TaskDef[Any, Any], default_s: float) -> float:
+    """The longest timeout a job of this task may ask for: the task's own (or the default)."""
+    return resolve_timeout_s(None, task_def.timeout_s, default_s)
