@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from arq.connections import RedisSettings, create_pool
 from arq.jobs import Job
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker
 from worker import JobFailed
 from worker.protocol import serialization
 from worker.settings import JobqSettings
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 async def test_arq_enqueues_and_reads_results_from_a_jobq_worker(

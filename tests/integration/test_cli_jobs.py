@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Callable
 
 import orjson
 import pytest
 
-from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
+from tests.integration.harness import JOBQ, ROOT, StartWorker, subprocess_env
 from worker.client.producer import Client
 from worker.settings import JobqSettings
 from worker.states import JobStatus
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 def jobq(settings: JobqSettings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,19 +9,16 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
 
 import orjson
 import pytest
 
-from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
+from tests.integration.harness import JOBQ, ROOT, StartWorker, subprocess_env
 from tests.integration.test_cli_jobs import jobq
 from worker.client.producer import Client
 from worker.client.stats import queue_stats
 from worker.process.embedded import free_port
 from worker.settings import JobqSettings
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 async def test_enqueue_prints_the_job_and_waits_for_its_result(

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from tests.integration.conftest import JOBQ, ROOT, subprocess_env
+from tests.integration.harness import JOBQ, ROOT, subprocess_env
 from tests.integration.test_cli_jobs import jobq
 from worker.client.producer import Client
 from worker.settings import JobqSettings

@@ -9,7 +9,6 @@ job it could not finish.
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 import signal
 import subprocess
@@ -20,13 +19,13 @@ from collections.abc import Callable
 import pytest
 
 from tests.deploy.dockerfile import Instruction, entrypoint_argv, exec_form, stages
-from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
+from tests.harness import wait_status
+from tests.integration.harness import JOBQ, ROOT, StartWorker, subprocess_env
 from worker import JobRequest, JobStatus
 from worker.client.producer import Client
 from worker.process.embedded import EmbeddedRedis, free_port
 from worker.settings import JobqSettings
 
-StartWorker = Callable[..., WorkerProcess]
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 GRACE_S = 1.5
 
@@ -60,13 +59,6 @@ def healthcheck_argv() -> list[str]:
     assert instruction is not None, "the image has no HEALTHCHECK"
     _, _, command = instruction.value.partition("CMD ")
     return exec_form(Instruction("CMD", command.strip(), instruction.line))
-
-
-async def wait_status(client: Client, job_id: str, wanted: JobStatus, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (await client.job(job_id).status()).status is not wanted:
-        assert time.monotonic() < deadline, f"job {job_id} never reached {wanted}"
-        await asyncio.sleep(0.02)
 
 
 async def test_image_command_runs_jobs_and_drains_on_sigterm_within_the_grace(

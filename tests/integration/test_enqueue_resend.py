@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import WorkerProcess
 from tests.integration.lossy_proxy import ReplyDroppingProxy
 from worker import JobRequest
 from worker.client.producer import Client

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker
 from worker.client.producer import Client
 from worker.settings import JobqSettings
 
-StartWorker = Callable[..., WorkerProcess]
 TARGET_BYTES = 210 * 1024 * 1024
 
 

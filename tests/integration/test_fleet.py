@@ -17,14 +17,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker, WorkerProcess
 from tests.integration.servers import ServerProcess
 from worker import JobRequest
 from worker.client.producer import Client
 from worker.process.embedded import free_port
 from worker.settings import JobqSettings
 
-StartWorker = Callable[..., WorkerProcess]
 HOST = socket.gethostname()
 SUCCEEDED_LINE = re.compile(r"job (\S+) tracked try \d+/\d+ succeeded")
 

@@ -21,13 +21,12 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
+from tests.integration.harness import JOBQ, ROOT, StartWorker, subprocess_env
 from tests.integration.proxy import PausableProxy
 from worker.engine.health import supervisor_key, worker_key
 from worker.process.embedded import EmbeddedRedis, free_port
 from worker.settings import JobqSettings
 
-StartWorker = Callable[..., WorkerProcess]
 HOST = socket.gethostname()
 FAST_BEAT = {"JOBQ_HEALTH_INTERVAL_S": "0.3"}
 LENIENT = ("--max-age", "30")  # for a check that must pass: a beat late under load is not a failure

@@ -6,17 +6,14 @@ import asyncio
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker
 from worker.client.dead_letters import DeadLetterStore
 from worker.client.producer import Client
 from worker.settings import JobqSettings
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 async def test_garbage_bytes_in_a_job_key_fail_that_job_only(client: Client, start_worker: StartWorker) -> None:

@@ -11,14 +11,14 @@ import os
 import re
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from tests.integration.conftest import JOBQ, ROOT, WorkerProcess
+from tests.integration.harness import JOBQ, ROOT, StartWorker
 from worker.client.producer import Client
 from worker.errors import RedisPermissionError
 from worker.http.api import create_app
@@ -27,7 +27,6 @@ from worker.process.embedded import EmbeddedRedis
 from worker.protocol.permissions import acl_line
 from worker.settings import JobqSettings
 
-StartWorker = Callable[..., WorkerProcess]
 PASSWORD = "acl-pw"
 TOKEN = "t0ken"
 FULL = ["~arq:*", "~jobq:*", "~test:*", "+@all", "-@dangerous"]

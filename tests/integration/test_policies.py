@@ -8,16 +8,13 @@ import itertools
 import signal
 import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker
 from worker import DeadLetterStore, JobRequest, JobStatus, Outcome
 from worker.client.producer import Client
 from worker.settings import JobqSettings
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 async def snapshot(client: Client, queue: str, ids: list[str]) -> list[tuple[bool, bool]]:

@@ -4,7 +4,7 @@ and Sentinel discovery. Each case enqueues and reads back a job, so the whole cl
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +12,13 @@ import redis
 import trustme
 from redis.exceptions import AuthenticationError, ConnectionError, NoPermissionError
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker
 from tests.integration.servers import ServerProcess, start_server
 from worker import JobStatus
 from worker.client.producer import Client
 from worker.process.embedded import EmbeddedRedis
 from worker.protocol.connection import create_redis
 from worker.settings import JobqSettings
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.conftest import JOBQ, subprocess_env
+from tests.integration.harness import JOBQ, subprocess_env
 from worker.process.embedded import EmbeddedRedis
 from worker.settings import JobqSettings
 

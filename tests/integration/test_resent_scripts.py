@@ -11,7 +11,7 @@ import pytest
 from arq.connections import ArqRedis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import WorkerProcess
 from tests.integration.lossy_proxy import ReplyDroppingProxy
 from worker.client.producer import Client
 from worker.engine.finish import DEAD_LETTER_LUA, DEFER_LUA, RETRY_LUA, DeadLetterBounds, TryRecorder

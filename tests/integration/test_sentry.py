@@ -14,12 +14,10 @@ import sentry_sdk
 from aiohttp import web
 from sentry_sdk.envelope import Envelope
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker
 from worker.client.producer import Client
 from worker.process.embedded import free_port
 from worker.settings import JobqSettings
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 class Collector:

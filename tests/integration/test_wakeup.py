@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis
 
-from tests.integration.conftest import WorkerProcess
+from tests.integration.harness import StartWorker
 from worker.client.producer import Client
 from worker.process.embedded import EmbeddedRedis
 from worker.protocol.keys import wake_channel
 from worker.settings import JobqSettings
 
-StartWorker = Callable[..., WorkerProcess]
 SLOW_POLL_S = "30"  # the fallback poll never picks a job up within these tests
 
 

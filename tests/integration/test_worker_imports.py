@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from tests.integration.conftest import ROOT, subprocess_env
+from tests.integration.harness import ROOT, subprocess_env
 from worker.process.embedded import free_port
 from worker.settings import JobqSettings
 

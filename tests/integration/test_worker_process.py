@@ -9,19 +9,17 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
-from tests.integration.conftest import JOBQ, ROOT, WorkerProcess, subprocess_env
+from tests.integration.harness import JOBQ, ROOT, StartWorker, WorkerProcess, subprocess_env
 from tests.integration.servers import ServerProcess, start_server
 from worker import InvalidPayload, JobFailed, JobRequest, JobStatus, SyncClient
 from worker.client.producer import Client
 from worker.settings import JobqSettings
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 async def test_cli_worker_runs_jobs_enqueued_by_this_process(client: Client, start_worker: StartWorker) -> None:

@@ -1,9 +1,8 @@
-"""Unit-test harness: fakeredis, an injected clock, a producer client and a worker driven one step at a time."""
+"""Unit-tier fixtures: fakeredis, an injected clock, harnesses (the helpers themselves are in tests/unit/harness.py)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import arq.connections
@@ -14,31 +13,12 @@ import fakeredis
 import pytest
 from arq.connections import ArqRedis
 
-from tests import sample_tasks
+from tests.unit.harness import Clock, Harness
 from worker.client.producer import Client
-from worker.engine.arq_worker import JobqWorker
 from worker.engine.assembly import build_worker
 from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings
-from worker.taskdef.registry import Registry
-
-START_S = 1_800_000_000.0
-
-
-class Clock:
-    """Injected wall clock, in seconds; shared by the producer, the handles and arq's worker."""
-
-    def __init__(self, now_s: float = START_S) -> None:
-        self.now_s = now_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def ms(self) -> int:
-        return round(self.now_s * 1000)
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
+from worker.taskdef.registry import TaskRegistry
 
 
 @pytest.fixture
@@ -59,19 +39,6 @@ async def fake_redis() -> AsyncIterator[ArqRedis]:
     await redis.aclose(close_connection_pool=True)
 
 
-@dataclass
-class Harness:
-    settings: JobqSettings
-    registry: Registry
-    redis: ArqRedis
-    client: Client
-    worker: JobqWorker
-    clock: Clock
-
-    async def run_due(self) -> int:
-        return await self.worker.run_due_jobs()
-
-
 @pytest.fixture
 async def make_harness(
     make_settings: Callable[..., JobqSettings], fake_redis: ArqRedis, clock: Clock
@@ -83,7 +50,7 @@ async def make_harness(
         codec = codec_for(settings)
         fake_redis.job_serializer = codec.dumps
         fake_redis.job_deserializer = codec.loads
-        registry = Registry.from_modules(settings.task_modules)
+        registry = TaskRegistry.from_modules(settings.task_modules)
         client = Client(settings, registry=registry, redis=fake_redis, clock=clock)
         worker = build_worker(settings, registry, fake_redis, handle_signals=False, clock=clock, draw=lambda: 1.0)
         made.append(Harness(settings, registry, fake_redis, client, worker, clock))
@@ -98,6 +65,3 @@ async def make_harness(
 @pytest.fixture
 def harness(make_harness: Callable[..., Harness]) -> Harness:
     return make_harness()
-
-
-__all__ = ["Clock", "Harness", "sample_tasks"]

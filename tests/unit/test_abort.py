@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from arq.jobs import Job
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobFailed, JobStatus, Outcome
 from worker.protocol import serialization
 

@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from openapi_spec_validator import validate
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker.http.api import create_app
 from worker.observability.metrics import Metrics
 

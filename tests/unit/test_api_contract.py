@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from tests.unit.test_api import AUTH, TOKEN
 from worker.http.api import create_app
 from worker.observability.metrics import Metrics

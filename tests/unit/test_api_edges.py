@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from tests.unit.test_api import AUTH, TOKEN
 from worker.http.api import create_app
 from worker.observability.metrics import Metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from arq.jobs import Job, JobStatus
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobFailed
 from worker.protocol import serialization
 

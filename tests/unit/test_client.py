@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from tests import sample_tasks
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobRequest, JobStatus
 from worker.client.producer import record_ttl_ms
 from worker.errors import InvalidJobOptions, InvalidPayload, UnknownTaskError

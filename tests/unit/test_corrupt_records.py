@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterStore, Outcome
 
 

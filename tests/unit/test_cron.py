@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tests import cron_tasks
-from tests.unit.conftest import Clock, Harness
+from tests.unit.harness import Clock, Harness
 from worker import Schedule, SettingsError, TaskDefinitionError
 from worker.engine.scheduler import CronScheduler, tick_job_id
 from worker.protocol.serialization import EnvelopeCodec

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterFilter, DeadLetterStore, JobNotFound, JobStatus, Outcome
 
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import worker
 import worker.cli.common
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import CorruptDeadLetter, DeadLetter, DeadLetterFilter, DeadLetterStore, JobqError, ReplayRefused
 from worker.cli.app import app as cli
 from worker.client.producer import Client

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from tests.unit.conftest import START_S
+from tests.unit.harness import START_S
 from worker import JobContext, JobRequest, task
 from worker.client.producer import Client
 from worker.errors import (
@@ -33,7 +33,7 @@ from worker.errors import (
 )
 from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings, load_settings
-from worker.taskdef.registry import Registry
+from worker.taskdef.registry import TaskRegistry
 
 
 class FreeIn(BaseModel):
@@ -62,7 +62,7 @@ def new_client(redis: ArqRedis, **overrides: Any) -> Client:
     config = JobqSettings(task_modules=[], **overrides)
     codec = codec_for(config)
     redis.job_serializer, redis.job_deserializer = codec.dumps, codec.loads
-    return Client(config, registry=Registry([free, nested]), redis=redis, clock=lambda: START_S)
+    return Client(config, registry=TaskRegistry([free, nested]), redis=redis, clock=lambda: START_S)
 
 
 @pytest.fixture

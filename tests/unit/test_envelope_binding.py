@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import cron_tasks
-from tests.unit.conftest import Clock, Harness
+from tests.unit.harness import Clock, Harness
 from worker import DeadLetterStore, JobStatus, Schedule
 from worker.engine.scheduler import CronScheduler
 from worker.errors import EnvelopeFieldError, SignatureError

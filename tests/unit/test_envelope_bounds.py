@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterStore
 from worker.errors import EnvelopeFieldError, EnvelopeVersionError, JobqError, SerializationError, SignatureError
 from worker.protocol.envelope_bounds import MAX_DEPTH, MAX_TIME_MS, MAX_TRY

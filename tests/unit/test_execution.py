@@ -6,7 +6,7 @@ import orjson
 import pytest
 from arq.jobs import Job
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobFailed, JobNotFound, JobStatus, ResultTimeout
 
 

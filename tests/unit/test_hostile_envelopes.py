@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterStore, Outcome
 from worker.client.dead_letters import DeadLetter
 from worker.engine.assembly import execution_config

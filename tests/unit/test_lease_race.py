@@ -13,7 +13,7 @@ import fakeredis
 import pytest
 from arq.connections import ArqRedis
 
-from tests.unit.conftest import Clock
+from tests.unit.harness import Clock
 from worker.client.producer import Client
 from worker.engine.arq_worker import JobqWorker
 from worker.engine.assembly import build_worker
@@ -21,7 +21,7 @@ from worker.engine.finish import DEAD_LETTER_LUA, RETRY_LUA
 from worker.engine.finish_batch import FINISH_MANY_LUA
 from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings
-from worker.taskdef.registry import Registry
+from worker.taskdef.registry import TaskRegistry
 
 WAIT_S = 10.0
 
@@ -76,7 +76,7 @@ async def test_a_renewal_right_after_the_end_is_written_does_not_lose_the_job(
     settings: JobqSettings = make_settings()
     codec = codec_for(settings)
     redis.job_serializer, redis.job_deserializer = codec.dumps, codec.loads
-    registry = Registry.from_modules(settings.task_modules)
+    registry = TaskRegistry.from_modules(settings.task_modules)
     client = Client(settings, registry=registry, redis=redis, clock=clock)
     worker: JobqWorker = build_worker(settings, registry, redis, handle_signals=False, clock=clock, draw=lambda: 1.0)
     handle = await client.enqueue(task, payload)

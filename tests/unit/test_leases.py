@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobStatus, Outcome
 from worker.engine.leases import Leases
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobStatus, Limit
 from worker.engine.limiter import DistributedLimiter, NoFreeSlot
 from worker.errors import TaskDefinitionError

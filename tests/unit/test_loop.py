@@ -11,7 +11,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from tests.unit.conftest import Harness
+from tests.harness import wait_status
+from tests.unit.harness import Harness
 from worker import JobStatus
 from worker.engine.health import WorkerState, read_health, worker_key
 from worker.engine.leases import Leases
@@ -22,13 +23,6 @@ async def run_worker(h: Harness) -> asyncio.Task[None]:
     task = asyncio.create_task(h.worker.async_run())
     await asyncio.sleep(0.02)
     return task
-
-
-async def wait_status(h: Harness, job_id: str, status: JobStatus, timeout_s: float = 2.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (await h.client.job(job_id).status()).status is not status:
-        assert time.monotonic() < deadline, f"{job_id} never became {status}"
-        await asyncio.sleep(0.01)
 
 
 async def test_loop_outlives_redis_errors(make_harness: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,7 +51,7 @@ async def test_drain_finishes_short_jobs_and_returns_long_ones_uncharged(make_ha
     short = await h.client.enqueue("progressing", {"seconds": 0.1}, job_id="short")
     long = await h.client.enqueue("progressing", {"seconds": 10}, job_id="long")
     loop = await run_worker(h)
-    await wait_status(h, "long", JobStatus.IN_PROGRESS)
+    await wait_status(h.client, "long", JobStatus.IN_PROGRESS, 2.0, 0.01)
     h.worker.handle_sig(signal.SIGTERM)
     late = await h.client.enqueue("add", {"a": 1, "b": 1}, job_id="late")
     await asyncio.wait_for(loop, 3)
@@ -71,7 +65,7 @@ async def test_second_signal_returns_jobs_at_once(make_harness: Any) -> None:
     h = make_harness(poll_delay_s=0.01, shutdown_grace_s=30)
     long = await h.client.enqueue("progressing", {"seconds": 10})
     loop = await run_worker(h)
-    await wait_status(h, long.job_id, JobStatus.IN_PROGRESS)
+    await wait_status(h.client, long.job_id, JobStatus.IN_PROGRESS, 2.0, 0.01)
     started = time.monotonic()
     h.worker.handle_sig(signal.SIGTERM)
     h.worker.handle_sig(signal.SIGINT)

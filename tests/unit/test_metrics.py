@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import Client
 from worker.engine.probes import probe_app
 from worker.observability.metrics import DURATION_BUCKETS, Metrics

@@ -12,7 +12,7 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker.observability.logs import JsonFormatter, configure_logging, init_sentry
 from worker.settings import JobqSettings
 

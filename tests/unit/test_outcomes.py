@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterStore, JobContext, JobStatus, Outcome
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobRequest
 from worker.client.sync import SyncClient
 from worker.errors import InvalidQueueName, SettingsError

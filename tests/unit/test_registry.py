@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from tests import sample_tasks
 from worker import JobContext, RetryPolicy, task
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
-from worker.taskdef.registry import Registry
+from worker.taskdef.registry import TaskRegistry
 
 
 class In(BaseModel):
@@ -95,12 +95,12 @@ def test_task_max_tries_overrides_the_default_policy() -> None:
 
 
 def test_registry_loads_packages_with_their_submodules() -> None:
-    registry = Registry.from_modules(["tasks"])
+    registry = TaskRegistry.from_modules(["tasks"])
     assert {"ping", "sleep", "fail", "word_stats"} <= set(registry.names())
 
 
 def test_unknown_task_error_lists_the_known_ones() -> None:
-    registry = Registry.from_modules(["tests.sample_tasks"])
+    registry = TaskRegistry.from_modules(["tests.sample_tasks"])
     with pytest.raises(UnknownTaskError) as info:
         registry.get("ad")
     assert "'ad'" in str(info.value)
@@ -112,16 +112,16 @@ def test_duplicate_task_names_are_refused() -> None:
     async def other_add(ctx: JobContext, payload: In) -> None:
         return None
 
-    registry = Registry([sample_tasks.add])
+    registry = TaskRegistry([sample_tasks.add])
     with pytest.raises(TaskDefinitionError, match="two tasks are named 'add'"):
         registry.add(other_add)
 
 
 def test_missing_module_names_the_setting() -> None:
     with pytest.raises(TaskDefinitionError, match="JOBQ_TASK_MODULES"):
-        Registry.from_modules(["no_such_module_here"])
+        TaskRegistry.from_modules(["no_such_module_here"])
 
 
 def test_module_without_tasks_is_an_error() -> None:
     with pytest.raises(TaskDefinitionError, match="no tasks found"):
-        Registry.from_modules(["json"])
+        TaskRegistry.from_modules(["json"])

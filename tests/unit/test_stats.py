@@ -6,7 +6,7 @@ from typing import Any
 
 from arq.constants import in_progress_key_prefix
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import queue_stats
 
 

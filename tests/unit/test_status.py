@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import JobStatus
 
 

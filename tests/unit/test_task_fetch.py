@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterStore, JobStatus, Outcome
 
 BIG = bytes(range(256)) * 8192  # 2 MiB

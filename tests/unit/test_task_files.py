@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import InvalidPayload, Outcome
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterStore, queue_stats
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tasks.webhooks import retry_after_s
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker import DeadLetterStore, JobStatus, Outcome, sign_webhook, verify_webhook
 
 SECRET = "whsec-test"

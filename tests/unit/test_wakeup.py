@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.conftest import Harness
+from tests.unit.harness import Harness
 from worker.engine.leases import ClaimBatch, Leases
 from worker.protocol import serialization
 
