@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.harness import Harness
 from worker import Client
 from worker.engine.probes import probe_app
-from worker.observability.metrics import DURATION_BUCKETS, Metrics
+from worker.observability import metrics as metrics_module
+from worker.observability.metrics import DURATION_BUCKETS, LATENCY_BUCKETS, Metrics
 from worker.states import Outcome
 
 
@@ -81,15 +86,53 @@ async def test_metrics_are_served_next_to_the_probes(harness: Harness) -> None:
     assert {"jobq_jobs_succeeded", "jobq_job_duration_seconds", "jobq_queue_ready_jobs", "jobq_workers_up"} <= names
 
 
-def exposition(metrics: Metrics) -> list[str]:
-    """The exposition's lines but the ``_created`` timestamps (which differ between two registries)."""
-    return [line for line in metrics.render().decode().splitlines() if "_created" not in line]
+def exposition(registry: CollectorRegistry) -> list[str]:
+    """The exposition's lines, the ``_created`` timestamps masked (they differ between two registries)."""
+    return [re.sub(r"(_created\{.*\}) \S+$", r"\1 T", line) for line in generate_latest(registry).decode().splitlines()]
+
+
+def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
+    """jobq's metrics declared as prometheus_client's own Counter, Histogram and Gauge: the exposition to match."""
+    r, job = CollectorRegistry(), ("queue", "task")
+    counters = {
+        "enqueued": ("jobq_jobs_enqueued", "Jobs enqueued by this process.", job),
+        "started": ("jobq_jobs_started", "Tries started.", job),
+        "succeeded": ("jobq_jobs_succeeded", "Tries that succeeded.", job),
+        "failed": ("jobq_jobs_failed", "Tries that failed.", (*job, "reason")),
+        "retried": ("jobq_jobs_retried", "Failed tries followed by another try.", job),
+        "dead_lettered": ("jobq_jobs_dead_lettered", "Jobs moved to the dead letters.", job),
+        "aborted": ("jobq_jobs_aborted", "Jobs aborted on request.", job),
+        "interrupted": ("jobq_jobs_interrupted", "Tries cut short by shutdown.", job),
+        "deferred": ("jobq_jobs_deferred", "Starts given back for want of a slot.", job),
+    }
+    made: dict[str, Any] = {key: Counter(*spec, registry=r) for key, spec in counters.items()}
+    made["duration"] = Histogram(
+        "jobq_job_duration_seconds", "Duration of tries.", (*job, "outcome"), buckets=DURATION_BUCKETS, registry=r
+    )
+    made["pickup"] = Histogram(
+        "jobq_job_pickup_latency_seconds", "Wait between due and started.", job, buckets=LATENCY_BUCKETS, registry=r
+    )
+    gauges = [
+        ("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",)),
+        ("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",)),
+        ("jobq_queue_in_progress_jobs", "Jobs running on live workers.", ("queue",)),
+        ("jobq_queue_oldest_ready_age_seconds", "Wait of the oldest due job not yet running.", ("queue",)),
+        ("jobq_queue_dead_letters", "Dead letters kept.", ("queue",)),
+        ("jobq_workers_up", "Live workers on the queue.", ("queue",)),
+        ("jobq_worker_busy_jobs", "Jobs this worker runs now.", ("queue", "worker")),
+        ("jobq_worker_connected", "1 while this worker reaches Redis.", ("queue", "worker")),
+    ]
+    for name, documentation, labels in gauges:
+        Gauge(name, documentation, labels, registry=r)
+    return r, made
 
 
 def test_tallied_tries_export_what_prometheus_client_would() -> None:
-    # Metrics counts tries in plain numbers and pushes them at collection; ``direct`` is fed through
-    # prometheus_client's own inc() and observe(): the two expositions must be the same, value for value.
-    tallied, direct = Metrics(), Metrics()
+    # Metrics counts tries in plain numbers and exports them through its own collector; ``direct`` is fed
+    # through prometheus_client's own inc() and observe(): the two expositions must be the same, byte for byte
+    # but the creation times.
+    tallied = Metrics()
+    registry, direct = reference()
     durations = [0.0, 0.005, 0.0051, 0.1, 1, 3599.9, 3600, 3600.1, 1e9, -1.0, 0.1 + 0.2, 1 / 3]
     ends = [
         (Outcome.SUCCEEDED, None),
@@ -97,39 +140,59 @@ def test_tallied_tries_export_what_prometheus_client_would() -> None:
         (Outcome.DEAD_LETTERED, Outcome.TIMED_OUT),
         (Outcome.ABORTED, None),
         (Outcome.DEFERRED, None),
+        (Outcome.INTERRUPTED, None),
     ]
     by_outcome = {
         Outcome.SUCCEEDED: "succeeded",
         Outcome.RETRYING: "retried",
         Outcome.DEAD_LETTERED: "dead_lettered",
         Outcome.ABORTED: "aborted",
+        Outcome.INTERRUPTED: "interrupted",
         Outcome.DEFERRED: "deferred",
     }
 
     def run(start: int, stop: int) -> None:
         for i in range(start, stop):
-            task = ("add", "slow")[i % 2]
+            task = ("add", "slow")[i // len(ends) % 2]  # each task sees every end
             amount = durations[i % len(durations)]
             outcome, failure = ends[i % len(ends)]
             pickup = None if i % 3 == 0 else amount
             tallied.try_started("q", task, pickup)
-            direct.started.labels("q", task).inc()
+            direct["started"].labels("q", task).inc()
             if pickup is not None:
-                direct.pickup.labels("q", task).observe(max(0.0, pickup))
+                direct["pickup"].labels("q", task).observe(max(0.0, pickup))
             tallied.try_ended("q", task, outcome, failure, amount)
             if failure is not None:
                 reason = "timeout" if failure is Outcome.TIMED_OUT else "error"
-                direct.failed.labels("q", task, reason).inc()
-            getattr(direct, by_outcome[outcome]).labels("q", task).inc()
+                direct["failed"].labels("q", task, reason).inc()
+            direct[by_outcome[outcome]].labels("q", task).inc()
             if outcome is not Outcome.DEFERRED:
-                direct.duration.labels("q", task, outcome.value).observe(max(0.0, amount))
+                direct["duration"].labels("q", task, outcome.value).observe(max(0.0, amount))
             tallied.job_enqueued("q", task)
-            direct.enqueued.labels("q", task).inc()
+            direct["enqueued"].labels("q", task).inc()
 
+    assert exposition(tallied.registry) == exposition(registry)  # nothing counted yet: the same HELP and TYPE
     run(0, 100)
-    assert exposition(tallied) == exposition(direct)
-    assert exposition(tallied) == exposition(direct)  # a second collection adds nothing
+    assert exposition(tallied.registry) == exposition(registry)
+    assert exposition(tallied.registry) == exposition(registry)  # a second collection adds nothing
     run(100, 237)  # more tries after a collection: only they are added
-    assert exposition(tallied) == exposition(direct)
-    buckets = [line for line in exposition(tallied) if line.startswith("jobq_job_duration_seconds_bucket")]
-    assert len(buckets) == 2 * 4 * (len(DURATION_BUCKETS) + 1)  # 2 tasks x 4 outcomes with a duration
+    assert exposition(tallied.registry) == exposition(registry)
+    lines = exposition(tallied.registry)
+    buckets = [line for line in lines if line.startswith("jobq_job_duration_seconds_bucket")]
+    assert len(buckets) == 2 * 5 * (len(DURATION_BUCKETS) + 1)  # 2 tasks x 5 outcomes with a duration
+    assert any(line.startswith("jobq_job_duration_seconds_created{") for line in lines)
+
+
+def test_metrics_read_no_private_field_of_prometheus_client() -> None:
+    # Tallies reach the exposition through public metric families; any ``x._field`` but on ``self`` (jobq's own
+    # objects) would be a private field of prometheus_client again (``child._buckets``, ``child._sum``).
+    tree = ast.parse(Path(metrics_module.__file__).read_text())
+    private = [
+        f"line {node.lineno}: .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    assert private == []

@@ -29,13 +29,17 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 
 from __future__ import annotations
 
+import os
+import time
 from bisect import bisect_left
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Iterator
+from itertools import accumulate
+from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from worker.states import Outcome
 
@@ -64,100 +68,133 @@ class QueueSnapshot(Protocol):
 _JOB = ("queue", "task")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+# prometheus_client's own switch for the ``_created`` series, read the way it reads it.
+_CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
 
 
 class _CounterTally:
-    """What one counter child counted, in a plain number: pushed into the child before a collection."""
+    """What one series of a counter counted, in a plain number."""
 
-    __slots__ = ("child", "pushed", "total")
+    __slots__ = ("created", "total")
 
-    def __init__(self, child: Any) -> None:
-        self.child = child
+    def __init__(self) -> None:
         self.total = 0
-        self.pushed = 0  # written only by push, so a push racing a count loses nothing
-
-    def push(self) -> None:
-        total = self.total
-        if total != self.pushed:
-            self.child.inc(total - self.pushed)
-            self.pushed = total
+        self.created = time.time()  # the series appears with its first count, as a prometheus_client child
 
 
 class _HistogramTally:
-    """What one histogram child observed, as bucket counts and a sum: pushed before a collection.
+    """What one series of a histogram observed: a count per bucket (not cumulative; the last is +Inf) and a sum.
 
-    The sum adds the amounts one by one, as ``Histogram.observe`` would, so it comes out the same.
+    The sum adds the amounts one by one, as ``Histogram.observe`` does, so it comes out the same.
     """
 
-    __slots__ = ("bounds", "child", "counts", "pushed", "sum")
+    __slots__ = ("bounds", "counts", "created", "sum")
 
-    def __init__(self, child: Any, bounds: tuple[float, ...]) -> None:
-        self.child = child
+    def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
-        self.pushed = [0] * (len(bounds) + 1)
+        self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
+        self.created = time.time()
 
     def observe(self, amount: float) -> None:
         self.counts[bisect_left(self.bounds, amount)] += 1  # the first bucket with amount <= le
         self.sum += amount
 
-    def push(self) -> None:
-        # prometheus_client has no public call to add to a bucket; tests/unit/test_metrics.py checks
-        # that the exposition is what observe() would have made.
-        for i, count in enumerate(self.counts):
-            if count != self.pushed[i]:
-                self.child._buckets[i].inc(count - self.pushed[i])
-                self.pushed[i] = count
-        self.child._sum.set(self.sum)
+
+class _Counter:
+    """A labelled counter: its tallies by label values, exported in the order they appeared."""
+
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...]) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, labelnames
+        self.tallies: dict[tuple[str, ...], _CounterTally] = {}
+
+    def tally(self, *values: str) -> _CounterTally:
+        tally = self.tallies.get(values)
+        if tally is None:
+            tally = self.tallies[values] = _CounterTally()
+        return tally
+
+    def describe(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> CounterMetricFamily:
+        family = self.describe()
+        for values, tally in list(self.tallies.items()):
+            family.add_metric(values, tally.total, created=tally.created if _CREATED else None)
+        return family
 
 
-class _PushFirst(Collector):
-    """Registered before the metrics: whoever collects the registry sees every try counted so far."""
+class _Histogram:
+    """A labelled histogram: its tallies by label values, exported in the order they appeared."""
 
-    def __init__(self, push: Callable[[], None]) -> None:
-        self._push = push
+    def __init__(self, name: str, documentation: str, labelnames: tuple[str, ...], bounds: tuple[float, ...]) -> None:
+        self.name, self.documentation, self.labelnames, self.bounds = name, documentation, labelnames, bounds
+        # ``le`` as prometheus_client spells a bound below 1e6 ("1.0", "0.005"): test_metrics compares expositions.
+        self.les = [*(repr(float(bound)) for bound in bounds), "+Inf"]
+        self.tallies: dict[tuple[str, ...], _HistogramTally] = {}
 
-    def describe(self) -> list[Any]:
-        return []
+    def tally(self, *values: str) -> _HistogramTally:
+        tally = self.tallies.get(values)
+        if tally is None:
+            tally = self.tallies[values] = _HistogramTally(self.bounds)
+        return tally
 
-    def collect(self) -> list[Any]:
-        self._push()
-        return []
+    def describe(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+
+    def collect(self) -> HistogramMetricFamily:
+        family = self.describe()
+        for values, tally in list(self.tallies.items()):
+            family.add_metric(values, list(zip(self.les, accumulate(tally.counts), strict=True)), tally.sum)
+            if _CREATED:  # HistogramMetricFamily.add_metric takes no created time: its sample, as Histogram makes it
+                labels = dict(zip(self.labelnames, values, strict=True))
+                family.samples.append(Sample(f"{self.name}_created", labels, tally.created))
+        return family
+
+
+class _TallyCollector:
+    """The registry's collector of the counters and histograms, read from the tallies at each collection."""
+
+    def __init__(self, metrics: tuple[_Counter | _Histogram, ...]) -> None:
+        self._metrics = metrics
+
+    def describe(self) -> Iterator[Metric]:
+        for metric in self._metrics:
+            yield metric.describe()
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._metrics:
+            yield metric.collect()
 
 
 class Metrics:
     """The metrics of one process; ``render()`` is the text exposition for ``/metrics``.
 
     Tries are counted in plain numbers (a prometheus_client ``inc`` or ``observe`` takes a lock and,
-    for a histogram, walks the buckets: a few microseconds a try); they reach the counters and
-    histograms whenever the registry is collected.
+    for a histogram, walks the buckets: a few microseconds a try); a collector of the registry turns
+    them into public metric families whenever the registry is collected.
     """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self._tallies: dict[tuple[object, ...], _CounterTally | _HistogramTally] = {}
-        r.register(_PushFirst(self._push))
-        self.enqueued = Counter("jobq_jobs_enqueued", "Jobs enqueued by this process.", _JOB, registry=r)
-        self.started = Counter("jobq_jobs_started", "Tries started.", _JOB, registry=r)
-        self.succeeded = Counter("jobq_jobs_succeeded", "Tries that succeeded.", _JOB, registry=r)
-        self.failed = Counter("jobq_jobs_failed", "Tries that failed.", (*_JOB, "reason"), registry=r)
-        self.retried = Counter("jobq_jobs_retried", "Failed tries followed by another try.", _JOB, registry=r)
-        self.dead_lettered = Counter("jobq_jobs_dead_lettered", "Jobs moved to the dead letters.", _JOB, registry=r)
-        self.aborted = Counter("jobq_jobs_aborted", "Jobs aborted on request.", _JOB, registry=r)
-        self.interrupted = Counter("jobq_jobs_interrupted", "Tries cut short by shutdown.", _JOB, registry=r)
-        self.deferred = Counter("jobq_jobs_deferred", "Starts given back for want of a slot.", _JOB, registry=r)
-        self.duration = Histogram(
-            "jobq_job_duration_seconds", "Duration of tries.", (*_JOB, "outcome"), buckets=DURATION_BUCKETS, registry=r
+        self._enqueued = _Counter("jobq_jobs_enqueued", "Jobs enqueued by this process.", _JOB)
+        self._started = _Counter("jobq_jobs_started", "Tries started.", _JOB)
+        self._succeeded = _Counter("jobq_jobs_succeeded", "Tries that succeeded.", _JOB)
+        self._failed = _Counter("jobq_jobs_failed", "Tries that failed.", (*_JOB, "reason"))
+        retried = _Counter("jobq_jobs_retried", "Failed tries followed by another try.", _JOB)
+        dead_lettered = _Counter("jobq_jobs_dead_lettered", "Jobs moved to the dead letters.", _JOB)
+        aborted = _Counter("jobq_jobs_aborted", "Jobs aborted on request.", _JOB)
+        interrupted = _Counter("jobq_jobs_interrupted", "Tries cut short by shutdown.", _JOB)
+        deferred = _Counter("jobq_jobs_deferred", "Starts given back for want of a slot.", _JOB)
+        self._duration = _Histogram(
+            "jobq_job_duration_seconds", "Duration of tries.", (*_JOB, "outcome"), DURATION_BUCKETS
         )
-        self.pickup = Histogram(
-            "jobq_job_pickup_latency_seconds",
-            "Wait between due and started.",
-            _JOB,
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+        self._pickup = _Histogram(
+            "jobq_job_pickup_latency_seconds", "Wait between due and started.", _JOB, LATENCY_BUCKETS
         )
+        counters = (self._enqueued, self._started, self._succeeded, self._failed, retried, dead_lettered, aborted)
+        r.register(_TallyCollector((*counters, interrupted, deferred, self._duration, self._pickup)))
         self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",), registry=r)
         self.deferred_jobs = Gauge("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",), registry=r)
         self.in_progress = Gauge("jobq_queue_in_progress_jobs", "Jobs running on live workers.", ("queue",), registry=r)
@@ -172,57 +209,38 @@ class Metrics:
         )
 
         self._by_outcome = {
-            Outcome.SUCCEEDED: self.succeeded,
-            Outcome.RETRYING: self.retried,
-            Outcome.DEAD_LETTERED: self.dead_lettered,
-            Outcome.ABORTED: self.aborted,
-            Outcome.INTERRUPTED: self.interrupted,
-            Outcome.DEFERRED: self.deferred,
+            Outcome.SUCCEEDED: self._succeeded,
+            Outcome.RETRYING: retried,
+            Outcome.DEAD_LETTERED: dead_lettered,
+            Outcome.ABORTED: aborted,
+            Outcome.INTERRUPTED: interrupted,
+            Outcome.DEFERRED: deferred,
         }
-        self._buckets = {self.duration: DURATION_BUCKETS, self.pickup: LATENCY_BUCKETS}
         # A try's tallies by what it was: one dict look-up a try instead of one per metric.
-        self._started: dict[tuple[str, str], tuple[_CounterTally, _HistogramTally | None]] = {}
-        self._ended: dict[
+        self._started_by: dict[tuple[str, str], tuple[_CounterTally, _HistogramTally | None]] = {}
+        self._ended_by: dict[
             tuple[str, str, Outcome, Outcome | None], tuple[tuple[_CounterTally, ...], _HistogramTally | None]
         ] = {}
 
-    def _count(self, metric: Counter, *labels: str) -> _CounterTally:
-        key = (metric, *labels)
-        tally = self._tallies.get(key)
-        if tally is None:  # the child now, as before: its series (and _created) appear with the first count
-            tally = self._tallies[key] = _CounterTally(metric.labels(*labels))
-        return tally  # type: ignore[return-value]  # a Counter's key holds a _CounterTally
-
-    def _observe(self, metric: Histogram, *labels: str) -> _HistogramTally:
-        key = (metric, *labels)
-        tally = self._tallies.get(key)
-        if tally is None:
-            tally = self._tallies[key] = _HistogramTally(metric.labels(*labels), self._buckets[metric])
-        return tally  # type: ignore[return-value]  # a Histogram's key holds a _HistogramTally
-
-    def _push(self) -> None:
-        for tally in list(self._tallies.values()):
-            tally.push()
-
     def try_started(self, queue: str, task: str, pickup_s: float | None) -> None:
         """A try began, ``pickup_s`` after the job was due."""
-        tallies = self._started.get((queue, task))
+        tallies = self._started_by.get((queue, task))
         if tallies is None:
-            tallies = self._started[queue, task] = (self._count(self.started, queue, task), None)
+            tallies = self._started_by[queue, task] = (self._started.tally(queue, task), None)
         tallies[0].total += 1
         if pickup_s is not None:
             pickup = tallies[1]
-            if pickup is None:  # created on the first pickup, as the child was before
-                pickup = self._observe(self.pickup, queue, task)
-                self._started[queue, task] = (tallies[0], pickup)
+            if pickup is None:  # created on the first pickup: its series appears then
+                pickup = self._pickup.tally(queue, task)
+                self._started_by[queue, task] = (tallies[0], pickup)
             pickup.observe(max(0.0, pickup_s))
 
     def try_ended(self, queue: str, task: str, outcome: Outcome, failure: Outcome | None, duration_s: float) -> None:
         """A try ended with ``outcome`` (and ``failure``, FAILED or TIMED_OUT, when it failed)."""
         key = (queue, task, outcome, failure)
-        tallies = self._ended.get(key)
+        tallies = self._ended_by.get(key)
         if tallies is None:
-            tallies = self._ended[key] = self._end_tallies(queue, task, outcome, failure)
+            tallies = self._ended_by[key] = self._end_tallies(queue, task, outcome, failure)
         counts, duration = tallies
         for tally in counts:
             tally.total += 1
@@ -235,16 +253,16 @@ class Metrics:
         """What a try ending so counts: its counters, and its duration histogram (none when deferred)."""
         counts = []
         if failure is not None:
-            counts.append(self._count(self.failed, queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error"))
+            counts.append(self._failed.tally(queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error"))
         counter = self._by_outcome.get(outcome)
         if counter is not None:
-            counts.append(self._count(counter, queue, task))
-        duration = None if outcome is Outcome.DEFERRED else self._observe(self.duration, queue, task, outcome.value)
+            counts.append(counter.tally(queue, task))
+        duration = None if outcome is Outcome.DEFERRED else self._duration.tally(queue, task, outcome.value)
         return tuple(counts), duration
 
     def job_enqueued(self, queue: str, task: str) -> None:
         """A producer in this process created a job."""
-        self._count(self.enqueued, queue, task).total += 1
+        self._enqueued.tally(queue, task).total += 1
 
     def queue_observed(self, stats: QueueSnapshot) -> None:
         """Set the queue gauges from a fresh snapshot."""
