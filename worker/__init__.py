@@ -1,8 +1,11 @@
 """jobq: a distributed async job-queue worker on arq and Redis.
 
 Everything a task module or a producer needs is importable from here; ``__all__`` is the public
-API (a test keeps it honest). Names are imported on first use (PEP 562), so a process loads only
-the parts of jobq it uses: ``jobq worker`` never pays for the producer-side or CLI-only modules.
+API, grouped by who uses it (a test keeps it honest). Names are imported on first use (PEP 562):
+``import worker`` loads no submodule of jobq, and ``from worker import task`` (and the rest of what
+a task module declares) loads neither redis, arq, prometheus_client nor aiohttp, which halves the
+start-up time and memory of a process that only declares tasks; tests/unit/test_imports.py checks
+each of these claims.
 """
 
 # Helpers under private names: every public name of this module is in __all__ (a test checks).
@@ -17,6 +20,7 @@ if _typing.TYPE_CHECKING:
     from worker.client.stats import QueueStats, queue_stats
     from worker.client.sync import SyncClient, SyncJobHandle
     from worker.errors import (
+        ConflictingArguments,
         CorruptDeadLetter,
         EnvelopeFieldError,
         EnvelopeVersionError,
@@ -45,24 +49,54 @@ if _typing.TYPE_CHECKING:
     from worker.protocol.serialization import EnvelopeCodec
     from worker.protocol.signing import sign_webhook, verify_webhook
     from worker.settings import JobqSettings, load_settings
-    from worker.states import TERMINAL, TERMINAL_OUTCOMES, JobStatus, Outcome
+    from worker.states import TERMINAL_OUTCOMES, TERMINAL_STATUSES, JobStatus, Outcome
+    from worker.states import TERMINAL_STATUSES as TERMINAL  # noqa: F401 (deprecated: at run time it warns)
     from worker.taskdef.context import JobContext
     from worker.taskdef.cron import Schedule
     from worker.taskdef.limits import Limit
-    from worker.taskdef.registry import Registry, TaskDef, task
+    from worker.taskdef.registry import TaskDef, TaskRegistry, task
+    from worker.taskdef.registry import TaskRegistry as Registry  # noqa: F401 (deprecated: at run time it warns)
     from worker.taskdef.requests import JobRequest
     from worker.taskdef.services import Resource, resource
 
-#: Where each public name is defined (a submodule of this package).
+#: Where each public name is defined (a submodule of this package), grouped as ``__all__`` is.
 _SOURCES: dict[str, str] = {
-    "Client": "client.producer",
-    "JobRequest": "taskdef.requests",
-    "job_requests": "client.producer",
+    # task authors
     "JobContext": "taskdef.context",
+    "Limit": "taskdef.limits",
+    "Resource": "taskdef.services",
+    "RetryPolicy": "policy",
     "Schedule": "taskdef.cron",
+    "TaskDef": "taskdef.registry",
+    "resource": "taskdef.services",
+    "task": "taskdef.registry",
+    # producers
+    "Client": "client.producer",
+    "JobHandle": "client.handle",
+    "JobInfo": "client.results",
+    "JobRequest": "taskdef.requests",
+    "JobResult": "client.results",
+    "JobStatus": "states",
+    "SyncClient": "client.sync",
+    "SyncJobHandle": "client.sync",
+    "TERMINAL_STATUSES": "states",
+    "job_requests": "client.producer",
+    # operators and tools
     "DeadLetter": "client.dead_letters",
     "DeadLetterFilter": "client.dead_letters",
     "DeadLetterStore": "client.dead_letters",
+    "EnvelopeCodec": "protocol.serialization",
+    "JobqSettings": "settings",
+    "Outcome": "states",
+    "QueueStats": "client.stats",
+    "TERMINAL_OUTCOMES": "states",
+    "TaskRegistry": "taskdef.registry",
+    "load_settings": "settings",
+    "queue_stats": "client.stats",
+    "sign_webhook": "protocol.signing",
+    "verify_webhook": "protocol.signing",
+    # errors
+    "ConflictingArguments": "errors",
     "CorruptDeadLetter": "errors",
     "EnvelopeFieldError": "errors",
     "EnvelopeVersionError": "errors",
@@ -86,86 +120,68 @@ _SOURCES: dict[str, str] = {
     "TaskDefinitionError": "errors",
     "UnknownTaskError": "errors",
     "UnsafeRedisError": "errors",
-    "JobHandle": "client.handle",
-    "Limit": "taskdef.limits",
-    "RetryPolicy": "policy",
-    "Registry": "taskdef.registry",
-    "TaskDef": "taskdef.registry",
-    "task": "taskdef.registry",
-    "JobInfo": "client.results",
-    "JobResult": "client.results",
-    "EnvelopeCodec": "protocol.serialization",
-    "Resource": "taskdef.services",
-    "resource": "taskdef.services",
-    "JobqSettings": "settings",
-    "load_settings": "settings",
-    "sign_webhook": "protocol.signing",
-    "verify_webhook": "protocol.signing",
-    "JobStatus": "states",
-    "Outcome": "states",
-    "TERMINAL": "states",
-    "TERMINAL_OUTCOMES": "states",
-    "QueueStats": "client.stats",
-    "queue_stats": "client.stats",
-    "SyncClient": "client.sync",
-    "SyncJobHandle": "client.sync",
 }
 
-__all__ = [
-    "TERMINAL",
-    "TERMINAL_OUTCOMES",
+#: Old names kept one release (until jobq 0.3): each use warns with a DeprecationWarning naming the new one.
+_DEPRECATED: dict[str, str] = {"TERMINAL": "TERMINAL_STATUSES", "Registry": "TaskRegistry"}
+
+# For task authors: declare tasks, their payloads' policies and the resources they use.
+__all__ = ["JobContext", "Limit", "Resource", "RetryPolicy", "Schedule", "TaskDef", "resource", "task"]
+# For producers: enqueue jobs and follow them.
+__all__ += [
+    "TERMINAL_STATUSES",
     "Client",
-    "CorruptDeadLetter",
+    "JobHandle",
+    "JobInfo",
+    "JobRequest",
+    "JobResult",
+    "JobStatus",
+    "SyncClient",
+    "SyncJobHandle",
+    "job_requests",
+]
+# For operators and tools: settings, queues, dead letters, envelopes, webhooks.
+__all__ += [
+    "TERMINAL_OUTCOMES",
     "DeadLetter",
     "DeadLetterFilter",
     "DeadLetterStore",
     "EnvelopeCodec",
+    "JobqSettings",
+    "Outcome",
+    "QueueStats",
+    "TaskRegistry",
+    "load_settings",
+    "queue_stats",
+    "sign_webhook",
+    "verify_webhook",
+]
+# Errors: the JobqError tree (PermanentError and RetryLater are raised by tasks).
+__all__ += [
+    "ConflictingArguments",
+    "CorruptDeadLetter",
     "EnvelopeFieldError",
     "EnvelopeVersionError",
     "InvalidJobOptions",
     "InvalidPayload",
     "JobAborted",
-    "JobContext",
     "JobExpired",
     "JobFailed",
-    "JobHandle",
-    "JobInfo",
     "JobNotFound",
     "JobQuarantined",
-    "JobRequest",
-    "JobResult",
-    "JobStatus",
     "JobTimeout",
     "JobqError",
-    "JobqSettings",
-    "Limit",
-    "Outcome",
     "PermanentError",
-    "QueueStats",
     "RedisPermissionError",
-    "Registry",
     "ReplayRefused",
-    "Resource",
     "ResultTimeout",
     "RetryLater",
-    "RetryPolicy",
-    "Schedule",
     "SerializationError",
     "SettingsError",
     "SignatureError",
-    "SyncClient",
-    "SyncJobHandle",
-    "TaskDef",
     "TaskDefinitionError",
     "UnknownTaskError",
     "UnsafeRedisError",
-    "job_requests",
-    "load_settings",
-    "queue_stats",
-    "resource",
-    "sign_webhook",
-    "task",
-    "verify_webhook",
 ]
 
 
@@ -173,7 +189,13 @@ def __getattr__(name: str) -> _typing.Any:
     """Import a public name from its submodule on first access, then keep it as a module attribute."""
     source = _SOURCES.get(name)
     if source is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        new = _DEPRECATED.get(name)
+        if new is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from worker.deprecations import warn_renamed
+
+        warn_renamed(f"worker.{name}", f"worker.{new}")
+        return __getattr__(new)  # not kept: every use of an old name warns
     value = getattr(_importlib.import_module(f".{source}", __name__), name)
     globals()[name] = value
     return value

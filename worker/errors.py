@@ -28,7 +28,8 @@ Every error jobq raises on purpose derives from :class:`JobqError`::
     ├── ReplayRefused               a dead letter cannot be replayed: its job id is queued again, or no envelope
     ├── JobFailed                   a finished job failed; carries the stored error
     ├── JobNotFound                 no job, result or dead letter with that id exists
-    └── ResultTimeout               waited for a result longer than asked (also a TimeoutError)
+    ├── ResultTimeout               waited for a result longer than asked (also a TimeoutError)
+    └── ConflictingArguments        a call gave an argument under its new and its deprecated name
 
 Messages say what happened, name the field, setting or job id involved, and what to do next.
 """
@@ -249,3 +250,7 @@ class JobNotFound(JobqError, LookupError):
 
 class ResultTimeout(JobqError, TimeoutError):
     """The job did not finish within the time the caller was willing to wait."""
+
+
+class ConflictingArguments(JobqError, TypeError):
+    """A call gave a keyword argument under both its new name and its deprecated old one; give the new one."""

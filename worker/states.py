@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from worker.deprecations import module_alias
 
 
 class Outcome(StrEnum):
@@ -46,7 +49,7 @@ class JobStatus(StrEnum):
 
 
 #: Statuses a job never leaves.
-TERMINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.DEAD_LETTERED, JobStatus.ABORTED, JobStatus.FAILED})
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.DEAD_LETTERED, JobStatus.ABORTED, JobStatus.FAILED})
 
 #: The job status that each terminal outcome leaves behind.
 STATUS_OF_OUTCOME = {
@@ -54,3 +57,13 @@ STATUS_OF_OUTCOME = {
     Outcome.DEAD_LETTERED: JobStatus.DEAD_LETTERED,
     Outcome.ABORTED: JobStatus.ABORTED,
 }
+
+
+if TYPE_CHECKING:
+    # Type checkers accept the old name; at run time it warns.
+    TERMINAL = TERMINAL_STATUSES
+else:
+
+    def __getattr__(name: str) -> Any:
+        # TERMINAL was renamed TERMINAL_STATUSES; the old name works, with a DeprecationWarning, until jobq 0.3.
+        return module_alias(__name__, {"TERMINAL": "TERMINAL_STATUSES"}, name, globals())

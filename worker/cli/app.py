@@ -187,10 +187,10 @@ def tasks() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from worker.taskdef.registry import Registry
+    from worker.taskdef.registry import TaskRegistry
 
     settings = cli_settings()
-    registry = run(lambda: Registry.from_modules(settings.task_modules))
+    registry = run(lambda: TaskRegistry.from_modules(settings.task_modules))
     table = Table("task", "payload", "timeout", "tries", "concurrency", title="jobq tasks")
     for t in sorted(registry, key=lambda t: t.name):
         fields = ", ".join(t.payload_model.model_fields)

@@ -132,10 +132,10 @@ async def _serve(settings: JobqSettings, host: str, port: int) -> None:
     from worker.http.server import ApiServer
     from worker.observability.metrics import Metrics
     from worker.protocol.connection import wait_for_redis
-    from worker.taskdef.registry import Registry
+    from worker.taskdef.registry import TaskRegistry
 
     metrics = Metrics()
-    async with Client(settings, registry=Registry.from_modules(settings.task_modules), metrics=metrics) as client:
+    async with Client(settings, registry=TaskRegistry.from_modules(settings.task_modules), metrics=metrics) as client:
         await wait_for_redis(client.redis)
         token = settings.api_token.get_secret_value() if settings.api_token else None
         app = create_app(client, metrics, token=token)

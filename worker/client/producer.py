@@ -38,7 +38,7 @@ from worker.protocol.permissions import PermissionCheck, redis_user
 from worker.protocol.serialization import EnvelopeCodec
 from worker.settings import JobqSettings
 from worker.states import JobStatus
-from worker.taskdef.registry import Registry, TaskDef
+from worker.taskdef.registry import TaskDef, TaskRegistry
 from worker.taskdef.requests import Delay, JobRequest
 
 #: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
@@ -73,7 +73,7 @@ class Client:
         self,
         settings: JobqSettings,
         *,
-        registry: Registry | None = None,
+        registry: TaskRegistry | None = None,
         redis: ArqRedis | None = None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
@@ -111,10 +111,10 @@ class Client:
         return self._clock
 
     @property
-    def registry(self) -> Registry:
+    def registry(self) -> TaskRegistry:
         """The task registry (loaded from the settings on first use)."""
         if self._registry is None:
-            self._registry = Registry.from_modules(self.settings.task_modules)
+            self._registry = TaskRegistry.from_modules(self.settings.task_modules)
         return self._registry
 
     def _task(self, task: TaskDef[Any, Any] | str) -> TaskDef[Any, Any]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from worker.client.dead_letters import DeadLetter
 from worker.errors import JobFailed
-from worker.states import STATUS_OF_OUTCOME, TERMINAL, JobStatus, Outcome
+from worker.states import STATUS_OF_OUTCOME, TERMINAL_STATUSES, JobStatus, Outcome
 
 if TYPE_CHECKING:
     from worker.taskdef.registry import TaskDef
@@ -126,4 +126,4 @@ class JobInfo:
     @property
     def is_terminal(self) -> bool:
         """Whether the job has ended for good."""
-        return self.status in TERMINAL
+        return self.status in TERMINAL_STATUSES

@@ -22,7 +22,7 @@ from worker.client.producer import Client, Delay, JobRequest
 from worker.client.results import JobInfo, JobResult
 from worker.settings import JobqSettings
 from worker.states import JobStatus
-from worker.taskdef.registry import Registry, TaskDef
+from worker.taskdef.registry import TaskDef, TaskRegistry
 
 T = TypeVar("T")
 P = TypeVar("P", bound=BaseModel)
@@ -97,7 +97,7 @@ class SyncJobHandle(Generic[R]):
 class SyncClient:
     """Blocking producer client: ``with SyncClient(settings) as client: client.enqueue(...)``."""
 
-    def __init__(self, settings: JobqSettings, *, registry: Registry | None = None) -> None:
+    def __init__(self, settings: JobqSettings, *, registry: TaskRegistry | None = None) -> None:
         self._settings = settings
         self._registry = registry
         self._inherited: list[tuple[_LoopThread, Client]] = []  # a parent's, kept (never used nor closed)
@@ -127,7 +127,7 @@ class SyncClient:
         return loop.run(call(client))
 
     @staticmethod
-    async def _make_client(settings: JobqSettings, registry: Registry | None) -> Client:
+    async def _make_client(settings: JobqSettings, registry: TaskRegistry | None) -> Client:
         return Client(settings, registry=registry)
 
     def __enter__(self) -> Self:

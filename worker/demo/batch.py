@@ -25,7 +25,7 @@ from worker.client.results import JobResult
 from worker.demo.site import DemoSite
 from worker.errors import InvalidPayload
 from worker.settings import JobqSettings
-from worker.states import TERMINAL, JobStatus, Outcome
+from worker.states import TERMINAL_STATUSES, JobStatus, Outcome
 
 DEFER_S = 1.5
 DETAIL_CHARS = 48
@@ -123,7 +123,7 @@ async def _wait_summary(client: Client, job_id: str, timeout_s: float) -> dict[s
     deadline = time.monotonic() + timeout_s
     handle = client.job(job_id)
     while time.monotonic() < deadline:
-        if (await handle.status()).status in TERMINAL:
+        if (await handle.status()).status in TERMINAL_STATUSES:
             value = (await handle.wait(timeout=1)).value
             return value if isinstance(value, dict) else None
         await asyncio.sleep(0.05)

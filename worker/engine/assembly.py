@@ -28,13 +28,13 @@ from worker.process.supervisor import supervised_slot
 from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings
 from worker.taskdef.cron import effective_schedules, schedules_from_modules
-from worker.taskdef.registry import Registry, timeout_limit_s
+from worker.taskdef.registry import TaskRegistry, timeout_limit_s
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
 
 
-def arq_functions(registry: Registry, settings: JobqSettings) -> list[Function]:
+def arq_functions(registry: TaskRegistry, settings: JobqSettings) -> list[Function]:
     """arq's view of the tasks (names and timeouts); jobq's executor calls the tasks itself."""
     return [
         func(
@@ -64,7 +64,7 @@ def execution_config(settings: JobqSettings, worker_id: str) -> ExecutionConfig:
 
 def build_worker(
     settings: JobqSettings,
-    registry: Registry,
+    registry: TaskRegistry,
     redis: ArqRedis,
     *,
     burst: bool = False,

@@ -18,7 +18,7 @@ from typing import Any
 from worker.engine.limiter import DistributedLimiter, NoFreeSlot
 from worker.errors import JobTimeout
 from worker.taskdef.context import JobContext
-from worker.taskdef.registry import Registry, TaskDef
+from worker.taskdef.registry import TaskDef, TaskRegistry
 
 logger = logging.getLogger("jobq.attempt")
 
@@ -26,7 +26,7 @@ logger = logging.getLogger("jobq.attempt")
 class AttemptRunner:
     """Runs tries of the tasks of one registry in one worker process."""
 
-    def __init__(self, registry: Registry, limiter: DistributedLimiter, *, cancel_grace_s: float = 1.0) -> None:
+    def __init__(self, registry: TaskRegistry, limiter: DistributedLimiter, *, cancel_grace_s: float = 1.0) -> None:
         self._limiter = limiter
         self._cancel_grace_s = cancel_grace_s
         self._local = {t.name: asyncio.Semaphore(t.concurrency) for t in registry if t.concurrency}

@@ -50,7 +50,7 @@ from worker.protocol.redis_retry import TRANSIENT
 from worker.protocol.serialization import EnvelopeCodec, error_to_dict
 from worker.states import Outcome
 from worker.taskdef.context import JobContext
-from worker.taskdef.registry import Registry, TaskDef, timeout_limit_s
+from worker.taskdef.registry import TaskDef, TaskRegistry, timeout_limit_s
 
 logger = logging.getLogger("jobq.execution")
 
@@ -60,7 +60,7 @@ class JobExecutor:
 
     def __init__(
         self,
-        registry: Registry,
+        registry: TaskRegistry,
         codec: EnvelopeCodec,
         config: ExecutionConfig,
         *,

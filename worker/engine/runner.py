@@ -15,12 +15,12 @@ from worker.process.eventloop import STOP_SIGNALS
 from worker.protocol.connection import close_redis, create_redis, wait_for_redis
 from worker.protocol.permissions import check_permissions, permission_error, redis_user
 from worker.settings import JobqSettings
-from worker.taskdef.registry import Registry
+from worker.taskdef.registry import TaskRegistry
 
 logger = logging.getLogger("jobq.worker")
 
 
-async def run_worker(settings: JobqSettings, *, registry: Registry | None = None, burst: bool = False) -> None:
+async def run_worker(settings: JobqSettings, *, registry: TaskRegistry | None = None, burst: bool = False) -> None:
     """Load the tasks, connect, and process jobs; returns after SIGTERM/SIGINT or a finished burst."""
     with stop_during_start_up() as stopped:
         worker = await _start(settings, registry, burst)
@@ -42,10 +42,10 @@ async def run_worker(settings: JobqSettings, *, registry: Registry | None = None
     )
 
 
-async def _start(settings: JobqSettings, registry: Registry | None, burst: bool) -> JobqWorker | None:
+async def _start(settings: JobqSettings, registry: TaskRegistry | None, burst: bool) -> JobqWorker | None:
     """The worker, connected and checked; ``None`` when a stop signal came first."""
     try:
-        registry = registry if registry is not None else Registry.from_modules(settings.task_modules)
+        registry = registry if registry is not None else TaskRegistry.from_modules(settings.task_modules)
         redis = create_redis(settings)
         await asyncio.sleep(0)  # a signal that came while the task modules were imported
     except asyncio.CancelledError:

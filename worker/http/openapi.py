@@ -23,7 +23,7 @@ from worker.http.models import (
 )
 from worker.http.requests import DEAD_LETTER_LIMIT, MAX_BODY_DEPTH, RUNNING_LIMIT, WAIT_BOUNDS_S
 from worker.protocol.keys import MAX_QUEUE_NAME_LEN
-from worker.taskdef.registry import Registry
+from worker.taskdef.registry import TaskRegistry
 
 REF = "#/components/schemas/{model}"
 _MODELS: list[type[BaseModel]] = [
@@ -172,7 +172,7 @@ def _paths() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def openapi_document(registry: Registry) -> dict[str, Any]:
+def openapi_document(registry: TaskRegistry) -> dict[str, Any]:
     """The API's OpenAPI 3.1 document; task payload models appear under ``components.schemas``."""
     payloads = sorted({t.payload_model for t in registry}, key=lambda m: m.__name__)
     _, defs = models_json_schema([(m, "validation") for m in [*_MODELS, *payloads]], ref_template=REF)

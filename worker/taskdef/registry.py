@@ -2,7 +2,7 @@
 
 A task is ``async def fn(ctx: JobContext, payload: SomeModel) -> Result``. The decorator returns a
 :class:`TaskDef` that records the payload model and the task's policies; it registers nothing
-globally. :meth:`Registry.from_modules` imports the modules named in ``JOBQ_TASK_MODULES`` and
+globally. :meth:`TaskRegistry.from_modules` imports the modules named in ``JOBQ_TASK_MODULES`` and
 collects the ``TaskDef`` objects it finds there.
 """
 
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
+from worker.deprecations import module_alias
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
 from worker.policy import RetryPolicy, resolve_timeout_s
 from worker.taskdef.limits import Limit
@@ -193,7 +194,7 @@ def task(
     return wrap(fn) if fn is not None else wrap
 
 
-class Registry:
+class TaskRegistry:
     """The tasks a worker runs and a producer may enqueue, by name."""
 
     def __init__(self, tasks: Iterable[TaskDef[Any, Any]] = ()) -> None:
@@ -232,7 +233,7 @@ class Registry:
         return sorted(self._tasks)
 
     @classmethod
-    def from_modules(cls, modules: Iterable[str]) -> Registry:
+    def from_modules(cls, modules: Iterable[str]) -> TaskRegistry:
         """Import each module (and every submodule of a package) and collect its tasks."""
         registry = cls()
         for module in import_modules(modules):
@@ -278,3 +279,13 @@ def _import(module_name: str) -> ModuleType:
 def timeout_limit_s(task_def: TaskDef[Any, Any], default_s: float) -> float:
     """The longest timeout a job of this task may ask for: the task's own (or the default)."""
     return resolve_timeout_s(None, task_def.timeout_s, default_s)
+
+
+if TYPE_CHECKING:
+    # Type checkers accept the old name; at run time it warns.
+    Registry = TaskRegistry
+else:
+
+    def __getattr__(name: str) -> Any:
+        # Registry was renamed TaskRegistry; the old name works, with a DeprecationWarning, until jobq 0.3.
+        return module_alias(__name__, {"Registry": "TaskRegistry"}, name, globals())
