@@ -31,7 +31,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_up(url: str, timeout_s: float, alive: threading.Event | None = None) -> None:
+def _wait_until_up(url: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1)
     try:

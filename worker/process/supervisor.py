@@ -23,8 +23,6 @@ import time
 from dataclasses import dataclass, field
 from types import FrameType
 
-from worker.process.processes import stop_process
-
 logger = logging.getLogger("jobq.supervisor")
 
 #: A worker that lived shorter than this counts as crashing; its restarts back off.
@@ -140,9 +138,3 @@ class Supervisor:
             elif now >= child.restart_at:
                 child.restart_at = 0.0
                 self._spawn(child)
-
-    def stop_all(self) -> None:
-        """Stop every worker by pid (SIGTERM, then SIGKILL after the timeout)."""
-        for child in self.children:
-            if child.proc is not None:
-                stop_process(child.proc)

@@ -29,12 +29,3 @@ class JobOptions:
         if not (isinstance(trace, dict) and all(isinstance(v, str) for v in trace.values())):
             trace = {}
         return cls(timeout_s=None if timeout is None else float(timeout), trace=trace)
-
-    def to_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments that carry these options ({} when there are none)."""
-        options: dict[str, Any] = {}
-        if self.timeout_s is not None:
-            options["timeout_s"] = self.timeout_s
-        if self.trace:
-            options["trace"] = self.trace
-        return {OPTIONS_KWARG: options} if options else {}

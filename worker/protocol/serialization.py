@@ -96,11 +96,6 @@ class EnvelopeCodec:
     def __repr__(self) -> str:
         return f"EnvelopeCodec(signed={self._key is not None})"
 
-    @property
-    def signed(self) -> bool:
-        """Whether this codec signs what it writes and refuses unsigned envelopes."""
-        return self._key is not None
-
     def dumps(self, data: dict[str, Any]) -> bytes:
         """Encode one arq dict as envelope bytes, not bound to a job id (results, and arq's own writers).
 
