@@ -6,6 +6,7 @@ import asyncio
 
 from pydantic import BaseModel, Field
 
+from tests.harness import reply
 from worker import JobContext, Limit, PermanentError, RetryLater, RetryPolicy, task
 
 
@@ -151,7 +152,7 @@ class FleetIn(BaseModel):
 async def fleet_fetch(ctx: JobContext, payload: FleetIn) -> str:
     """Records how many jobs of the same host run at once, across all worker processes."""
     current, peak = f"probe:{payload.run}:{payload.host}:now", f"probe:{payload.run}:{payload.host}:max"
-    await ctx.redis.eval(CONCURRENCY_LUA, 2, current, peak)
+    await reply(ctx.redis.eval(CONCURRENCY_LUA, 2, current, peak))
     try:
         await asyncio.sleep(payload.seconds)
     finally:
@@ -167,7 +168,7 @@ class TimedIn(BaseModel):
 @task(timeout_s=5, retry=RetryPolicy(max_tries=4, backoff_base_s=0.4, backoff_factor=2, jitter=False))
 async def timed_flaky(ctx: JobContext, payload: TimedIn) -> int:
     """Records the wall-clock time of each try, then fails the first ``failures`` of them."""
-    await ctx.redis.rpush(f"probe:{payload.run}:tries", repr(ctx.clock()))
+    await reply(ctx.redis.rpush(f"probe:{payload.run}:tries", repr(ctx.clock())))
     await ctx.redis.expire(f"probe:{payload.run}:tries", 600)
     if ctx.try_number <= payload.failures:
         raise FlakyError(f"failure on try {ctx.try_number}")
@@ -184,7 +185,7 @@ class TrackedIn(BaseModel):
 async def tracked(ctx: JobContext, payload: TrackedIn) -> str:
     """Records each start (job id, wall time, worker) so tests can see re-runs and who ran what."""
     entry = f"{ctx.job_id}|{ctx.clock():.6f}|{ctx.worker_id}"
-    await ctx.redis.rpush(f"probe:{payload.run}:starts", entry)
+    await reply(ctx.redis.rpush(f"probe:{payload.run}:starts", entry))
     await ctx.redis.expire(f"probe:{payload.run}:starts", 600)
     while payload.hold and not await ctx.redis.exists(f"probe:{payload.run}:open:{payload.hold}"):
         await asyncio.sleep(0.02)  # a gate the test opens: the job ends on a condition, not on machine speed

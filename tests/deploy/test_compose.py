@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import check_jsonschema  # type: ignore[import-untyped]
-import jsonschema  # type: ignore[import-untyped]
+import jsonschema
 import pytest
 import yaml
 

@@ -4,6 +4,7 @@ Redis restarts, killed connections and pauses, and exactly-once cron ticks."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import re
 import signal
@@ -11,12 +12,13 @@ import socket
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.harness import reply, sync_reply
 from tests.integration.harness import StartWorker, WorkerProcess
 from tests.integration.servers import ServerProcess
 from worker import JobRequest
@@ -68,14 +70,14 @@ async def test_sigkilled_workers_jobs_rerun_within_the_lease_and_finish_once(
     handles = await client.enqueue_many([JobRequest("tracked", {"run": run, "seconds": 0.15}) for _ in range(500)])
     killed: dict[str, float] = {}
     for victim in workers[:2]:  # two kills, each mid-run, each followed by a replacement worker
-        await wait_until(lambda v=victim: _busy(client, v), 10, "the victim to hold running jobs")
+        await wait_until(functools.partial(_busy, client, victim), 10, "the victim to hold running jobs")
         victim.signal(signal.SIGKILL)
         killed[f"{HOST}:{victim.pid}"] = time.time()
         workers.append(start_worker(**env))
         await asyncio.sleep(0.5)
     results = [await h.wait(timeout=60) for h in handles]
     assert all(r.success for r in results)
-    by_job = starts(await client.redis.lrange(f"probe:{run}:starts", 0, -1))
+    by_job = starts(await reply(client.redis.lrange(f"probe:{run}:starts", 0, -1)))
     delays = []
     for runs in by_job.values():
         for (ts, worker), (next_ts, _) in itertools.pairwise(runs):
@@ -130,7 +132,7 @@ async def test_sigterm_drain_finishes_short_jobs_and_hands_long_ones_over(
 
 
 async def _started_on(client: Client, run: str, worker_id: str, n: int) -> bool:
-    raw = await client.redis.lrange(f"probe:{run}:starts", 0, -1)
+    raw: list[bytes] = await reply(client.redis.lrange(f"probe:{run}:starts", 0, -1))
     return sum(entry.decode().endswith(f"|{worker_id}") for entry in raw) >= n
 
 
@@ -142,7 +144,7 @@ async def wait_for_line(worker: WorkerProcess, line: str, timeout_s: float) -> N
 
 
 @pytest.fixture
-def aof_redis(tmp_path: Path) -> ServerProcess:
+def aof_redis(tmp_path: Path) -> Iterator[ServerProcess]:
     """A redis-server with appendonly on (fsync always), restartable on the same port and files."""
     port = free_port()
     server = _start_aof(tmp_path, port)
@@ -191,7 +193,8 @@ async def _done_at_least(client: Client, handles: list, n: int) -> bool:  # type
     async with client.redis.pipeline(transaction=False) as pipe:
         for h in handles:
             pipe.exists(f"arq:result:{h.job_id}")
-        return sum(await pipe.execute()) >= n
+        done: list[int] = await pipe.execute()
+        return sum(done) >= n
 
 
 async def test_workers_survive_killed_connections_and_a_ten_second_pause(
@@ -231,7 +234,7 @@ async def test_cron_ticks_run_exactly_once_across_three_restarting_workers(
     r = redis.Redis.from_url(settings.redis_url)
     try:
         keys = [k.decode() for k in r.scan_iter(match=f"probe:{settings.queue_name}:cron:every-second:*", count=1000)]
-        counts = {k: int(r.get(k) or 0) for k in keys}
+        counts = {k: int(sync_reply(r.get(k)) or 0) for k in keys}
     finally:
         r.close()
     ticks = sorted(int(k.rsplit(":", 1)[1]) for k in counts)

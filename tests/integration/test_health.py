@@ -21,10 +21,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
+from tests.harness import sync_reply
 from tests.integration.harness import JOBQ, ROOT, StartWorker, subprocess_env
 from tests.integration.proxy import PausableProxy
-from worker.engine.health import supervisor_key, worker_key
 from worker.process.embedded import EmbeddedRedis, free_port
+from worker.protocol.keys import supervisor_key, worker_key
 from worker.settings import JobqSettings
 
 HOST = socket.gethostname()
@@ -112,7 +113,7 @@ async def test_supervisor_restarts_a_dead_worker_and_stops_them_all(settings: Jo
     r = redis.Redis.from_url(settings.redis_url)
 
     def workers() -> list[int]:
-        pids = [int(m.decode().rsplit(":", 1)[1]) for m in r.zrange("jobq:workers", 0, -1)]
+        pids = [int(m.decode().rsplit(":", 1)[1]) for m in sync_reply(r.zrange("jobq:workers", 0, -1))]
         return [pid for pid in pids if _alive(pid) and _child_of(pid, supervisor.pid)]
 
     try:
@@ -182,7 +183,9 @@ async def test_host_check_fails_by_name_while_one_supervised_worker_is_cut_off(
         proxy.pause()  # the second worker's network goes silent: no resets, no bytes
         # Its heartbeat runs out (three beats) while the other worker keeps beating: the check names it.
         await eventually(
-            lambda: sum(r.exists(worker_key(w)) for w in workers) == 1, 60, "one worker's heartbeat to run out"
+            lambda: sum(sync_reply(r.exists(worker_key(w))) for w in workers) == 1,
+            60,
+            "one worker's heartbeat to run out",
         )
         (cut_off,) = [w for w in workers if not r.exists(worker_key(w))]
         (other,) = [w for w in workers if w != cut_off]
@@ -191,7 +194,9 @@ async def test_host_check_fails_by_name_while_one_supervised_worker_is_cut_off(
         assert failed[cut_off].startswith("UNHEALTHY"), failed
         assert "no heartbeat" in failed[cut_off], failed
         assert failed[other].startswith("healthy"), failed
-        assert r.hget(supervisor_key(f"{HOST}:{supervisor.pid}"), "1") == cut_off.encode()  # the proxied one
+        proxied = r.hget(supervisor_key(f"{HOST}:{supervisor.pid}"), "1")
+        # redis-py types HGET's reply str; without decode_responses it is bytes
+        assert proxied == cut_off.encode()  # type: ignore[comparison-overlap]
         assert supervisor.poll() is None
 
         proxy.resume()

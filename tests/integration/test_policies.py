@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from tests.harness import reply
 from tests.integration.harness import StartWorker
 from worker import DeadLetterStore, JobRequest, JobStatus, Outcome
 from worker.client.producer import Client
@@ -53,7 +54,7 @@ async def test_dead_lettering_never_loses_or_duplicates_a_job_even_when_a_worker
         assert violations == []  # never in both places, never in neither
         store = DeadLetterStore(client.redis, s.queue_name, job_expires_s=s.job_expires_s)
         assert await store.count() == 300
-        assert await client.redis.hlen(f"jobq:dlq:{s.queue_name}") == 300
+        assert await reply(client.redis.hlen(f"jobq:dlq:{s.queue_name}")) == 300
         assert await client.redis.zcard(s.queue_name) == 0
 
 
@@ -97,7 +98,7 @@ async def test_retries_happen_at_the_backoff_times(client: Client, start_worker:
     handle = await client.enqueue("timed_flaky", {"run": run, "failures": 2})
     result = await handle.wait(timeout=15)
     assert (result.success, result.tries, result.outcome) == (True, 3, Outcome.SUCCEEDED)
-    stamps = [float(t) for t in await client.redis.lrange(f"probe:{run}:tries", 0, -1)]
+    stamps = [float(t) for t in await reply(client.redis.lrange(f"probe:{run}:tries", 0, -1))]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
     # No jitter, base 0.4 s, factor 2: 0.4 s then 0.8 s. Tolerance: poll delay (0.01 s) plus scheduling.
     for gap, expected in zip(gaps, [0.4, 0.8], strict=True):

@@ -36,8 +36,14 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProces
     client_cert.private_key_pem.write_to_path(files["client-key"])
 
     def probe(port: int) -> None:
-        context = {"ssl_ca_certs": str(files["ca"]), "ssl_certfile": str(files["client"])}
-        r = redis.Redis(host="localhost", port=port, ssl=True, ssl_keyfile=str(files["client-key"]), **context)
+        r = redis.Redis(
+            host="localhost",
+            port=port,
+            ssl=True,
+            ssl_keyfile=str(files["client-key"]),
+            ssl_ca_certs=str(files["ca"]),
+            ssl_certfile=str(files["client"]),
+        )
         try:
             r.ping()
         finally:

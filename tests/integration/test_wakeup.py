@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.harness import sync_reply
 from tests.integration.harness import StartWorker
 from worker.client.producer import Client
 from worker.process.embedded import EmbeddedRedis
@@ -22,7 +23,7 @@ def wait_subscribed(settings: JobqSettings, timeout_s: float = 30) -> None:
     r = redis.Redis.from_url(settings.redis_url)
     deadline = time.monotonic() + timeout_s
     try:
-        while not dict(r.pubsub_numsub(wake_channel(settings.queue_name))).get(
+        while not dict(sync_reply(r.pubsub_numsub(wake_channel(settings.queue_name)))).get(
             wake_channel(settings.queue_name).encode()
         ):
             assert time.monotonic() < deadline, f"no worker subscribed within {timeout_s}s"

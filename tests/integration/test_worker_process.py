@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.harness import reply
 from tests.integration.harness import JOBQ, ROOT, StartWorker, WorkerProcess, subprocess_env
 from tests.integration.servers import ServerProcess, start_server
 from worker import InvalidPayload, JobFailed, JobRequest, JobStatus, SyncClient
@@ -25,7 +26,7 @@ from worker.settings import JobqSettings
 async def test_cli_worker_runs_jobs_enqueued_by_this_process(client: Client, start_worker: StartWorker) -> None:
     start_worker()
     handles = await client.enqueue_many([JobRequest("add", {"a": i, "b": i}) for i in range(50)])
-    totals = [(await h.wait(timeout=10)).value.total for h in handles]
+    totals = [(await h.wait(timeout=10)).unwrap().total for h in handles]
     assert totals == [2 * i for i in range(50)]
 
 
@@ -140,7 +141,7 @@ async def test_a_stop_stuck_on_a_frozen_redis_ends_after_the_second_signal(
     async with Client(settings.model_copy(update={"redis_url": url})) as client:
         await client.enqueue("tracked", {"run": run, "seconds": 0, "hold": "never"})
         deadline = time.monotonic() + 30
-        while not await client.redis.llen(f"probe:{run}:starts"):
+        while not await reply(client.redis.llen(f"probe:{run}:starts")):
             assert time.monotonic() < deadline, worker.log()
             await asyncio.sleep(0.02)
     frozen_redis.proc.send_signal(signal.SIGSTOP)  # the job's hand-back (and every other write) now hangs
@@ -201,4 +202,4 @@ def test_sync_client_in_this_process(settings: JobqSettings, start_worker: Start
         with pytest.raises(JobFailed, match="exceeded its timeout"):
             failing.result(timeout=10)
         many = client.enqueue_many([JobRequest("add", {"a": i, "b": 0}) for i in range(5)])
-        assert [h.wait(timeout=10).value.total for h in many] == list(range(5))
+        assert [h.wait(timeout=10).unwrap().total for h in many] == list(range(5))

@@ -56,7 +56,7 @@ async def test_abort_marker_never_reaches_a_later_job_with_the_same_id(harness: 
     again = await harness.client.enqueue("add", {"a": 2, "b": 2}, job_id="reuse")
     assert again.created
     await harness.run_due()  # ...is cleared by the new enqueue
-    assert (await again.wait(timeout=1)).value.total == 4
+    assert (await again.wait(timeout=1)).unwrap().total == 4
 
 
 async def test_abort_requested_before_the_worker_starts_the_try(harness: Harness) -> None:

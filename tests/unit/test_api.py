@@ -87,10 +87,10 @@ async def test_enqueue_then_status_result_and_idempotency(http: TestClient, harn
     ],
 )
 async def test_invalid_bodies_get_422_naming_the_field_and_write_nothing(
-    http: TestClient,
+    http: TestClient,  # type: ignore[type-arg]
     harness: Harness,
     body: dict[str, Any],
-    field: str,  # type: ignore[type-arg]
+    field: str,
 ) -> None:
     response = await http.post("/v1/jobs", json=body, headers=AUTH)
     assert response.status == 422

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.harness import reply
 from tests.unit.harness import Harness
 from tests.unit.test_api import AUTH, TOKEN
 from worker.http.api import create_app
@@ -111,7 +112,7 @@ async def test_a_queue_naming_a_key_of_another_type_is_409_naming_the_queue(
 
 
 async def test_enqueue_to_a_queue_whose_key_holds_another_type_is_409(api: TestClient, harness: Harness) -> None:  # type: ignore[type-arg]
-    await harness.redis.hset("a-hash", "k", "v")
+    await reply(harness.redis.hset("a-hash", "k", "v"))
     body = {"task": "add", "payload": {"a": 1, "b": 2}, "queue": "a-hash"}
     response = await api.post("/v1/jobs", json=body, headers=AUTH)
     assert response.status in (409, 422)  # 422 when the producer sees it first

@@ -48,11 +48,11 @@ async def test_job_enqueued_by_jobq_is_visible_to_arq(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", {"a": 1, "b": 2}, job_id="from-jobq")
     info = await arq_job(harness, "from-jobq").info()
     assert info is not None
-    assert (info.function, info.args, info.kwargs) == ("add", [{"a": 1, "b": 2}], {})
+    assert (info.function, list(info.args), info.kwargs) == ("add", [{"a": 1, "b": 2}], {})
     assert await arq_job(harness, "from-jobq").status() == JobStatus.queued
     await harness.run_due()
     assert await arq_job(harness, "from-jobq").result(timeout=1) == {"total": 3, "try_number": 1}
-    assert (await handle.wait(timeout=1)).value.total == 3
+    assert (await handle.wait(timeout=1)).unwrap().total == 3
 
 
 async def test_jobq_handle_reads_an_arq_enqueued_job(harness: Harness) -> None:
@@ -60,4 +60,4 @@ async def test_jobq_handle_reads_an_arq_enqueued_job(harness: Harness) -> None:
     assert job is not None
     await harness.run_due()
     result = await harness.client.job(job.job_id, task="add").wait(timeout=1)
-    assert result.value.total == 10
+    assert result.unwrap().total == 10

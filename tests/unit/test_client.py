@@ -28,7 +28,7 @@ async def test_enqueue_writes_arqs_layout(harness: Harness) -> None:
     assert await harness.redis.zscore("arq:queue", "j1") == harness.clock.ms()
     envelope = orjson.loads(await harness.redis.get("arq:job:j1"))
     assert envelope["v"] == 1
-    body = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": harness.clock.ms()}
+    body: dict[str, Any] = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": harness.clock.ms()}
     assert envelope["d"] == {**body, "id": "j1", "q": "arq:queue"}  # bound to the job id and queue
     ttl_ms = await harness.redis.pttl("arq:job:j1")
     assert 0 < ttl_ms <= harness.settings.job_expires_s * 1000
@@ -239,10 +239,11 @@ async def test_a_resent_enqueue_answers_what_the_first_send_did_and_writes_nothi
     script = harness.redis.register_script(ENQUEUE_LUA)
     packed = orjson.dumps(["fresh", "5", "60000", '{"v":1}', "0", "taken", "5", "60000", '{"v":1}', "1"])
     await harness.redis.set("arq:result:taken", "done")
-    send = {"keys": ["arq:queue", "jobq:enqueued:req-1"], "args": ["jobq:wake:arq:queue", packed, 60000]}
-    assert await script(**send) == [1, 0]
+    keys = ["arq:queue", "jobq:enqueued:req-1"]
+    args: list[str | bytes | int] = ["jobq:wake:arq:queue", packed, 60000]
+    assert await script(keys=keys, args=args) == [1, 0]
     await harness.redis.delete("arq:job:fresh")  # meanwhile a worker ran the job
     await harness.redis.zrem("arq:queue", "fresh")
-    assert await script(**send) == [1, 0]  # the same answer: created by this call, and not created again
+    assert await script(keys=keys, args=args) == [1, 0]  # the same answer: created by this call, and not created again
     assert await harness.redis.exists("arq:job:fresh") == 0
     assert await harness.redis.zcard("arq:queue") == 0

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from tests.harness import reply
 from tests.unit.harness import Harness
 from worker import DeadLetterStore, Outcome
 
@@ -39,10 +40,10 @@ async def _corrupt(h: Harness, job_id: str, writes: list[tuple[str, str, str]]) 
         if op == "set":
             await h.redis.set(key, value)
         elif op == "hset":
-            await h.redis.hset(key, "failures", value)
+            await reply(h.redis.hset(key, "failures", value))
         else:  # the job key itself replaced by a hash
             await h.redis.delete(key)
-            await h.redis.hset(key, "f", value)
+            await reply(h.redis.hset(key, "f", value))
 
 
 @pytest.mark.parametrize(("writes", "bad_key"), CORRUPT_ON_CLAIM)
@@ -74,7 +75,7 @@ async def test_a_failure_with_a_corrupt_meta_record_is_dead_lettered_not_retried
     # First start: the claim does not read the meta record; the retry script finds it corrupt.
     bad = await harness.client.enqueue("flaky", {"failures": 9}, job_id="bad")
     if meta is None:
-        await harness.redis.hset("jobq:meta:bad", "failures", "zz")
+        await reply(harness.redis.hset("jobq:meta:bad", "failures", "zz"))
     else:
         await harness.redis.set("jobq:meta:bad", meta)
     await harness.run_due()

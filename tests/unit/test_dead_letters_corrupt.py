@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import worker
 import worker.cli.common
+from tests.harness import reply
 from tests.unit.harness import Harness
 from worker import CorruptDeadLetter, DeadLetter, DeadLetterFilter, DeadLetterStore, JobqError, ReplayRefused
 from worker.cli.app import app as cli
@@ -73,7 +74,7 @@ HOSTILE: dict[str, tuple[bytes | None, str]] = {
 async def add_hostile(redis: ArqRedis) -> None:
     for n, (job_id, (raw, _)) in enumerate(HOSTILE.items()):
         if raw is not None:
-            await redis.hset(STORE, job_id, raw)  # type: ignore[misc]
+            await reply(redis.hset(STORE, mapping={job_id: raw}))
         await redis.zadd(INDEX, {job_id: 1_800_000_000_000 + n})
 
 
@@ -212,9 +213,9 @@ def cli_redis(monkeypatch: pytest.MonkeyPatch, make_settings: Any) -> Iterator[f
     sync = fakeredis.FakeRedis(server=server)
     for n, (job_id, (raw, _)) in enumerate(HOSTILE.items()):
         if raw is not None:
-            sync.hset(STORE, job_id, raw)
+            sync.hset(STORE, mapping={job_id: raw})
         sync.zadd(INDEX, {job_id: 1_800_000_000_000 + n})
-    sync.hset(STORE, "good", orjson.dumps(valid_entry("good", envelope="{}")))
+    sync.hset(STORE, mapping={"good": orjson.dumps(valid_entry("good", envelope="{}"))})
     sync.zadd(INDEX, {"good": 1_800_000_100_000})
     yield sync
     sync.close()

@@ -22,7 +22,7 @@ from worker.protocol.serialization import EnvelopeCodec, loads
 from worker.taskdef.cron import effective_schedules
 
 KEY = b"k" * 32
-JOB = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
+JOB: dict[str, Any] = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
 names = st.text(min_size=1, max_size=40)
 
 

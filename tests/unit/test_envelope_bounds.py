@@ -21,7 +21,7 @@ from worker.errors import EnvelopeFieldError, EnvelopeVersionError, JobqError, S
 from worker.protocol.envelope_bounds import MAX_DEPTH, MAX_TIME_MS, MAX_TRY
 from worker.protocol.serialization import EnvelopeCodec, dumps, loads
 
-JOB = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
+JOB: dict[str, Any] = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
 BOUND = {"job_id": "j1", "queue": "arq:queue"}
 
 

@@ -15,7 +15,7 @@ async def test_job_runs_and_its_result_is_stored_with_the_ttl(harness: Harness) 
     assert await harness.run_due() == 1
     result = await handle.wait(timeout=1)
     assert result.success
-    assert result.value.total == 5  # rebuilt as the task's result model
+    assert result.unwrap().total == 5  # rebuilt as the task's result model
     assert result.tries == 1
     assert (await handle.status()).status == JobStatus.SUCCEEDED
     ttl_ms = await harness.redis.pttl(f"arq:result:{handle.job_id}")

@@ -13,6 +13,7 @@ import fakeredis
 import pytest
 from arq.connections import ArqRedis
 
+from tests.harness import reply as awaited
 from tests.unit.harness import Clock
 from worker.client.producer import Client
 from worker.engine.arq_worker import JobqWorker
@@ -38,8 +39,8 @@ class HeldReplies(ArqRedis):
     def hold(self, script: str) -> None:
         self.watched = hashlib.sha1(script.encode()).hexdigest()  # Redis names scripts by SHA-1
 
-    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:  # type: ignore[override]
-        reply = await super().evalsha(sha, numkeys, *args)
+    async def evalsha(self, sha: str, numkeys: int, *args: Any) -> Any:
+        reply = await awaited(super().evalsha(sha, numkeys, *args))
         if sha == self.watched:
             self.ran.set()
             await self.gate.wait()

@@ -14,9 +14,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from tests.harness import wait_status
 from tests.unit.harness import Harness
 from worker import JobStatus
-from worker.engine.health import WorkerState, read_health, worker_key
+from worker.engine.health import WorkerState, read_health
 from worker.engine.leases import Leases
 from worker.engine.probes import probe_app
+from worker.protocol.keys import worker_key
 
 
 async def run_worker(h: Harness) -> asyncio.Task[None]:

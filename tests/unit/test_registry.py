@@ -38,24 +38,24 @@ def test_bare_decorator_uses_the_function_name() -> None:
 def test_sync_functions_are_refused() -> None:
     with pytest.raises(TaskDefinitionError, match="async def"):
 
-        @task
-        def not_async(ctx: JobContext, payload: In) -> None:  # type: ignore[arg-type,type-var]
+        @task  # type: ignore[arg-type]
+        def not_async(ctx: JobContext, payload: In) -> None:
             return None
 
 
 def test_payload_must_be_a_pydantic_model() -> None:
     with pytest.raises(TaskDefinitionError, match="pydantic model"):
 
-        @task
-        async def untyped(ctx: JobContext, payload: dict) -> None:  # type: ignore[type-arg,type-var]
+        @task  # type: ignore[type-var]
+        async def untyped(ctx: JobContext, payload: dict) -> None:  # type: ignore[type-arg]
             return None
 
 
 def test_signature_must_be_ctx_and_payload() -> None:
     with pytest.raises(TaskDefinitionError, match=r"exactly \(ctx, payload\)"):
 
-        @task
-        async def three(ctx: JobContext, payload: In, extra: int) -> None:  # type: ignore[arg-type,type-var]
+        @task  # type: ignore[arg-type]
+        async def three(ctx: JobContext, payload: In, extra: int) -> None:
             return None
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from worker.errors import EnvelopeFieldError, EnvelopeVersionError, JobFailed, SerializationError, SignatureError
 from worker.protocol.serialization import EnvelopeCodec, dumps, error_to_dict, loads
 
-JOB = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
+JOB: dict[str, Any] = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": 1_700_000_000_000}
 
 json_values = st.recursive(
     st.none()

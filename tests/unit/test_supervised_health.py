@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from arq.connections import ArqRedis
 
-from worker.engine.health import HealthReport, Heartbeat, WorkerState, read_health, supervisor_key, worker_key
+from worker.engine.health import HealthReport, Heartbeat, WorkerState, read_health
 from worker.process.supervisor import SLOT_ENV, Slot, supervised_slot
+from worker.protocol.keys import supervisor_key, worker_key
 
 HOST = "host-a"
 SUPERVISOR = f"{HOST}:100"

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.harness import reply
 from tests.unit.harness import Harness
 from worker import DeadLetterStore, JobStatus, Outcome
 
@@ -125,7 +126,7 @@ async def test_crawl_fans_out_and_in_with_a_retried_and_a_failed_page(
         return (await summary.status()).status is JobStatus.SUCCEEDED
 
     await run_until(h, finished)
-    result = (await summary.wait(timeout=1)).value
+    result = (await summary.wait(timeout=1)).unwrap()
     assert (result.pages, result.succeeded, result.failed) == (22, 21, 1)
     assert result.by_status == {"200": 21, "404": 1}
     assert [f.url for f in result.failures] == [f"{sites[2][1]}/missing"]
@@ -136,4 +137,4 @@ async def test_crawl_fans_out_and_in_with_a_retried_and_a_failed_page(
     dlq = DeadLetterStore(h.redis, h.settings.queue_name, job_expires_s=60)
     assert "server answered 404" in (await dlq.show(f"{crawl.job_id}:21")).message
     # A page re-run after a crash records nothing twice: the summary job exists once.
-    assert await h.redis.hlen(f"jobq:crawl:{crawl.job_id}:results") == 22
+    assert await reply(h.redis.hlen(f"jobq:crawl:{crawl.job_id}:results")) == 22

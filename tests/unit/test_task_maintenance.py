@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from tests.harness import reply
 from tests.unit.harness import Harness
 from worker import DeadLetterStore, queue_stats
 
@@ -23,7 +24,7 @@ async def test_trim_drops_dead_letters_past_their_retention(make_harness: Any) -
     h.clock.advance(90)  # no failure since: only the scheduled trim can drop the old ones now
     trim = await h.client.enqueue("trim_dead_letters", {})
     await h.run_due()
-    result = (await trim.wait(timeout=2)).value
+    result = (await trim.wait(timeout=2)).unwrap()
     assert (result.dropped, result.remaining) == (3, 1)
     assert {e.job_id for e in await store.list()} == {"recent"}
 
@@ -38,6 +39,6 @@ async def test_record_queue_stats_appends_a_snapshot(make_harness: Any) -> None:
     handle = await h.client.enqueue("record_queue_stats", {})
     await h.run_due()
     assert (await handle.wait(timeout=2)).success
-    history = [orjson.loads(x) for x in await h.redis.lrange(f"jobq:stats:{h.settings.queue_name}", 0, -1)]
+    history = [orjson.loads(x) for x in await reply(h.redis.lrange(f"jobq:stats:{h.settings.queue_name}", 0, -1))]
     assert len(history) == 1
     assert history[0]["deferred"] >= 1

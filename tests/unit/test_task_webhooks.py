@@ -62,8 +62,8 @@ async def test_signed_delivery_succeeds(harness_with_secret: Harness, receiver: 
     handle = await h.client.enqueue("deliver_webhook", {"url": url, "event": "order.paid", "data": {"id": 7}})
     await h.run_due()
     result = await handle.wait(timeout=2)
-    assert result.success
-    assert (result.value.status, result.value.attempts, result.value.delivery_id) == (200, 1, handle.job_id)
+    delivered = result.unwrap()
+    assert (delivered.status, delivered.attempts, delivered.delivery_id) == (200, 1, handle.job_id)
     assert r.received == [
         {
             "authentic": True,
@@ -86,7 +86,7 @@ async def test_503_then_200_succeeds_on_the_second_try(
     h.clock.advance(2)  # the task's backoff ceiling after try 1 (the harness draws the ceiling)
     await h.run_due()
     result = await handle.wait(timeout=2)
-    assert (result.success, result.value.attempts) == (True, 2)
+    assert (result.success, result.unwrap().attempts) == (True, 2)
     assert [x["delivery"] for x in r.received] == [handle.job_id] * 2  # the same id for deduplication
 
 

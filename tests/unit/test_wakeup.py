@@ -109,7 +109,7 @@ async def test_a_draining_worker_waits_for_its_jobs_instead_of_spinning(
     async def counting(self: Any) -> int:
         nonlocal cycles
         cycles += 1
-        return await real_cycle(self)
+        return int(await real_cycle(self))
 
     monkeypatch.setattr(type(h.worker), "run_cycle", counting)
     loop = await start_idle(h)
