@@ -54,6 +54,7 @@ if _typing.TYPE_CHECKING:
     from worker.taskdef.context import JobContext
     from worker.taskdef.cron import Schedule
     from worker.taskdef.limits import Limit
+    from worker.taskdef.middleware import Middleware, TryInfo
     from worker.taskdef.registry import TaskDef, TaskRegistry, task
     from worker.taskdef.registry import TaskRegistry as Registry  # noqa: F401 (deprecated: at run time it warns)
     from worker.taskdef.requests import JobRequest
@@ -70,6 +71,9 @@ _SOURCES: dict[str, str] = {
     "TaskDef": "taskdef.registry",
     "resource": "taskdef.services",
     "task": "taskdef.registry",
+    # extending the worker
+    "Middleware": "taskdef.middleware",
+    "TryInfo": "taskdef.middleware",
     # producers
     "Client": "client.producer",
     "JobHandle": "client.handle",
@@ -127,6 +131,8 @@ _DEPRECATED: dict[str, str] = {"TERMINAL": "TERMINAL_STATUSES", "Registry": "Tas
 
 # For task authors: declare tasks, their payloads' policies and the resources they use.
 __all__ = ["JobContext", "Limit", "Resource", "RetryPolicy", "Schedule", "TaskDef", "resource", "task"]
+# For extending the worker: hooks around every try (JOBQ_MIDDLEWARE, build_worker(middleware=...)).
+__all__ += ["Middleware", "TryInfo"]
 # For producers: enqueue jobs and follow them.
 __all__ += [
     "TERMINAL_STATUSES",

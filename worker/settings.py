@@ -164,6 +164,11 @@ class JobqSettings(BaseSettings):
         default_factory=lambda: ["tasks"],
         description="Modules or packages (with all their submodules) that define the tasks.",
     )
+    middleware: CommaList = Field(
+        default_factory=list,
+        description="Job middlewares run around every try after jobq's own: dotted names of `worker.Middleware` "
+        "classes (made with no arguments) or instances, e.g. `myapp.jobs.Timing`.",
+    )
     signing_key: SecretStr | None = Field(
         None,
         description="HMAC-SHA256 key; when set, envelopes are signed and unsigned ones refused (secret).",
@@ -213,7 +218,7 @@ class JobqSettings(BaseSettings):
     sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1, description="Share of jobs traced in Sentry.")
     sentry_send_job_args: bool = Field(False, description="Send job payloads to Sentry (off: they may hold PII).")
 
-    @field_validator("redis_sentinels", "task_modules", "give_up_on", mode="before")
+    @field_validator("redis_sentinels", "task_modules", "give_up_on", "middleware", mode="before")
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
         return _split_commas(value)

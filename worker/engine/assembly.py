@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from arq.connections import ArqRedis
 from arq.worker import Function, func
@@ -18,16 +18,19 @@ from worker.engine.finish import DeadLetterBounds, TryRecorder
 from worker.engine.health import Heartbeat, WorkerState, default_worker_id
 from worker.engine.leases import Leases
 from worker.engine.limiter import DistributedLimiter
+from worker.engine.middleware import MiddlewareChain, load_middleware
 from worker.engine.scheduler import CronScheduler
 from worker.engine.services import Resources, WorkerServices
 from worker.engine.try_job import ExecutionConfig
 from worker.observability.metrics import Metrics
+from worker.observability.middleware import MetricsMiddleware, SentryMiddleware, TryLogMiddleware
 from worker.observability.tracing import monitor_configs
 from worker.policy import RandomDraw, import_error_types
 from worker.process.supervisor import supervised_slot
 from worker.protocol.connection import codec_for
 from worker.settings import JobqSettings
 from worker.taskdef.cron import effective_schedules, schedules_from_modules
+from worker.taskdef.middleware import Middleware
 from worker.taskdef.registry import TaskRegistry, timeout_limit_s
 
 if TYPE_CHECKING:
@@ -62,6 +65,23 @@ def execution_config(settings: JobqSettings, worker_id: str) -> ExecutionConfig:
     )
 
 
+def middleware_chain(
+    settings: JobqSettings, metrics: Metrics, monitors: dict[str, Any], extra: Sequence[Middleware] = ()
+) -> MiddlewareChain:
+    """The hooks around each try, the one place they are put in order: Sentry (outermost: its scope and
+    transaction wrap every other hook), metrics, the try log line, then ``JOBQ_MIDDLEWARE``'s, then ``extra``.
+    ``before_try`` hooks run in this order, ``after_try`` hooks in reverse."""
+    return MiddlewareChain(
+        [
+            SentryMiddleware(monitors),
+            MetricsMiddleware(metrics),
+            TryLogMiddleware(),
+            *load_middleware(settings.middleware),
+            *extra,
+        ]
+    )
+
+
 def build_worker(
     settings: JobqSettings,
     registry: TaskRegistry,
@@ -72,8 +92,13 @@ def build_worker(
     clock: Callable[[], float] = time.time,
     draw: RandomDraw = random.random,
     worker_id: str | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> JobqWorker:
-    """A :class:`JobqWorker` for ``registry`` on ``redis``; call it inside the running event loop."""
+    """A :class:`JobqWorker` for ``registry`` on ``redis``; call it inside the running event loop.
+
+    ``middleware`` runs around every try after the built-in ones and those of ``JOBQ_MIDDLEWARE``
+    (see :func:`middleware_chain`).
+    """
     codec = codec_for(settings)
     worker_id = worker_id or default_worker_id()
     bounds = DeadLetterBounds(
@@ -95,7 +120,7 @@ def build_worker(
         draw=draw,
         services=services,
         metrics=metrics,
-        monitors=monitor_configs(schedules),
+        middleware=middleware_chain(settings, metrics, monitor_configs(schedules), middleware),
     )
     scheduler = None
     if schedules:

@@ -18,7 +18,6 @@ DEFERRED            no free concurrency slot: back on the queue shortly, not cha
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -29,6 +28,7 @@ from typing import Any
 from worker.engine.attempt import AttemptRunner
 from worker.engine.finish import LeaseLost, StartedTry, TryRecorder
 from worker.engine.limiter import NoFreeSlot
+from worker.engine.middleware import MiddlewareChain
 from worker.engine.services import WorkerServices
 from worker.engine.try_job import (
     ExecutionConfig,
@@ -40,9 +40,8 @@ from worker.engine.try_job import (
     result_body,
 )
 from worker.errors import JobAborted, JobQuarantined, PermanentError, SerializationError, UnknownTaskError
-from worker.observability.logs import log_try, report_job_failure, sentry_active
+from worker.observability.logs import log_try
 from worker.observability.metrics import Metrics
-from worker.observability.tracing import isolation_scope, job_trace
 from worker.policy import RandomDraw, RetryPolicy, decide
 from worker.protocol.keys import JobKeys
 from worker.protocol.options import JobOptions
@@ -70,11 +69,12 @@ class JobExecutor:
         draw: RandomDraw = random.random,
         services: WorkerServices | None = None,
         metrics: Metrics | None = None,
-        monitors: dict[str, Any] | None = None,
+        middleware: MiddlewareChain | None = None,
     ) -> None:
         self.services = services
-        self.metrics = metrics
-        self._monitors = monitors or {}
+        self.metrics = metrics  # the worker's gauges; tries are counted by its middleware (worker.observability)
+        #: The hooks around each try (metrics, try logs and Sentry among them: see build_worker).
+        self.middleware = middleware if middleware is not None else MiddlewareChain()
         self._registry = registry
         self._codec = codec
         self._config = config
@@ -105,20 +105,16 @@ class JobExecutor:
         without it, the start is counted here.
         """
         keys = self._recorder.keys(job_id)
-        # An isolation scope per job keeps one job's Sentry tags off the others; without Sentry it is pure cost.
-        traced = sentry_active()
-        with isolation_scope() if traced else contextlib.nullcontext():
+        if started is None:
             try:
-                if started is None:
-                    try:
-                        started = await self._recorder.start(keys, token)
-                    except asyncio.CancelledError:
-                        await asyncio.shield(self._recorder.interrupt(keys, token))
-                        return Outcome.INTERRUPTED
-                return await self._run_started(keys, token, started, aborting, due_ms, traced=traced)
+                started = await self._recorder.start(keys, token)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._recorder.interrupt(keys, token))
+                return Outcome.INTERRUPTED
             except LeaseLost as lost:
                 log_try(job_id, "?", 0, 0, Outcome.LEASE_LOST, 0.0, f"{lost}: another worker holds the job now")
                 return Outcome.LEASE_LOST
+        return await self._run_started(keys, token, started, aborting, due_ms)
 
     async def flush(self) -> None:
         """Wait until every outcome handed to the recorder has been written."""
@@ -135,8 +131,6 @@ class JobExecutor:
         started: StartedTry,
         aborting: Container[str],
         due_ms: int | None,
-        *,
-        traced: bool = False,
     ) -> Outcome:
         job = bare_job(keys, token, started, self._now_ms())
         try:
@@ -171,12 +165,15 @@ class JobExecutor:
                         f"shutdowns (JOBQ_MAX_INTERRUPTIONS={self._config.max_interruptions}); quarantined"
                     ),
                 )
-            if self.metrics is not None:
-                pickup_s = None if due_ms is None else (job.started_ms - due_ms) / 1000
-                self.metrics.try_started(self._config.queue_name, job.task, pickup_s)
-            return await self._attempt(job, task_def, policy, aborting, traced=traced)
-        except (LeaseLost, *TRANSIENT):
-            raise  # another worker has the job, or Redis is away: the lease decides who runs it next
+            job.due_ms = due_ms
+            self.middleware.before_try(job)
+            return await self._attempt(job, task_def, policy, aborting)
+        except LeaseLost as lost:
+            return self._logged(job, Outcome.LEASE_LOST, f"{lost}: another worker holds the job now", error=lost)
+        except TRANSIENT as exc:
+            # Redis is away: the lease decides who runs the job next; this worker recorded nothing.
+            self._logged(job, Outcome.LEASE_LOST, f"{type(exc).__name__}: {exc}: Redis is unreachable", error=exc)
+            raise
         except Exception as exc:
             # A job this worker cannot handle (a bug, a record it cannot write): dead-lettered now, never
             # left to come back at every lease.
@@ -184,7 +181,7 @@ class JobExecutor:
             return await self._dead_letter(job, exc, reason="the worker could not handle it")
 
     async def _attempt(
-        self, job: TryJob, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str], *, traced: bool
+        self, job: TryJob, task_def: TaskDef[Any, Any], policy: RetryPolicy, aborting: Container[str]
     ) -> Outcome:
         kwargs = dict(job.kwargs)
         options = JobOptions.pop_from(kwargs)
@@ -204,15 +201,7 @@ class JobExecutor:
             worker_id=self._config.worker_id,
             services=self.services,
         )
-        if not traced:  # Sentry is off: job_trace would do nothing
-            return await self._run_try(job, task_def, policy, ctx, kwargs, aborting)
-        with job_trace(
-            task=task_def.name, job_id=job.keys.job_id, try_number=job.try_number,
-            queue=self._config.queue_name, headers=options.trace, monitors=self._monitors,
-        ) as trace:  # fmt: skip
-            outcome = await self._run_try(job, task_def, policy, ctx, kwargs, aborting)
-            trace.end(outcome)
-        return outcome
+        return await self._run_try(job, task_def, policy, ctx, kwargs, aborting)
 
     async def _run_try(
         self,
@@ -236,7 +225,7 @@ class JobExecutor:
         except NoFreeSlot as exc:
             return await self._defer(job, exc)
         except Exception as exc:
-            return await asyncio.shield(self._failed(job, policy, exc, job.args or job.kwargs))
+            return await asyncio.shield(self._failed(job, policy, exc))
         self._ending(job)
         ending = self._recorder.batcher.submit(job.keys.job_id, job.token, result, self._result_ttl_ms(task_def))
         # Not shielded: a cancellation here cancels only this future; the batch still writes the end.
@@ -244,30 +233,30 @@ class JobExecutor:
             raise LeaseLost(f"finish of job {job.keys.job_id}")
         return self._logged(job, Outcome.SUCCEEDED)
 
-    async def _failed(self, job: TryJob, policy: RetryPolicy, exc: Exception, payload: Any) -> Outcome:
+    async def _failed(self, job: TryJob, policy: RetryPolicy, exc: Exception) -> Outcome:
         decision = decide(exc, policy, job.try_number, self._draw)
         if decision.next is Outcome.DEAD_LETTERED:
-            return await self._dead_letter(job, exc, failure=decision.failure, reason=decision.reason, payload=payload)
+            return await self._dead_letter(job, exc, failure=decision.failure, reason=decision.reason)
         delay_s = decision.delay_s or 0.0
         delay_ms = round(delay_s * 1000)
         last_error = self._codec.dumps({"e": error_to_dict(exc), "at": self._now_ms()})
         self._ending(job)
         await self._recorder.retry(job.keys, job.token, self._now_ms() + delay_ms, last_error, self._keep_ms(delay_ms))
         detail = f"{decision.failure}: {type(exc).__name__}: {exc}; next try in {delay_s:.2f}s ({decision.reason})"
-        return self._logged(job, Outcome.RETRYING, detail, failure=decision.failure)
+        return self._logged(job, Outcome.RETRYING, detail, failure=decision.failure, error=exc)
 
     async def _defer(self, job: TryJob, exc: NoFreeSlot) -> Outcome:
         delay_s = self._config.slot_retry_s * (0.5 + self._draw() / 2)
         self._ending(job)
         await asyncio.shield(self._recorder.defer(job.keys, job.token, self._now_ms() + round(delay_s * 1000)))
-        return self._logged(job, Outcome.DEFERRED, f"{exc.what}; again in {delay_s:.2f}s")
+        return self._logged(job, Outcome.DEFERRED, f"{exc.what}; again in {delay_s:.2f}s", error=exc)
 
     async def _abort(self, job: TryJob) -> Outcome:
         error = JobAborted(f"job {job.keys.job_id} was aborted on request")
         result = self._failure_result(job, error, Outcome.ABORTED)
         self._ending(job)
         await self._recorder.finish(job.keys, job.token, result, self._result_ttl_ms(None))
-        return self._logged(job, Outcome.ABORTED)
+        return self._logged(job, Outcome.ABORTED, error=error)
 
     async def _dead_letter(
         self,
@@ -276,7 +265,6 @@ class JobExecutor:
         *,
         failure: Outcome = Outcome.FAILED,
         reason: str = "cannot run",
-        payload: Any = None,
     ) -> Outcome:
         now_ms = self._now_ms()
         error = error_to_dict(exc)
@@ -286,14 +274,10 @@ class JobExecutor:
         dropped = await self._recorder.dead_letter(
             job.keys, job.token, result, self._result_ttl_ms(self._task_or_none(job.task)), entry, now_ms
         )
-        report_job_failure(
-            exc, task=job.task, job_id=job.keys.job_id, try_number=job.try_number, max_tries=job.max_tries,
-            payload=payload,
-        )  # fmt: skip
         detail = f"{failure}: {error['type']}: {error['message']} ({reason})"
         if dropped:
             detail += f"; the dead-letter store was full or old: {dropped} entries dropped"
-        return self._logged(job, Outcome.DEAD_LETTERED, detail, failure=failure)
+        return self._logged(job, Outcome.DEAD_LETTERED, detail, failure=failure, error=exc)
 
     def _result(self, job: TryJob, *, success: bool, value: Any, outcome: Outcome) -> bytes:
         try:
@@ -335,9 +319,17 @@ class JobExecutor:
     def _keep_ms(self, delay_ms: int) -> int:
         return delay_ms + round(self._config.job_expires_s * 1000)
 
-    def _logged(self, job: TryJob, outcome: Outcome, detail: str = "", *, failure: Outcome | None = None) -> Outcome:
-        duration_s = self._clock() - job.started_ms / 1000
-        if self.metrics is not None:
-            self.metrics.try_ended(self._config.queue_name, job.task, outcome, failure, duration_s)
-        log_try(job.keys.job_id, job.task, job.try_number, job.max_tries, outcome, duration_s, detail, failure)
+    def _logged(
+        self,
+        job: TryJob,
+        outcome: Outcome,
+        detail: str = "",
+        *,
+        failure: Outcome | None = None,
+        error: BaseException | None = None,
+    ) -> Outcome:
+        """The end of a try, once recorded: its middlewares' after_try hooks (metrics and log line among them)."""
+        job.failure = failure
+        job.detail = detail
+        self.middleware.after_try(job, outcome, error, self._clock() - job.started_ms / 1000)
         return outcome

@@ -46,6 +46,20 @@ class TryJob:
     try_number: int
     max_tries: int
     interruptions: int
+    due_ms: int | None = None  #: when the job became due (its score when claimed), if known
+    failure: Outcome | None = None  #: set at the try's end: FAILED or TIMED_OUT when it failed
+    detail: str = ""  #: set at the try's end: what its log line says about it
+
+    # With the fields above, a TryJob is the worker.TryInfo that middlewares see (no copy per try).
+    @property
+    def job_id(self) -> str:
+        """The job's id."""
+        return self.keys.job_id
+
+    @property
+    def queue(self) -> str:
+        """The queue the job came from."""
+        return self.keys.queue
 
 
 def result_body(
