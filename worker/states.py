@@ -30,8 +30,35 @@ class Outcome(StrEnum):
 TERMINAL_OUTCOMES = frozenset({Outcome.SUCCEEDED, Outcome.DEAD_LETTERED, Outcome.ABORTED})
 #: What can happen to a try that did not succeed.
 FAILURES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
-#: Outcomes that do not use up one of the job's tries.
-UNCHARGED = frozenset({Outcome.INTERRUPTED, Outcome.DEFERRED, Outcome.LEASE_LOST})
+#: Outcomes that do not use up one of the job's tries: the job runs again as if this try never was.
+UNCHARGED_OUTCOMES = frozenset({Outcome.INTERRUPTED, Outcome.DEFERRED, Outcome.LEASE_LOST})
+#: Outcomes of a failed try that will run again (a retry): only these count as "retried".
+RETRIED_OUTCOMES = frozenset({Outcome.RETRYING})
+#: Outcomes of a try that ended its job without success.
+FAILED_OUTCOMES = TERMINAL_OUTCOMES - {Outcome.SUCCEEDED}
+
+
+class TryTally(StrEnum):
+    """The one count a try's outcome adds to (a worker's heartbeat and arq's counters show them)."""
+
+    SUCCEEDED = "succeeded"  #: the job is done
+    FAILED = "failed"  #: the job ended without success (dead-lettered or aborted)
+    RETRIED = "retried"  #: the try failed and the job will run again
+    UNCHARGED = "uncharged"  #: not a try of the job's: interrupted, deferred or lost to another worker
+
+
+def tally_of(outcome: Outcome) -> TryTally | None:
+    """The count a try that ended with ``outcome`` adds to; ``None`` for ``FAILED`` and ``TIMED_OUT``, which
+    say what happened to a failed try, not how it ended (that is ``RETRYING`` or ``DEAD_LETTERED``)."""
+    if outcome is Outcome.SUCCEEDED:
+        return TryTally.SUCCEEDED
+    if outcome in FAILED_OUTCOMES:
+        return TryTally.FAILED
+    if outcome in RETRIED_OUTCOMES:
+        return TryTally.RETRIED
+    if outcome in UNCHARGED_OUTCOMES:
+        return TryTally.UNCHARGED
+    return None
 
 
 class JobStatus(StrEnum):

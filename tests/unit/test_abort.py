@@ -108,7 +108,8 @@ async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_wor
     await harness.worker.run_cycle()
     await recording.wait()  # the task has returned; its success is being written
     await harness.client.abort("late")
-    assert await harness.worker.check_aborts() == ["late"]
+    # Its end is being written: the abort comes too late to cancel the try (TryHandle.cancel), and says so.
+    assert await harness.worker.check_aborts() == []
     release.set()
     task = harness.worker.tasks.pop("late")
     await asyncio.wait({task}, timeout=1)

@@ -10,6 +10,7 @@ import pytest
 from tests.harness import reply
 from tests.unit.harness import Harness
 from worker import DeadLetterStore, Outcome
+from worker.engine.try_handle import TryHandle
 
 
 def store(h: Harness) -> DeadLetterStore:
@@ -94,7 +95,7 @@ async def test_a_corrupt_retry_counter_found_by_a_deferral_dead_letters_the_job(
     assert [c.job_id for c in claims] == ["first", "second"]
     await harness.redis.set("arq:retry:second", "abc")
     outcomes = await asyncio.gather(
-        *(harness.worker.executor.run(c.job_id, c.token, started=c.started) for c in claims)
+        *(harness.worker.executor.run(TryHandle(c)) for c in claims)
     )
     assert outcomes == [Outcome.SUCCEEDED, Outcome.DEAD_LETTERED]
     result = await bad.wait(timeout=1)

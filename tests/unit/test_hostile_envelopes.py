@@ -16,6 +16,7 @@ from worker.engine.attempt import AttemptRunner
 from worker.engine.executor import JobExecutor
 from worker.engine.finish import DeadLetterBounds, TryRecorder
 from worker.engine.limiter import DistributedLimiter
+from worker.engine.try_handle import TryHandle
 from worker.engine.try_job import TryJob, dead_letter_entry
 from worker.protocol.keys import JobKeys
 from worker.protocol.serialization import EnvelopeCodec
@@ -79,7 +80,7 @@ async def _run_due(h: Harness, *, lenient: bool) -> None:
         clock=h.clock,
     )
     for claim in await h.worker.leases.claim(h.clock.ms(), 10, 100):
-        await executor.run(claim.job_id, claim.token, started=claim.started)
+        await executor.run(TryHandle(claim))
         h.worker.leases.release(claim.job_id)
 
 
@@ -150,7 +151,7 @@ async def test_an_oversized_envelope_is_dead_lettered_without_being_loaded(make_
     assert claim.started is not None
     # The claim says how big it is, and does not send it.
     assert (claim.started.envelope, claim.started.oversize_bytes) == (None, len(envelope))
-    assert await h.worker.executor.run("huge", claim.token, started=claim.started) is Outcome.DEAD_LETTERED
+    assert await h.worker.executor.run(TryHandle(claim)) is Outcome.DEAD_LETTERED
     h.worker.leases.release("huge")
     entry = await store(h).show("huge")
     assert entry.error_type == "worker.errors.EnvelopeTooLarge"

@@ -111,7 +111,7 @@ async def test_task_that_ignores_cancellation_is_abandoned_and_recorded_timed_ou
     result = await handle.wait(timeout=1)
     assert result.error is not None
     assert result.error.error_type == "worker.errors.JobTimeout"
-    abandoned = harness.worker.executor._attempts.abandoned
+    abandoned = harness.worker.executor.abandoned
     assert len(abandoned) == 1
     await asyncio.wait(abandoned, timeout=1)  # it does finish on its own, later
     assert not abandoned

@@ -23,20 +23,22 @@ from redis.exceptions import RedisError, ResponseError
 from worker.client.stats import queue_stats
 from worker.engine.executor import JobExecutor
 from worker.engine.health import Heartbeat, WorkerState
-from worker.engine.leases import Claim, Leases
+from worker.engine.leases import Leases
 from worker.engine.probes import start_probes
+from worker.engine.running import RunningTries
 from worker.engine.scheduler import CronScheduler
+from worker.engine.stopping import Stopping, give_back_all
+from worker.engine.try_handle import CancelReason, TryHandle
 from worker.engine.wakeup import WakeUp
 from worker.errors import RedisPermissionError
 from worker.observability.metrics import Metrics
 from worker.process.eventloop import cancel_requested
 from worker.process.forced_exit import LAST_CHANCE_S, ForcedExit
 from worker.protocol.connection import close_redis
-from worker.protocol.keys import JobKeys
 from worker.protocol.permissions import permission_error, redis_user
 from worker.protocol.redis_retry import TRANSIENT
 from worker.settings import JobqSettings
-from worker.states import TERMINAL_OUTCOMES, Outcome
+from worker.states import TryTally
 from worker.taskdef.services import resources_from_modules
 
 if TYPE_CHECKING:
@@ -48,8 +50,26 @@ RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 5.0
 
 
+class _ArqCounter:
+    """One of arq's job counters, read from the worker's own count (each try is counted once, in
+    ``WorkerState``); arq's ``__init__`` setting it to 0 is ignored."""
+
+    def __init__(self, tally: TryTally) -> None:
+        self._tally = tally
+
+    def __get__(self, worker: JobqWorker, owner: type | None = None) -> int:
+        return int(getattr(worker.state, self._tally.value))
+
+    def __set__(self, worker: JobqWorker, value: int) -> None:
+        return None
+
+
 class JobqWorker(Worker):
     """arq's worker running jobq's loop: leased claims, fenced outcomes, outage-proof polling, drain."""
+
+    jobs_complete = _ArqCounter(TryTally.SUCCEEDED)
+    jobs_failed = _ArqCounter(TryTally.FAILED)
+    jobs_retried = _ArqCounter(TryTally.RETRIED)
 
     def __init__(
         self,
@@ -72,23 +92,27 @@ class JobqWorker(Worker):
         self.scheduler = scheduler
         self._settings = settings
         self._clock = clock
-        self._aborting: set[str] = set()
-        # Jobs whose task has begun; a task cancelled before its first step would skip its own clean-up.
-        self._started: set[str] = set()
-        self._last_abort_check = 0.0
-        self._stopping = False
         self._refused: RedisPermissionError | None = None  # a permission Redis refused: the worker stops (exit 2)
-        # What the second and third signals do; a worker embedded in another program never ends its process.
-        self.forced_exit = ForcedExit(
-            settings.cancel_grace_s + LAST_CHANCE_S, owns_process=arq_kwargs.get("handle_signals", True)
-        )
         self._probes: AppRunner | None = None
         self.wakeup = WakeUp(self.pool, self.queue_name)
+        #: The running tries, each owned by its handle (the only way the worker cancels one).
+        self.tries = RunningTries(self.tasks, leases, wake=self.wakeup.set, abort_check_s=settings.abort_check_s)
+        # What the second and third signals do; a worker embedded in another program never ends its process.
+        forced_exit = ForcedExit(
+            settings.cancel_grace_s + LAST_CHANCE_S, owns_process=arq_kwargs.get("handle_signals", True)
+        )
+        self.stopping = Stopping(self.tries, state, forced_exit, grace_s=settings.shutdown_grace_s)
         self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw
         self._scan = max(100, 5 * self.max_jobs)
-        # Jobs whose work is over and whose end is being written: their slots can take the next jobs.
-        self._winding_down: set[str] = set()
-        executor.on_work_done = self._work_done
+
+    @property
+    def forced_exit(self) -> ForcedExit:
+        """What the second and third stop signals do (see :mod:`worker.process.forced_exit`)."""
+        return self.stopping.forced_exit
+
+    @forced_exit.setter
+    def forced_exit(self, forced_exit: ForcedExit) -> None:
+        self.stopping.forced_exit = forced_exit
 
     # --- the loop -------------------------------------------------------------------------
 
@@ -136,7 +160,7 @@ class JobqWorker(Worker):
             self._reap()
             if self._refused is not None:
                 raise self._refused
-            if self._stopping and not self.tasks:
+            if self.stopping.requested and not self.tries:
                 return
             # Cleared before the claim: a signal sent while claiming makes the wait below return at once.
             self.wakeup.clear()
@@ -164,53 +188,33 @@ class JobqWorker(Worker):
     def _idle_wait_s(self) -> float:
         """How long the loop may sleep: until a signal, the next deferred job, an abort check or the fallback poll."""
         wait_s = self.poll_delay_s
-        claiming = not self._stopping and len(self.tasks) - len(self._winding_down) < self.max_jobs
+        claiming = not self.stopping.requested and self.tries.free_slots(self.max_jobs) > 0
         if self._next_due_ms is not None and claiming:  # with no free slot, a finished job wakes the loop
             wait_s = min(wait_s, self._next_due_ms / 1000 - self._clock())
-        if self._started:
-            wait_s = min(wait_s, self._last_abort_check + self._settings.abort_check_s - time.monotonic())
-        return wait_s
+        abort_check_s = self.tries.abort_check_in_s(time.monotonic())
+        return wait_s if abort_check_s is None else min(wait_s, abort_check_s)
 
     async def run_cycle(self) -> int:
         """One round of the loop: claim due jobs into free slots, check aborts, enqueue cron ticks."""
         claimed = 0
-        if not self._stopping:
+        if not self.stopping.requested:
             if self.scheduler is not None:
                 await self.scheduler.enqueue_due()
-            free = self.max_jobs - len(self.tasks) + len(self._winding_down)
+            free = self.tries.free_slots(self.max_jobs)
             if free > 0:
                 batch = await self.leases.claim_batch(round(self._clock() * 1000), free, self._scan)
                 self._next_due_ms = batch.next_due_ms
                 for claim in batch.claims:
-                    task = asyncio.create_task(self.run_claimed(claim), name=claim.job_id)
-                    task.add_done_callback(self._job_done)
-                    self.tasks[claim.job_id] = task
+                    self.tries.start(claim, self.run_claimed)
                     claimed += 1
-        self.state.running = len(self.tasks)
-        await self._maybe_check_aborts()
+        self.state.running = len(self.tries)
+        await self.tries.check_aborts_if_due(self.pool, self.queue_name)
         return claimed
 
-    def _job_done(self, _task: asyncio.Task[None]) -> None:
-        # A free slot, and perhaps a retry scheduled soon: look at the queue again.
-        self.wakeup.set()
-
-    def _work_done(self, job_id: str) -> None:
-        # The lease is let go before the end is sent: a renewal that runs after the end removed the lease
-        # must not take the job for lost. The slot is free while the end is written (with the other ends
-        # of this iteration): claiming the next jobs overlaps that round trip instead of waiting for it.
-        self.leases.release(job_id)
-        if job_id in self.tasks:
-            self._winding_down.add(job_id)
-            self.wakeup.set()
-
     def _reap(self) -> None:
-        for job_id, task in list(self.tasks.items()):
-            if task.done():
-                del self.tasks[job_id]
-                self._winding_down.discard(job_id)
-                if not task.cancelled() and task.exception() is not None:
-                    logger.error("job %s ended with an unexpected error", job_id, exc_info=task.exception())
-                    self._refused = self._refused or self._refusal(task.exception())
+        for job_id, error in self.tries.reap():
+            logger.error("job %s ended with an unexpected error", job_id, exc_info=error)
+            self._refused = self._refused or self._refusal(error)
 
     async def run_due_jobs(self) -> int:
         """Claim every job due now, run them to their end, and return how many were started.
@@ -225,31 +229,14 @@ class JobqWorker(Worker):
         self._reap()
         return started
 
-    async def run_claimed(self, claim: Claim) -> None:
-        """Run one claimed job and count its outcome."""
-        self._started.add(claim.job_id)
+    async def run_claimed(self, handle: TryHandle) -> None:
+        """Run one claimed try to its end and count its outcome (once: arq's counters read that count)."""
+        handle.begin()
         try:
-            outcome = await self.executor.run(
-                claim.job_id, claim.token, due_ms=claim.due_ms, aborting=self._aborting, started=claim.started
-            )
-        except asyncio.CancelledError:
-            if claim.job_id not in self._aborting:
-                raise  # the worker is stopping now (second signal)
-            # The abort landed while the try's outcome was being recorded (shielded, so it completes).
-            return
+            outcome = await self.executor.run(handle)
         finally:
-            self._started.discard(claim.job_id)
-            self._aborting.discard(claim.job_id)
-            self.leases.release(claim.job_id)
-        if outcome is Outcome.SUCCEEDED:
-            self.jobs_complete += 1
-            self.state.succeeded += 1
-        elif outcome in TERMINAL_OUTCOMES:
-            self.jobs_failed += 1
-            self.state.failed += 1
-        else:
-            self.jobs_retried += 1
-            self.state.retried += 1
+            self.leases.release(handle.job_id)
+        self.state.count(outcome)
 
     async def run_job(self, job_id: str, score: int) -> None:
         # Override: jobq runs jobs through run_claimed(); arq's runner must never run one by accident.
@@ -291,9 +278,7 @@ class JobqWorker(Worker):
 
     def _lease_lost(self, job_id: str) -> None:
         # Another worker may run the job now: stop this try so its effects overlap as little as possible.
-        task = self.tasks.get(job_id)
-        if task is not None:
-            task.cancel()
+        self.tries.cancel(job_id, CancelReason.LEASE_LOST)
 
     async def refresh_metrics(self) -> None:
         """Bring the gauges up to date (called before each ``/metrics`` scrape)."""
@@ -307,78 +292,24 @@ class JobqWorker(Worker):
         await self.heartbeat.beat()
         self.state.redis_ok()
 
-    # --- abort ------------------------------------------------------------------------------
+    # --- abort and stop ----------------------------------------------------------------------
 
     async def check_aborts(self) -> list[str]:
-        """Cancel the running jobs whose abort was requested; return their ids.
-
-        Jobs whose task has not begun yet are left alone: the start of their try sees the marker.
-        """
-        running = [job_id for job_id in self._started if job_id in self.tasks and job_id not in self._aborting]
-        if not running:
-            return []
-        flags = await self.pool.mget([JobKeys(job_id, self.queue_name).abort for job_id in running])
-        hits = [job_id for job_id, flag in zip(running, flags, strict=True) if flag]
-        for job_id in hits:
-            self._aborting.add(job_id)
-            self.tasks[job_id].cancel()
-        return hits
-
-    async def _maybe_check_aborts(self) -> None:
-        now = time.monotonic()
-        if now - self._last_abort_check >= self._settings.abort_check_s:
-            self._last_abort_check = now
-            await self.check_aborts()
-
-    # --- stopping ---------------------------------------------------------------------------
+        """Cancel the running tries whose abort was requested; return their job ids (see RunningTries)."""
+        return await self.tries.check_aborts(self.pool, self.queue_name)
 
     def handle_sig(self, signum: Signals) -> None:
         # Override: stop claiming, let running jobs finish within the grace period, then return the rest
         # (uncharged); a second signal returns them at once and bounds the rest of the stop, a third ends
-        # the process (worker.process.forced_exit). arq cancels everything at the first signal, and nothing after.
-        sig = Signals(signum)
-        if self._stopping:
-            if not self.forced_exit.armed:
-                logger.warning(
-                    "%s again: stopping now; %d running jobs go back to the queue; exiting hard in %.0fs if not"
-                    " stopped by then, or at once on a third signal",
-                    sig.name, len(self.tasks), self.forced_exit.last_chance_s,
-                )  # fmt: skip
-                for task in self.tasks.values():
-                    task.cancel()
-            self.forced_exit.again(sig)  # the second arms the watchdog, the third exits
-            return
-        self._stopping = True
-        self.wakeup.set()
-        self.state.draining = True
+        # the process (worker.engine.stopping). arq cancels everything at the first signal, and nothing after.
         self.allow_pick_jobs = False
-        grace = self._settings.shutdown_grace_s
-        logger.info("%s: no new jobs; up to %.0fs for %d running jobs to finish", sig.name, grace, len(self.tasks))
-        self.loop.create_task(self._drain(grace))
-
-    async def _drain(self, grace_s: float) -> None:
-        running = [t for t in self.tasks.values() if not t.done()]
-        if running:
-            await asyncio.wait(running, timeout=grace_s)
-        left = [t for t in self.tasks.values() if not t.done()]
-        if left:
-            logger.info("grace period over: %d jobs go back to the queue, uncharged", len(left))
-            for task in left:
-                task.cancel()
+        self.wakeup.set()
+        self.stopping.signal(Signals(signum))
 
     async def close(self) -> None:
         # Override: arq calls the deprecated Redis.close(), deletes a health key shared by all workers and
         # lets one failed job task abort the shutdown; jobq removes only this worker's own heartbeat.
-        for task in self.tasks.values():
-            task.cancel()
-        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await self.executor.flush()
-        with contextlib.suppress(Exception):
-            await self.leases.settle()  # a claim whose reply was lost: its jobs are given back below
-        for job_id, token in list(self.leases.held.items()):  # claimed, but their task never began
-            with contextlib.suppress(Exception):
-                await self.executor.give_back(job_id, token)
+        await give_back_all(self.tries, self.executor, self.leases)
         if self._probes is not None:
             await self._probes.cleanup()
         if self.executor.services is not None:

@@ -27,6 +27,7 @@ from arq.connections import ArqRedis
 
 from worker.process.supervisor import Slot
 from worker.protocol.keys import WORKERS_INDEX, supervisor_key, worker_key
+from worker.states import Outcome, TryTally, tally_of
 
 #: The worker's own logger: connection changes are logged where the worker logs everything else.
 _worker_logger = logging.getLogger("jobq.worker")
@@ -49,11 +50,26 @@ class WorkerState:
     last_loop: float = field(default_factory=time.monotonic)  #: monotonic time the main loop last went round
     draining: bool = False
     running: int = 0
+    # The ends of the tries this worker ran, each counted once by tally_of (worker.states): the
+    # dashboard's throughput is succeeded + failed + retried, so uncharged tries stay out of it.
     succeeded: int = 0
     failed: int = 0
     retried: int = 0
+    uncharged: int = 0
     last_error: str = ""
     slot: Slot | None = None  #: its place under ``jobq worker --processes N``, if a supervisor started it
+
+    def count(self, outcome: Outcome) -> None:
+        """Count the end of one try in the tally its outcome belongs to (see :func:`~worker.states.tally_of`)."""
+        tally = tally_of(outcome)
+        if tally is TryTally.SUCCEEDED:
+            self.succeeded += 1
+        elif tally is TryTally.FAILED:
+            self.failed += 1
+        elif tally is TryTally.RETRIED:
+            self.retried += 1
+        elif tally is TryTally.UNCHARGED:
+            self.uncharged += 1
 
     def redis_ok(self) -> None:
         """A Redis round trip just worked (logged when the worker was not connected)."""
