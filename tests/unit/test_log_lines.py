@@ -13,7 +13,9 @@ import orjson
 import pytest
 
 from worker.observability import logs as observability
-from worker.observability.logs import TEXT_FORMAT, JsonFormatter, StderrLines, TextFormatter, log_try
+from worker.observability.formatters import TEXT_FORMAT, JsonFormatter, TextFormatter
+from worker.observability.logs import log_try
+from worker.observability.stderr_lines import StderrLines
 from worker.states import Outcome
 
 

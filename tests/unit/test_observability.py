@@ -13,7 +13,9 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from tests.unit.harness import Harness
-from worker.observability.logs import JsonFormatter, configure_logging, init_sentry
+from worker.observability.formatters import JsonFormatter
+from worker.observability.logs import configure_logging
+from worker.observability.sentry import init_sentry
 from worker.settings import JobqSettings
 
 
@@ -59,7 +61,7 @@ async def test_final_failure_is_reported_once_with_job_tags(
     for _ in range(2):
         harness.clock.advance(10)
         await harness.run_due()
-    assert not (await handle.wait(timeout=1)).success
+    assert not (await handle.wait(timeout_s=1)).success
     assert len(sentry_events) == 1
     event = sentry_events[0]
     assert event["tags"]["jobq.task"] == "flaky"
@@ -138,7 +140,7 @@ def test_configure_logging_installs_one_handler(make_settings: Any) -> None:
 def test_text_formatter_writes_the_time_as_logging_does() -> None:
     import logging as stdlib_logging
 
-    from worker.observability.logs import TextFormatter
+    from worker.observability.formatters import TextFormatter
 
     ours = TextFormatter("%(asctime)s %(message)s")
     theirs = stdlib_logging.Formatter("%(asctime)s %(message)s")
