@@ -18,9 +18,8 @@ from tests.unit.harness import Clock
 from worker.client.producer import Client
 from worker.engine.arq_worker import JobqWorker
 from worker.engine.assembly import build_worker
-from worker.engine.finish import DEAD_LETTER_LUA, RETRY_LUA
-from worker.engine.finish_batch import FINISH_MANY_LUA
 from worker.protocol.connection import codec_for
+from worker.protocol.scripts import source
 from worker.settings import JobqSettings
 from worker.taskdef.registry import TaskRegistry
 
@@ -58,9 +57,9 @@ async def redis() -> AsyncIterator[HeldReplies]:
 @pytest.mark.parametrize(
     ("task", "payload", "script", "counter", "line"),
     [
-        ("add", {"a": 1, "b": 2}, FINISH_MANY_LUA, "succeeded", "succeeded"),
-        ("flaky", {"failures": 1}, RETRY_LUA, "retried", "retrying"),
-        ("permanent", {"note": "no"}, DEAD_LETTER_LUA, "failed", "dead_lettered"),
+        ("add", {"a": 1, "b": 2}, source("finish_many"), "succeeded", "succeeded"),
+        ("flaky", {"failures": 1}, source("retry"), "retried", "retrying"),
+        ("permanent", {"note": "no"}, source("dead_letter"), "failed", "dead_lettered"),
     ],
 )
 async def test_a_renewal_right_after_the_end_is_written_does_not_lose_the_job(

@@ -1,15 +1,15 @@
-"""The Lua helpers shared by jobq's scripts."""
+"""The Lua helpers shared by jobq's scripts (worker/protocol/lua/includes/)."""
 
 from __future__ import annotations
 
 import pytest
 from arq.connections import ArqRedis
 
-from worker.protocol.lua import LUA_MGET
+from worker.protocol.scripts import include_source
 
 # ARGV: the keys to read.  Returns their count, then each value ('-' for a missing key), in order.
 READ_ALL = (
-    LUA_MGET
+    include_source("mget")
     + """
 local values = mget(ARGV)
 local out = {#values}

@@ -15,32 +15,12 @@ from arq.connections import ArqRedis
 
 from worker.errors import JobAborted, SerializationError
 from worker.protocol.keys import JobKeys
+from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
 from worker.states import JobStatus, Outcome
 
 #: How long an abort marker waits for its job, at most (it is deleted when the job ends).
 ABORT_MARKER_TTL_MS = 86_400_000
-
-# KEYS: queue, job, in-progress, result, abort marker, retry, meta.
-# ARGV: job id, aborted-result envelope, result TTL (ms), marker TTL (ms).
-ABORT_LUA = """
-if redis.call('EXISTS', KEYS[4]) == 1 then return 'finished' end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  redis.call('SET', KEYS[5], '1', 'PX', ARGV[4])
-  return 'running'
-end
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('DEL', KEYS[2], KEYS[5], KEYS[6], KEYS[7])
-  if tonumber(ARGV[3]) > 0 then
-    redis.call('SET', KEYS[4], ARGV[2], 'PX', ARGV[3])
-  end
-  -- Touch the in-progress key: a worker claiming this job right now (arq's WATCH) backs off.
-  redis.call('SET', KEYS[3], 'aborted', 'PX', 1000)
-  return 'aborted'
-end
-return 'not_found'
-"""
 
 _STATUS = {
     b"aborted": JobStatus.ABORTED,
@@ -80,9 +60,8 @@ async def request_abort(
     NOT_FOUND, or ``None`` when it had already finished."""
     envelope = await redis.get(keys.job)
     result = aborted_result(codec, keys.job_id, keys.queue, envelope, now_ms)
-    script = redis.register_script(ABORT_LUA)
-    answer = await script(
-        keys=[keys.queue, keys.job, keys.in_progress, keys.result, keys.abort, keys.retry, keys.meta],
-        args=[keys.job_id, result, result_ttl_ms, ABORT_MARKER_TTL_MS],
+    answer = await Scripts.of(redis)["abort"](  # worker/protocol/lua/abort.lua
+        [keys.queue, keys.job, keys.in_progress, keys.result, keys.abort, keys.retry, keys.meta],
+        [keys.job_id, result, result_ttl_ms, ABORT_MARKER_TTL_MS],
     )
     return _STATUS.get(answer if isinstance(answer, bytes) else str(answer).encode())

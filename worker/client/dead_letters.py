@@ -20,57 +20,13 @@ from redis.exceptions import ResponseError
 from worker.errors import CorruptDeadLetter, JobNotFound, ReplayRefused
 from worker.protocol.dead_letter_entry import DeadLetter
 from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store
+from worker.protocol.scripts import Scripts
 
-__all__ = ["REPLAY_LUA", "SCAN_BATCH", "TRIM_LUA", "TRIM_LUA_BODY", "DeadLetter", "DeadLetterFilter", "DeadLetterStore"]
+__all__ = ["SCAN_BATCH", "DeadLetter", "DeadLetterFilter", "DeadLetterStore"]
 T = TypeVar("T")
 
 #: Entries read per round trip when listing or filtering.
 SCAN_BATCH = 500
-
-# Drops dead letters older than the retention and the oldest beyond the maximum; sets `dropped`.
-# Expects the locals store, index (keys), now, retention_ms and max_entries.
-TRIM_LUA_BODY = """
-local dropped = 0
-local horizon = '(' .. (now - retention_ms)
-local expired = redis.call('ZRANGEBYSCORE', index, '-inf', horizon)
-for _, id in ipairs(expired) do
-  redis.call('HDEL', store, id)
-  dropped = dropped + 1
-end
-if #expired > 0 then
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', horizon)
-end
-local excess = redis.call('ZCARD', index) - max_entries
-if excess > 0 then
-  for _, id in ipairs(redis.call('ZRANGE', index, 0, excess - 1)) do
-    redis.call('HDEL', store, id)
-  end
-  redis.call('ZREMRANGEBYRANK', index, 0, excess - 1)
-  dropped = dropped + excess
-end
-"""
-
-# KEYS: the store, its index.  ARGV: now (ms), retention (ms), max entries.
-TRIM_LUA = (
-    "local store, index = KEYS[1], KEYS[2]\n"
-    "local now, retention_ms, max_entries = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    + TRIM_LUA_BODY
-    + "return dropped\n"
-)
-
-# KEYS: dlq hash, dlq index, queue, job, retry, meta, result, abort.
-# ARGV: job id, the entry as read, envelope to enqueue, score (ms), job key TTL (ms).
-# Returns 1 (replayed), 0 (entry gone or changed), -1 (a job with this id is already queued).
-REPLAY_LUA = """
-if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
-if redis.call('EXISTS', KEYS[4]) == 1 then return -1 end
-redis.call('DEL', KEYS[5], KEYS[6], KEYS[7], KEYS[8])
-redis.call('PSETEX', KEYS[4], ARGV[5], ARGV[3])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +64,8 @@ class DeadLetterStore:
         self._hash = dead_letter_store(queue)
         self._index = dead_letter_index(queue)
         self._job_expires_ms = int(job_expires_s * 1000)
-        self._replay = redis.register_script(REPLAY_LUA)
+        self._scripts = Scripts.of(redis)  # worker/protocol/lua/dead_letter_*.lua
+        self._replay = self._scripts["dead_letter_replay"]
         self._clock_ms = clock_ms or (lambda: int(datetime.now(UTC).timestamp() * 1000))
 
     async def _call(self, op: Awaitable[T]) -> T:
@@ -213,9 +170,8 @@ class DeadLetterStore:
 
     async def trim(self, *, retention_s: float, max_entries: int) -> int:
         """Drop entries past their retention and the oldest beyond ``max_entries``; return how many."""
-        script = self._redis.register_script(TRIM_LUA)
         args = [self._clock_ms(), round(retention_s * 1000), max_entries]
-        return int(await self._call(script(keys=[self._hash, self._index], args=args)))
+        return int(await self._call(self._scripts["dead_letter_trim"]([self._hash, self._index], args)))
 
     async def purge(self, job_id: str) -> bool:
         """Delete one dead letter, corrupt or not; ``False`` when there was none."""

@@ -20,12 +20,11 @@ from typing import Any
 
 from arq.connections import ArqRedis
 
-from worker.client.dead_letters import TRIM_LUA_BODY
 from worker.engine.finish_batch import FinishBatcher
 from worker.errors import CorruptJobRecord
 from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store
-from worker.protocol.lua import LUA_RECORDS
 from worker.protocol.redis_retry import with_redis_retries
+from worker.protocol.scripts import Scripts, include_source
 
 logger = logging.getLogger("jobq.finish")
 
@@ -33,26 +32,13 @@ logger = logging.getLogger("jobq.finish")
 RETRY_COUNTER_TTL_S = 88_400
 
 
-def _fenced(ip: int, token: str, evidence: str = "false", again: str = "1") -> str:
-    """The fence every script starts with: nothing is written unless the lease still holds the token.
-
-    redis-py sends a script again when its reply is lost, and the second send must report what the
-    first one did, although the lease that one removed is gone: when the fence fails and the Lua
-    condition ``evidence`` holds (the first send's own writes are there), the script returns ``again``.
-    """
-    return (
-        LUA_RECORDS
-        + f"if redis.pcall('GET', KEYS[{ip}]) ~= ARGV[{token}] then\n"
-        + f"  if {evidence} then return {again} end\n  return -1\nend\n"
-    )
-
-
 # KEYS: job, retry, meta, abort, in-progress.  ARGV: retry counter TTL (s), token, largest envelope (bytes).
 # Returns -1 (lease lost) or {envelope, tries started (this one included), failures, abort requested,
 # problem}: the envelope as in the claim (see worker.engine.leases), problem '' or which key is corrupt.
 START_LUA = (
-    _fenced(5, "2")
+    include_source("records")
     + """
+if redis.pcall('GET', KEYS[5]) ~= ARGV[2] then return -1 end
 local envelope = redis.pcall('GET', KEYS[1])
 local started, failures, problem = count_of(redis.pcall('INCR', KEYS[2])), 0, ''
 if type(envelope) == 'table' then envelope, problem = false, wrong_record(KEYS[1], nil, 'a job envelope') end
@@ -68,78 +54,6 @@ if not envelope then envelope = ''
 elseif #envelope > tonumber(ARGV[3]) then envelope = #envelope end
 return {envelope, started, failures, redis.call('EXISTS', KEYS[4]), problem}
 """
-)
-
-# KEYS: queue, job, retry, in-progress, meta, abort, result, dead-letter store, its index.
-# ARGV: job id, result envelope, result TTL (ms), token, entry JSON, now (ms), max entries, retention (ms).
-# Returns the number of old entries dropped, -1 (lease lost), or a text naming a store of the wrong type
-# (then nothing is written: the job stays where it is). A second send finds its own entry.
-DEAD_LETTER_LUA = (
-    _fenced(4, "4", "redis.pcall('HGET', KEYS[8], ARGV[1]) == ARGV[5]", again="0")
-    + """
-local store, index = KEYS[8], KEYS[9]
-local now, max_entries, retention_ms = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
--- The entry first: the job leaves the queue only once its dead letter is written.
-if type(redis.pcall('HSET', store, ARGV[1], ARGV[5])) == 'table' then
-  return wrong_record(store, nil, 'a hash of dead letters')
-end
-if type(redis.pcall('ZADD', index, now, ARGV[1])) == 'table' then
-  redis.call('HDEL', store, ARGV[1])
-  return wrong_record(index, nil, 'a sorted set indexing the dead letters')
-end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
-if tonumber(ARGV[3]) > 0 then
-  redis.call('SET', KEYS[7], ARGV[2], 'PX', ARGV[3])
-end
-"""
-    + TRIM_LUA_BODY
-    + "return dropped\n"
-)
-
-# KEYS: queue, in-progress, meta, job, retry.
-# ARGV: job id, next score (ms), last error JSON, job/meta TTL (ms), retry counter TTL (s), token.
-# Returns 1, -1 (lease lost) or a text naming a corrupt meta record (then nothing is written).
-RETRY_LUA = (
-    _fenced(2, "6", "redis.pcall('HGET', KEYS[3], 'last_error') == ARGV[3]")
-    + """
-if type(redis.pcall('HINCRBY', KEYS[3], 'failures', 1)) ~= 'number' then
-  return wrong_record(KEYS[3], 'failures', 'a count of failures')
-end
-redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[3], 'last_error', ARGV[3])
-redis.call('HDEL', KEYS[3], 'progress', 'progress_message')
-redis.call('PEXPIRE', KEYS[3], ARGV[4])
-redis.call('PEXPIRE', KEYS[4], ARGV[4])
-redis.call('EXPIRE', KEYS[5], ARGV[5])
-redis.call('DEL', KEYS[2])
-return 1
-"""
-)
-
-# KEYS: queue, in-progress, retry.  ARGV: job id, next score (ms), token.  The start is given back.
-# Returns 1, -1 (lease lost) or a text naming a corrupt tries counter (then nothing is written).
-DEFER_LUA = (
-    _fenced(2, "3", "tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1])) == tonumber(ARGV[2])")
-    + """
-if type(redis.pcall('DECR', KEYS[3])) ~= 'number' then
-  return wrong_record(KEYS[3], nil, 'a count of started tries')
-end
-redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])
-redis.call('DEL', KEYS[2])
-return 1
-"""
-)
-
-# KEYS: in-progress.  ARGV: token.  Releases the lease so another worker runs the job now (a lease that
-# is gone is released already).
-RELEASE_LUA = _fenced(1, "1", "redis.call('EXISTS', KEYS[1]) == 0") + "redis.call('DEL', KEYS[1])\nreturn 1\n"
-
-# KEYS: in-progress, retry.  ARGV: token.  A claimed job whose try never began: the start the claim
-# counted is taken back (unless the counter is corrupt: the next claim reports it), and the lease released.
-GIVE_BACK_LUA = (
-    _fenced(1, "1", "redis.call('EXISTS', KEYS[1]) == 0")
-    + "redis.pcall('DECR', KEYS[2])\nredis.call('DEL', KEYS[1])\nreturn 1\n"
 )
 
 
@@ -190,11 +104,12 @@ class TryRecorder:
         self._deadline_s = retry_deadline_s
         self._max_envelope_bytes = max_envelope_bytes
         self._start = redis.register_script(START_LUA)
-        self._dead_letter = redis.register_script(DEAD_LETTER_LUA)
-        self._retry = redis.register_script(RETRY_LUA)
-        self._defer = redis.register_script(DEFER_LUA)
-        self._release = redis.register_script(RELEASE_LUA)
-        self._give_back = redis.register_script(GIVE_BACK_LUA)
+        scripts = Scripts.of(redis)  # worker/protocol/lua/<name>.lua
+        self._dead_letter = scripts["dead_letter"]
+        self._retry = scripts["retry"]
+        self._defer = scripts["defer"]
+        self._release = scripts["release"]
+        self._give_back = scripts["give_back"]
         self.batcher = FinishBatcher(redis, queue)
 
     @property

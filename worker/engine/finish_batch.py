@@ -11,6 +11,7 @@ whole batch is one script).
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import dataclass
 
 import orjson
@@ -18,8 +19,8 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_prefix, retry_key_prefix
 
 from worker.protocol.keys import ABORT_PREFIX, DONE_PREFIX, META_PREFIX
-from worker.protocol.lua import LUA_MGET
 from worker.protocol.redis_retry import with_redis_retries
+from worker.protocol.scripts import Scripts
 
 #: Jobs written per script call at most (keeps each call short for the other clients of Redis).
 MAX_BATCH = 500
@@ -27,52 +28,17 @@ MAX_BATCH = 500
 FINISH_DEADLINE_S = 300.0
 #: How long the end of a job without a result stays recognisable to a second send of its script.
 DONE_MARKER_MS = round(FINISH_DEADLINE_S * 1000)
-
-# KEYS: queue.  ARGV: one JSON array: per job id, token, result envelope, result TTL (ms; 0 stores no
-# result) (one argument: cheaper for the client to pack than four per job); then the lifetime (ms) of
-# the done marker an end without a result leaves.
-# Returns 1 (finished) or -1 (lease lost: nothing written) per job. One MGET checks every fence;
-# one ZREM and one DEL remove every finished job; only the results are one SET each.
-# Safe to send twice (redis-py sends it again when the reply is lost): a job whose fence fails but whose
-# stored result (or done marker) is the one this call writes was finished by the first send.
-FINISH_MANY_LUA = (
-    LUA_MGET
-    + f"""
-local IP, JOB, RETRY, META, ABORT, RESULT, DONE = '{in_progress_key_prefix}', '{job_key_prefix}',
-  '{retry_key_prefix}', '{META_PREFIX}', '{ABORT_PREFIX}', '{result_key_prefix}', '{DONE_PREFIX}'
-local jobs = cjson.decode(ARGV[1])
-local leases = {{}}
-for i = 1, #jobs, 4 do leases[#leases + 1] = IP .. jobs[i] end
-local held = mget(leases)
-local answers, ids, gone = {{}}, {{}}, {{}}
-for n = 1, #leases do
-  local i = 4 * n - 3
-  local id = jobs[i]
-  if held[n] == jobs[i + 1] then
-    answers[n] = 1
-    ids[#ids + 1] = id
-    local g = #gone
-    gone[g + 1], gone[g + 2], gone[g + 3] = JOB .. id, RETRY .. id, IP .. id
-    gone[g + 4], gone[g + 5] = META .. id, ABORT .. id
-    if tonumber(jobs[i + 3]) > 0 then
-      redis.call('SET', RESULT .. id, jobs[i + 2], 'PX', jobs[i + 3])
-    else
-      redis.call('SET', DONE .. id, jobs[i + 1], 'PX', ARGV[2])
-    end
-  elseif tonumber(jobs[i + 3]) > 0 then
-    answers[n] = redis.pcall('GET', RESULT .. id) == jobs[i + 2] and 1 or -1
-  else
-    answers[n] = redis.pcall('GET', DONE .. id) == jobs[i + 1] and 1 or -1
-  end
-end
-for from = 1, #ids, 1000 do
-  redis.call('ZREM', KEYS[1], unpack(ids, from, math.min(from + 999, #ids)))
-end
-for from = 1, #gone, 1000 do
-  redis.call('DEL', unpack(gone, from, math.min(from + 999, #gone)))
-end
-return answers
-"""
+#: The script's last ARGV: the prefixes of the keys it builds from each job's id (see finish_many.lua).
+FINISH_KEY_PREFIXES = json.dumps(
+    [
+        in_progress_key_prefix,
+        job_key_prefix,
+        retry_key_prefix,
+        META_PREFIX,
+        ABORT_PREFIX,
+        result_key_prefix,
+        DONE_PREFIX,
+    ]
 )
 
 
@@ -90,7 +56,7 @@ class FinishBatcher:
 
     def __init__(self, redis: ArqRedis, queue: str) -> None:
         self._queue = queue
-        self._script = redis.register_script(FINISH_MANY_LUA)
+        self._script = Scripts.of(redis)["finish_many"]  # worker/protocol/lua/finish_many.lua
         self._pending: list[_Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -131,7 +97,7 @@ class FinishBatcher:
         packed = orjson.dumps([f for p in batch for f in (p.job_id, p.token, p.result.decode(), str(p.result_ttl_ms))])
         try:
             answers = await with_redis_retries(
-                lambda: self._script(keys=[self._queue], args=[packed, DONE_MARKER_MS]),
+                lambda: self._script([self._queue], [packed, DONE_MARKER_MS, FINISH_KEY_PREFIXES]),
                 f"finish of {len(batch)} jobs",
                 deadline_s=FINISH_DEADLINE_S,
             )

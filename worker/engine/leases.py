@@ -12,6 +12,7 @@ the re-run's outcome nor record one twice.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -23,8 +24,8 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_pref
 
 from worker.engine.finish import RETRY_COUNTER_TTL_S, StartedTry
 from worker.protocol.keys import ABORT_PREFIX, META_PREFIX
-from worker.protocol.lua import LUA_MGET, LUA_RECORDS
 from worker.protocol.redis_retry import TRANSIENT
+from worker.protocol.scripts import Scripts
 
 logger = logging.getLogger("jobq.leases")
 
@@ -32,134 +33,8 @@ logger = logging.getLogger("jobq.leases")
 DEFAULT_MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
 
 
-# Claims due jobs and starts their tries in one call: it leases each job (tokens numbered by the
-# worker), counts the start in arq's tries counter, and returns the envelope, the counters and the
-# abort flag, so a try needs no second round trip before it runs.
-# KEYS: queue.
-# ARGV: now (ms), claims wanted, ids to look at, lease (ms), token prefix, first token number,
-# retry counter TTL (s), largest envelope (bytes).
-# Returns {{id, token, score, envelope, tries started, failures, abort flag, problem, ...}, next score or ''}.
-# The envelope is '' when the job key is gone, and its size (a number) when it is over the largest
-# size: it is not sent. The problem is '' or says which of the job's keys holds what jobq never writes
-# (the job is then dead-lettered, not run). The next score is the earliest future one when the script
-# saw it, so an idle worker knows when to look again.
-# The call is safe to send twice (redis-py sends it again when the reply is lost): the leases already
-# holding one of this call's tokens are answered again, as they are, without counting another start.
-CLAIM_LUA = (
-    LUA_MGET
-    + LUA_RECORDS
-    + f"""
-local IP, JOB, RETRY, META, ABORT = '{in_progress_key_prefix}', '{job_key_prefix}', '{retry_key_prefix}',
-  '{META_PREFIX}', '{ABORT_PREFIX}'
-local now, wanted, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local prefix, first, max_bytes = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[8])
-local ids, scores, envelopes, aborts, mine = {{}}, {{}}, {{}}, {{}}, {{}}
-local next_score = ''
--- Due jobs held by running tries stay at the front of the queue: look at windows of twice the
--- wanted number until enough are free. Each window is one range (due and future entries alike: the
--- first future one is the next due time) and one MGET of the lease, envelope and abort marker of
--- each due entry.
-local window = math.min(scan, math.max(2 * wanted, 20))
-local offset = 0
-while #ids < wanted and offset < scan do
-  local entries = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '+inf', 'WITHSCORES', 'LIMIT', offset, window)
-  local probe = {{}}
-  for i = 1, #entries, 2 do
-    if tonumber(entries[i + 1]) > now then
-      next_score = entries[i + 1]
-      break
-    end
-    local id = entries[i]
-    probe[#probe + 1] = IP .. id
-    probe[#probe + 1] = JOB .. id
-    probe[#probe + 1] = ABORT .. id
-  end
-  local found = mget(probe)
-  for n = 1, #probe / 3 do
-    if #ids >= wanted then break end
-    local lease = found[3 * n - 2]
-    local ours = false
-    if lease and string.sub(lease, 1, #prefix) == prefix then
-      local number = tonumber(string.sub(lease, #prefix + 1))
-      ours = number ~= nil and number >= first and number < first + wanted
-    end
-    if not lease or ours then
-      local c = #ids + 1
-      ids[c] = entries[2 * n - 1]
-      scores[c] = entries[2 * n]
-      envelopes[c] = found[3 * n - 1] or false
-      aborts[c] = found[3 * n] and 1 or 0
-      mine[c] = ours and lease
-    end
-  end
-  if next_score ~= '' or #entries < 2 * window then break end
-  offset = offset + window
-end
-local used = {{}}
-for c = 1, #ids do
-  if mine[c] then used[mine[c]] = true end
-end
-local claimed, number = {{}}, first
-for c, id in ipairs(ids) do
-  local token, started, failures, problem = mine[c], 1, 0, ''
-  if token then
-    started = count_of(redis.pcall('GET', RETRY .. id))  -- this call's start, counted by its first send
-  else
-    repeat
-      token = prefix .. number
-      number = number + 1
-    until not used[token]
-    redis.call('SET', IP .. id, token, 'PX', ARGV[4])
-    -- A first start creates the counter with its TTL (one command); later ones count on it.
-    if not redis.call('SET', RETRY .. id, '1', 'EX', ARGV[7], 'NX') then
-      started = count_of(redis.pcall('INCR', RETRY .. id))
-    end
-  end
-  if not started then
-    started, problem = 1, wrong_record(RETRY .. id, nil, 'a count of started tries')
-  elseif started > 1 then
-    local raw = redis.pcall('HGET', META .. id, 'failures')
-    failures = raw == false and 0 or count_of(raw)
-    if not failures then
-      failures, problem = 0, wrong_record(META .. id, 'failures', 'a count of failures')
-    end
-  end
-  local envelope = envelopes[c]
-  if not envelope then
-    envelope = ''
-    if problem == '' and redis.call('EXISTS', JOB .. id) == 1 then
-      problem = wrong_record(JOB .. id, nil, 'a job envelope')
-    end
-  elseif #envelope > max_bytes then
-    envelope = #envelope
-  end
-  local n = #claimed
-  claimed[n + 1] = id
-  claimed[n + 2] = token
-  claimed[n + 3] = scores[c]
-  claimed[n + 4] = envelope
-  claimed[n + 5] = started
-  claimed[n + 6] = failures
-  claimed[n + 7] = aborts[c]
-  claimed[n + 8] = problem
-end
-return {{claimed, next_score}}
-"""
-)
-
-# KEYS: in-progress keys.  ARGV: lease (ms), then one token per key.  Returns 1/0 per key (held/lost).
-RENEW_LUA = """
-local held = {}
-for i, key in ipairs(KEYS) do
-  if redis.call('GET', key) == ARGV[i + 1] then
-    redis.call('PEXPIRE', key, ARGV[1])
-    held[i] = 1
-  else
-    held[i] = 0
-  end
-end
-return held
-"""
+#: The claim's last ARGV: the prefixes of the keys it builds from the ids it finds in the queue (see claim.lua).
+CLAIM_KEY_PREFIXES = json.dumps([in_progress_key_prefix, job_key_prefix, retry_key_prefix, META_PREFIX, ABORT_PREFIX])
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +43,8 @@ class Claim:
 
     job_id: str
     token: str
-    due_ms: int  #: the job's score when claimed: when it became due
-    started: StartedTry  #: the start of the try, counted by the claim itself
+    due_ms: int = 0  #: the job's score when claimed: when it became due
+    started: StartedTry | None = None  #: the start of the try, counted by the claim itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,8 +72,9 @@ class Leases:
         self._redis = redis
         self._queue = queue
         self._max_envelope_bytes = max_envelope_bytes
-        self._claim = redis.register_script(CLAIM_LUA)
-        self._renew = redis.register_script(RENEW_LUA)
+        scripts = Scripts.of(redis)  # worker/protocol/lua/<name>.lua
+        self._claim = scripts["claim"]
+        self._renew = scripts["renew_leases"]
         self.held: dict[str, str] = {}  # job id -> token, while the job runs here
         # Tokens are "<worker id>:<random run id>-<n>": unique without a Redis counter, since the run id
         # tells apart two processes that got the same worker id (a restarted container's pid 1).
@@ -224,11 +100,11 @@ class Leases:
             self._next_token += wanted  # reserved before the call: concurrent claims never share a number
             args = [
                 now_ms, wanted, scan, self.lease_ms, self._token_prefix, first, RETRY_COUNTER_TTL_S,
-                self._max_envelope_bytes,
+                self._max_envelope_bytes, CLAIM_KEY_PREFIXES,
             ]  # fmt: skip
         self._unanswered = args
         try:
-            raw, raw_next = await self._claim(keys=[self._queue], args=args)
+            raw, raw_next = await self._claim([self._queue], args)
         except TRANSIENT:
             raise  # perhaps run: the next claim sends the same call again
         except BaseException:
@@ -276,7 +152,7 @@ class Leases:
             return
         ids = list(self.held)
         tokens = [self.held[i] for i in ids]
-        held = await self._renew(keys=[in_progress_key_prefix + i for i in ids], args=[self.lease_ms, *tokens])
+        held = await self._renew([in_progress_key_prefix + i for i in ids], [self.lease_ms, *tokens])
         for job_id, token, still in zip(ids, tokens, held, strict=True):
             if not still and self.held.get(job_id) == token:
                 logger.warning("lease of job %s was lost; another worker may run it", job_id)

@@ -21,39 +21,10 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from worker.protocol.keys import limit_key
+from worker.protocol.scripts import Scripts
 from worker.taskdef.limits import Limit
 
 logger = logging.getLogger("jobq.limits")
-
-# KEYS: the limit's sorted set.  ARGV: holder, lease (ms), max holders.  Returns 1 when the slot is held.
-ACQUIRE_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], lease)
-return 1
-"""
-
-# KEYS: the limit's sorted set.  ARGV: holder, lease (ms).  Returns 0 when the lease was already lost.
-RENEW_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local lease = tonumber(ARGV[2])
-local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not expiry or tonumber(expiry) < now then
-  return 0
-end
-redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
-if redis.call('PTTL', KEYS[1]) < lease then
-  redis.call('PEXPIRE', KEYS[1], lease)
-end
-return 1
-"""
 
 
 class NoFreeSlot(Exception):
@@ -70,14 +41,15 @@ class DistributedLimiter:
     def __init__(self, redis: ArqRedis, lease_s: float) -> None:
         self._redis = redis
         self._lease_ms = max(1, round(lease_s * 1000))
-        self._acquire = redis.register_script(ACQUIRE_LUA)
-        self._renew = redis.register_script(RENEW_LUA)
+        scripts = Scripts.of(redis)  # worker/protocol/lua/limit_*.lua
+        self._acquire = scripts["limit_acquire"]
+        self._renew = scripts["limit_renew"]
 
     @contextlib.asynccontextmanager
     async def slot(self, limit: Limit, payload: Any, holder: str) -> AsyncIterator[None]:
         """Hold one slot of ``limit`` for ``payload`` while the block runs, or raise :class:`NoFreeSlot`."""
         key = limit_key(limit.name, str(limit.key(payload)))
-        if not await self._acquire(keys=[key], args=[holder, self._lease_ms, limit.max_concurrent]):
+        if not await self._acquire([key], [holder, self._lease_ms, limit.max_concurrent]):
             raise NoFreeSlot(f"limit {limit.name!r} is full for key {key.rsplit(':', 1)[-1]!r}")
         renewer = asyncio.create_task(self._keep_renewed(key, holder), name=f"jobq-lease-{holder}")
         try:
@@ -94,7 +66,7 @@ class DistributedLimiter:
         while True:
             await asyncio.sleep(interval_s)
             try:
-                if not await self._renew(keys=[key], args=[holder, self._lease_ms]):
+                if not await self._renew([key], [holder, self._lease_ms]):
                     logger.warning("lease of %s on %s was lost; the limit may be exceeded", holder, key)
                     return
             except Exception as exc:  # a Redis blip must not kill the job; the next renewal may work

@@ -16,23 +16,11 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from worker.protocol.keys import JobKeys, cron_ledger_key
+from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
 from worker.taskdef.cron import ActiveSchedule, Schedule
 
 logger = logging.getLogger("jobq.cron")
-
-# KEYS: ledger, job, result, queue, abort.  ARGV: tick (ms), job id, score (ms), job TTL (ms), envelope.
-# Returns 1 when this call enqueued the tick, 0 when the tick (or a later one) was enqueued before.
-ENQUEUE_TICK_LUA = """
-local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if last >= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then return 0 end
-redis.call('PSETEX', KEYS[2], ARGV[4], ARGV[5])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-redis.call('DEL', KEYS[5])
-return 1
-"""
 
 
 def tick_job_id(name: str, tick: datetime) -> str:
@@ -63,7 +51,7 @@ class CronScheduler:
         self._lookahead = timedelta(seconds=lookahead_s)
         self._expires_ms = round(job_expires_s * 1000)
         self._clock = clock
-        self._enqueue = redis.register_script(ENQUEUE_TICK_LUA)
+        self._enqueue = Scripts.of(redis)["cron_tick"]  # worker/protocol/lua/cron_tick.lua
 
     async def last_tick(self, name: str) -> datetime | None:
         """The last tick of ``name`` enqueued by any worker."""
@@ -110,8 +98,8 @@ class CronScheduler:
         envelope = self._codec.dumps_job(body, job_id=job_id, queue=self._queue)
         k = JobKeys(job_id, self._queue)
         done = await self._enqueue(
-            keys=[cron_ledger_key(self._queue, schedule.name), k.job, k.result, k.queue, k.abort],
-            args=[tick_ms, job_id, tick_ms, max(tick_ms, now_ms) - now_ms + self._expires_ms, envelope],
+            [cron_ledger_key(self._queue, schedule.name), k.job, k.result, k.queue, k.abort],
+            [tick_ms, job_id, tick_ms, max(tick_ms, now_ms) - now_ms + self._expires_ms, envelope],
         )
         if done:
             logger.info("schedule %s: enqueued tick %s as job %s", schedule.name, tick.isoformat(), job_id)

@@ -3,10 +3,11 @@
 Producers and workers share one ACL user (deploy/README.md). It needs the keys ``arq:*`` and
 ``jobq:*`` and the queue's own key, Lua scripting (every enqueue, claim and finish is a script) and
 write commands; the wake-up channels ``jobq:wake:*`` are optional (without them idle workers poll).
-:data:`PROBE_LUA` tries exactly that on keys no job can have, in one round trip: workers run it at
-start-up (and exit 2 naming what is missing instead of crash-looping), producers once per client and
-queue (and refuse to enqueue jobs no worker with that user could ever claim). A refusal met later is
-translated by :func:`permission_error` into the same kind of message; it is never retried as an outage.
+The script ``permission_probe`` (``worker/protocol/lua/permission_probe.lua``) tries exactly that on
+keys no job can have, in one round trip: workers run it at start-up (and exit 2 naming what is missing
+instead of crash-looping), producers once per client and queue (and refuse to enqueue jobs no worker
+with that user could ever claim). A refusal met later is translated by :func:`permission_error` into
+the same kind of message; it is never retried as an outage.
 
 Redis refuses in two shapes: a ``NOPERM`` reply (:class:`redis.exceptions.NoPermissionError`) for
 the command itself or a key named in ``KEYS``, and a plain error raised inside a script ("The user
@@ -23,11 +24,11 @@ from redis.exceptions import AuthenticationError, NoPermissionError, RedisError,
 
 from worker.errors import RedisPermissionError
 from worker.protocol.keys import ABORT_PREFIX, META_PREFIX
+from worker.protocol.scripts import Scripts
 from worker.settings import JobqSettings
 
 __all__ = [
     "PROBE_ID",
-    "PROBE_LUA",
     "PermissionCheck",
     "acl_line",
     "check_permissions",
@@ -45,25 +46,6 @@ KEY_FAMILIES = (
     META_PREFIX, ABORT_PREFIX, "jobq:dlq:", "jobq:worker:", "jobq:supervisor:",
 )  # fmt: skip
 SCRIPT_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "script", "script|load", "script|exists"})
-
-# KEYS: the queue, then one key of each family jobq writes, under PROBE_ID.  ARGV: PROBE_ID.
-# Changes nothing: ZADD XX only updates members that exist (PROBE_ID never is one), and the other
-# keys never exist. Redis checks the KEYS against the user's key patterns before running it (a NOPERM
-# reply); inside, each write is called with pcall so a refused command is reported, not raised.
-# Returns {operation, error, ...} for each refused or failed operation.
-PROBE_LUA = """
-local refused = {}
-local function try(what, ...)
-  local reply = redis.pcall(...)
-  if type(reply) == 'table' and reply.err then
-    refused[#refused + 1] = what
-    refused[#refused + 1] = reply.err
-  end
-end
-try('ZADD ' .. KEYS[1], 'ZADD', KEYS[1], 'XX', 0, ARGV[1])
-for i = 2, #KEYS do try('DEL ' .. KEYS[i], 'DEL', KEYS[i]) end
-return refused
-"""
 
 _COMMAND = re.compile(r"permissions to run the '([^']+)' command")
 _SCRIPT_REFUSAL = "user executing the script can't"
@@ -162,7 +144,7 @@ async def _refused_keys(script: Any, keys: list[str]) -> list[str]:
     refused: list[str] = []
     for key in keys:
         try:
-            await script(keys=[key], args=[PROBE_ID])
+            await script([key], [PROBE_ID])
         except RedisError as exc:
             if _is_permission(exc) and f"keys {_pattern(key)}" not in refused:
                 refused.append(f"keys {_pattern(key)}")
@@ -174,10 +156,10 @@ async def check_permissions(redis: Any, queue: str, user: str) -> None:
 
     One round trip (the script, loaded on first use); errors that are not refusals (Redis away) propagate.
     """
-    script = redis.register_script(PROBE_LUA)
+    script = Scripts.of(redis)["permission_probe"]
     keys = probe_keys(queue)
     try:
-        reply = await script(keys=keys, args=[PROBE_ID])
+        reply = await script(keys, [PROBE_ID])
     except RedisError as exc:
         found = permission_error(exc, user=user, queue=queue)
         if found is None:

@@ -1,0 +1,63 @@
+--[[
+  finish_many: end the tries of a batch of jobs (succeeded or aborted): store each result, remove
+  every other trace of the job. Each job is fenced by its own lease token.
+
+  Input:
+    KEYS[1]  queue_key  the queue (sorted set)
+    ARGV[1]  jobs       one JSON array: per job id, token, result envelope, result TTL (ms; 0 stores
+                        no result) (one argument: cheaper for the client to pack than four per job)
+    ARGV[2]  done_ms    the lifetime (ms) of the done marker an end without a result leaves
+    ARGV[3]  prefixes   the prefixes of a job's keys, as one JSON array: in-progress (arq:in-progress:),
+                        job (arq:job:), tries counter (arq:retry:), meta (jobq:meta:), abort marker
+                        (jobq:abort:), result (arq:result:), done marker (jobq:done:)
+
+  Keys built here: each job's seven keys are one of the prefixes joined to its id. Passing them in KEYS
+  (six per job) doubled the cost of a call for the client, which packs every argument in Python
+  (1.6 us each): measured 11.7 -> 22.2 us per job for a batch of 100. (On a Redis Cluster the queue and
+  the prefixes would need one hash tag.)
+
+  Output:
+    per job, 1 (finished) or -1 (lease lost: nothing written for it).
+
+  One MGET checks every fence; one ZREM and one DEL remove every finished job; only the results are
+  one SET each. Safe to send twice (redis-py sends it again when the reply is lost): a job whose fence
+  fails but whose stored result (or done marker) is the one this call writes was finished by the first.
+]]
+local queue_key = KEYS[1]
+local jobs, done_ms, prefixes = cjson.decode(ARGV[1]), ARGV[2], cjson.decode(ARGV[3])
+local lease_prefix, job_prefix, retry_prefix, meta_prefix = prefixes[1], prefixes[2], prefixes[3], prefixes[4]
+local abort_prefix, result_prefix, done_prefix = prefixes[5], prefixes[6], prefixes[7]
+
+--- @include "mget"
+
+local leases = {}
+for i = 1, #jobs, 4 do leases[#leases + 1] = lease_prefix .. jobs[i] end
+local held = mget(leases)
+local answers, ids, gone = {}, {}, {}
+for n = 1, #leases do
+  local i = 4 * n - 3
+  local id = jobs[i]
+  if held[n] == jobs[i + 1] then
+    answers[n] = 1
+    ids[#ids + 1] = id
+    local g = #gone
+    gone[g + 1], gone[g + 2], gone[g + 3] = job_prefix .. id, retry_prefix .. id, lease_prefix .. id
+    gone[g + 4], gone[g + 5] = meta_prefix .. id, abort_prefix .. id
+    if tonumber(jobs[i + 3]) > 0 then
+      redis.call('SET', result_prefix .. id, jobs[i + 2], 'PX', jobs[i + 3])
+    else
+      redis.call('SET', done_prefix .. id, jobs[i + 1], 'PX', done_ms)
+    end
+  elseif tonumber(jobs[i + 3]) > 0 then
+    answers[n] = redis.pcall('GET', result_prefix .. id) == jobs[i + 2] and 1 or -1
+  else
+    answers[n] = redis.pcall('GET', done_prefix .. id) == jobs[i + 1] and 1 or -1
+  end
+end
+for from = 1, #ids, 1000 do
+  redis.call('ZREM', queue_key, unpack(ids, from, math.min(from + 999, #ids)))
+end
+for from = 1, #gone, 1000 do
+  redis.call('DEL', unpack(gone, from, math.min(from + 999, #gone)))
+end
+return answers

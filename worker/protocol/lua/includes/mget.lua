@@ -1,0 +1,16 @@
+--[[
+  mget(keys): the values of any number of keys, in order (false for a missing one).
+
+  Lua's unpack() holds a few thousand values at most: MGET runs in chunks of 1000 (one chunk is
+  returned as MGET gave it). The keys are the caller's, taken from KEYS.
+]]
+local function mget(keys)
+  if #keys == 0 then return {} end
+  if #keys <= 1000 then return redis.call('MGET', unpack(keys)) end
+  local values = {}
+  for from = 1, #keys, 1000 do
+    local part = redis.call('MGET', unpack(keys, from, math.min(from + 999, #keys)))
+    for i = 1, #part do values[from + i - 1] = part[i] end
+  end
+  return values
+end

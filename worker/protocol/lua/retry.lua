@@ -1,0 +1,41 @@
+--[[
+  retry: count a failed try and schedule the next one. Fenced by the lease token.
+
+  Input:
+    KEYS[1]  queue_key    the queue (sorted set)
+    KEYS[2]  lease_key    the job's in-progress key (its lease)
+    KEYS[3]  meta_key     the job's meta hash (failures, last error, progress)
+    KEYS[4]  job_key      the job's envelope
+    KEYS[5]  retry_key    the job's tries counter
+    ARGV[1]  job_id
+    ARGV[2]  next_score   when the next try is due (ms)
+    ARGV[3]  last_error   the failure (JSON)
+    ARGV[4]  keep_ms      the new TTL of the job and meta keys (ms)
+    ARGV[5]  retry_ttl_s  the new TTL of the tries counter (s)
+    ARGV[6]  token        the lease token of this worker's try
+
+  Output:
+    1; -1 (lease lost: nothing written); or a text naming a corrupt meta record (nothing written).
+    A second send of the same call finds its own last error and returns 1.
+]]
+local queue_key, lease_key, meta_key, job_key, retry_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local job_id, next_score, last_error = ARGV[1], ARGV[2], ARGV[3]
+local keep_ms, retry_ttl_s, token = ARGV[4], ARGV[5], ARGV[6]
+
+--- @include "records"
+
+if redis.pcall('GET', lease_key) ~= token then
+  if redis.pcall('HGET', meta_key, 'last_error') == last_error then return 1 end
+  return -1
+end
+if type(redis.pcall('HINCRBY', meta_key, 'failures', 1)) ~= 'number' then
+  return wrong_record(meta_key, 'failures', 'a count of failures')
+end
+redis.call('ZADD', queue_key, 'XX', next_score, job_id)
+redis.call('HSET', meta_key, 'last_error', last_error)
+redis.call('HDEL', meta_key, 'progress', 'progress_message')
+redis.call('PEXPIRE', meta_key, keep_ms)
+redis.call('PEXPIRE', job_key, keep_ms)
+redis.call('EXPIRE', retry_key, retry_ttl_s)
+redis.call('DEL', lease_key)
+return 1
