@@ -8,7 +8,18 @@ from __future__ import annotations
 from typing import Any, assert_type
 
 from tasks.text import TextIn, TextStats, word_stats
-from worker import Client, JobHandle, JobResult, SyncClient, SyncJobHandle
+from worker import (
+    TERMINAL_STATUSES,
+    Client,
+    JobHandle,
+    JobRequest,
+    JobResult,
+    JobStatus,
+    SyncClient,
+    SyncJobHandle,
+    TaskDef,
+    TaskRegistry,
+)
 
 
 async def typed_by_task_definition(client: Client, sync: SyncClient) -> None:
@@ -25,3 +36,15 @@ async def typed_by_task_definition(client: Client, sync: SyncClient) -> None:
 async def untyped_by_name(client: Client) -> None:
     assert_type(await client.enqueue("word_stats", {"text": "x"}), JobHandle[Any])
     assert_type(client.job("id"), JobHandle[Any])
+
+
+async def units_in_names(client: Client, sync: SyncClient) -> None:
+    handle = await client.enqueue(word_stats, TextIn(text="x"), timeout_s=5)
+    assert_type(handle, JobHandle[TextStats])
+    assert_type(await handle.result(timeout_s=1), TextStats)
+    assert_type(await handle.wait(timeout_s=1), JobResult[TextStats])
+    assert_type(await handle.abort(wait_s=1), JobStatus)
+    assert_type(sync.enqueue(word_stats, {"text": "x"}, timeout_s=5).result(timeout_s=1), TextStats)
+    assert_type(JobRequest(word_stats, {"text": "x"}, timeout_s=5).timeout_s, float | None)
+    assert_type(TaskRegistry([word_stats]).get("word_stats"), TaskDef[Any, Any])
+    assert_type(TERMINAL_STATUSES, frozenset[JobStatus])

@@ -92,8 +92,8 @@ async def populate(settings: JobqSettings, gate: str) -> dict[str, list[str]]:
         deferred = [await client.enqueue("add", {"a": 1, "b": 1}, defer_by=3600) for _ in range(2)]
         dead = await client.enqueue("gated", {"gate": gate})
         for h in done:
-            await h.wait(timeout=20)
-        await dead.wait(timeout=20)
+            await h.wait(timeout_s=20)
+        await dead.wait(timeout_s=20)
         deadline = time.monotonic() + 20
         while True:
             states = [(await h.status()).status.value for h in running]

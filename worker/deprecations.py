@@ -24,13 +24,18 @@ def warn_renamed(old: str, new: str, *, stacklevel: int = 3) -> None:
     warnings.warn(f"{old} is deprecated, use {new}; {old} goes away in {REMOVED_IN}", DeprecationWarning, stacklevel)
 
 
-def renamed_argument(call: str, old: str, old_value: T | None, new: str, new_value: T | None) -> T | None:
-    """The value of a renamed keyword argument of ``call``: the new one, else the old one with a warning."""
+def renamed_argument(
+    call: str, old: str, old_value: T | None, new: str, new_value: T | None, *, stacklevel: int = 4
+) -> T | None:
+    """The value of a renamed keyword argument of ``call``: the new one, else the old one with a warning.
+
+    ``stacklevel`` 4 blames the caller of the function that calls this one.
+    """
     if old_value is None:
         return new_value
     if new_value is not None:
         raise ConflictingArguments(f"{call}() got both {new}= and its deprecated spelling {old}=; give only {new}=")
-    warn_renamed(f"{call}({old}=...)", f"{call}({new}=...)", stacklevel=4)
+    warn_renamed(f"{call}({old}=...)", f"{call}({new}=...)", stacklevel=stacklevel)
     return old_value
 
 

@@ -23,7 +23,7 @@ def jobq(settings: JobqSettings, *args: str) -> subprocess.CompletedProcess[str]
 async def test_job_status_result_and_abort(settings: JobqSettings, client: Client, start_worker: StartWorker) -> None:
     start_worker()
     done = await client.enqueue("add", {"a": 2, "b": 3})
-    await done.wait(timeout=10)
+    await done.wait(timeout_s=10)
     status = jobq(settings, "job", "status", done.job_id, "--json")
     assert status.returncode == 0, status.stderr
     info = orjson.loads(status.stdout)
@@ -55,7 +55,7 @@ async def test_failed_job_result_exits_1_with_the_error(
 ) -> None:
     start_worker()
     handle = await client.enqueue("permanent", {"note": "cli"})
-    await handle.wait(timeout=10)
+    await handle.wait(timeout_s=10)
     out = jobq(settings, "job", "result", handle.job_id)
     assert out.returncode == 1
     assert "PermanentError: cannot ever work: cli" in out.stderr
@@ -67,7 +67,7 @@ async def test_dead_letters_list_show_replay_purge(
     worker = start_worker()
     handles = [await client.enqueue("permanent", {"note": str(i)}) for i in range(3)]
     for h in handles:
-        await h.wait(timeout=10)
+        await h.wait(timeout_s=10)
     worker.stop()  # replayed jobs must stay queued so the test can see them
     listed = orjson.loads(jobq(settings, "dlq", "list", "--json", "--task", "permanent").stdout)
     assert {e["job_id"] for e in listed} == {h.job_id for h in handles}
@@ -119,7 +119,7 @@ async def test_job_status_json_for_dead_lettered_retrying_and_aborted_jobs(
 ) -> None:
     start_worker()
     dead = await client.enqueue("permanent", {"note": "status"})
-    await dead.wait(timeout=10)
+    await dead.wait(timeout_s=10)
     retrying = await client.enqueue("flaky", {"failures": 2})  # the next try is 10 s away
     aborted = await client.enqueue("add", {"a": 1, "b": 1}, defer_by=3600)
     await aborted.abort()
@@ -141,7 +141,7 @@ async def test_replaying_a_dead_letter_whose_job_is_queued_again_is_one_line(
 ) -> None:
     worker = start_worker()
     handle = await client.enqueue("permanent", {"note": "twice"})
-    await handle.wait(timeout=10)
+    await handle.wait(timeout_s=10)
     worker.stop()
     await client.redis.delete(f"arq:result:{handle.job_id}")  # the result expired, and the id is queued again
     assert (await client.enqueue("add", {"a": 1, "b": 1}, job_id=handle.job_id)).created
@@ -155,7 +155,8 @@ async def test_replaying_a_dead_letter_whose_job_is_queued_again_is_one_line(
 
 def test_enqueue_wait_prints_the_job_id_when_the_job_fails(settings: JobqSettings, start_worker: StartWorker) -> None:
     start_worker()
-    out = jobq(settings, "enqueue", "permanent", "--json", '{"note": "waited"}', "--job-id", "waited-1", "--wait", "20")
+    args = ("--json", '{"note": "waited"}', "--job-id", "waited-1", "--wait-s", "20")
+    out = jobq(settings, "enqueue", "permanent", *args)
     assert out.returncode == 1
     answer = orjson.loads(out.stdout)
     assert (answer["job_id"], answer["status"]) == ("waited-1", "failed")

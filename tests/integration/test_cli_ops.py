@@ -25,7 +25,7 @@ async def test_enqueue_prints_the_job_and_waits_for_its_result(
     settings: JobqSettings, start_worker: StartWorker
 ) -> None:
     start_worker()
-    done = jobq(settings, "enqueue", "add", "--json", '{"a": 20, "b": 22}', "--job-id", "cli-add", "--wait", "10")
+    done = jobq(settings, "enqueue", "add", "--json", '{"a": 20, "b": 22}', "--job-id", "cli-add", "--wait-s", "10")
     assert done.returncode == 0, done.stderr
     assert orjson.loads(done.stdout) == {
         "job_id": "cli-add", "queue": settings.queue_name, "created": True,

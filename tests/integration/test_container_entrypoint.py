@@ -76,7 +76,7 @@ async def test_image_command_runs_jobs_and_drains_on_sigterm_within_the_grace(
     container = start_worker(argv, **env)
 
     pings = await client.enqueue_many([JobRequest("ping", {"message": f"m{i}"}) for i in range(20)])
-    assert [(await h.result(timeout=10)).message for h in pings] == [f"m{i}" for i in range(20)]
+    assert [(await h.result(timeout_s=10)).message for h in pings] == [f"m{i}" for i in range(20)]
 
     health = subprocess.run(
         local(healthcheck_argv()), env=subprocess_env(settings, **env), capture_output=True, text=True, timeout=30
@@ -98,11 +98,11 @@ async def test_image_command_runs_jobs_and_drains_on_sigterm_within_the_grace(
     assert stopped_after_s < GRACE_S + 1.5, f"stopped {stopped_after_s:.2f}s after SIGTERM (grace {GRACE_S}s)"
     assert "Traceback" not in container.log()
 
-    finished = await short.wait(timeout=1)
+    finished = await short.wait(timeout_s=1)
     assert (finished.success, finished.tries) == (True, 1)  # finished inside the grace period
     handed_back = await long.status()
     assert (handed_back.status, handed_back.tries, handed_back.interruptions) == (JobStatus.QUEUED, 0, 1)
 
     start_worker(argv, **{**env, "JOBQ_HTTP_PORT": str(free_port())})  # the next replica picks it up
-    rerun = await long.wait(timeout=5 * GRACE_S + 10)
+    rerun = await long.wait(timeout_s=5 * GRACE_S + 10)
     assert (rerun.success, rerun.tries, rerun.interruptions) == (True, 1, 1)

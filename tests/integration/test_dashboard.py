@@ -48,7 +48,7 @@ async def test_dashboard_shows_live_numbers_and_replays_a_dead_letter(settings: 
             r.close()
             await page.click(f"button[data-testid=replay][data-job='{dead}']")
             await page.wait_for_selector(f"[data-testid=dead-row][data-job='{dead}']", state="detached", timeout=15_000)
-            result = await client.job(dead).wait(timeout=15)
+            result = await client.job(dead).wait(timeout_s=15)
             assert (result.success, result.value, result.tries) == (True, "passed", 1)
             await page.wait_for_function(
                 "document.querySelector('[data-testid=queue-dead]').textContent === '0'", timeout=15_000

@@ -63,7 +63,7 @@ async def test_jobs_whose_enqueue_reply_is_lost_run_once(
         lossy.drop_replies(b"EVALSHA")
         handle = await producer.enqueue("add", {"a": i, "b": 0})
         assert handle.created
-        assert (await handle.result(timeout=20)).total == i
+        assert (await handle.result(timeout_s=20)).total == i
         ids.append(handle.job_id)
     assert await producer.redis.zcard(producer.settings.queue_name) == 0  # no second copy waits
     deadline = time.monotonic() + 20

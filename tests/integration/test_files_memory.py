@@ -45,7 +45,7 @@ async def test_csv_sum_of_a_210_mb_file_is_right_and_keeps_memory_flat(
     s = JobqSettings(redis_url=settings.redis_url, queue_name=settings.queue_name, task_modules=["tasks"])
     async with Client(s) as client:
         handle = await client.enqueue("csv_sum", {"path": "big.csv", "group_by": "customer", "sum": "cents"})
-        result = await handle.result(timeout=240)
+        result = await handle.result(timeout_s=240)
     assert (result.rows, result.skipped_rows) == (rows, 0)
     assert result.groups == dict(sorted(expected.items()))
     growth_mb = (memory_kb(worker.pid, "VmHWM") - baseline_kb) / 1024

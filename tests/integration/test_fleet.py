@@ -75,7 +75,7 @@ async def test_sigkilled_workers_jobs_rerun_within_the_lease_and_finish_once(
         killed[f"{HOST}:{victim.pid}"] = time.time()
         workers.append(start_worker(**env))
         await asyncio.sleep(0.5)
-    results = [await h.wait(timeout=60) for h in handles]
+    results = [await h.wait(timeout_s=60) for h in handles]
     assert all(r.success for r in results)
     by_job = starts(await reply(client.redis.lrange(f"probe:{run}:starts", 0, -1)))
     delays = []
@@ -122,10 +122,10 @@ async def test_sigterm_drain_finishes_short_jobs_and_hands_long_ones_over(
     assert "grace period over: 2 jobs go back to the queue, uncharged" in first.log()
     await client.redis.set(f"probe:{run}:open:long", 1, ex=600)
     for h in short:
-        result = await h.wait(timeout=30)
+        result = await h.wait(timeout_s=30)
         assert (result.success, result.value, result.tries, result.interruptions) == (True, first_id, 1, 0)
     for h in long:
-        result = await h.wait(timeout=30)
+        result = await h.wait(timeout_s=30)
         assert (result.success, result.value) == (True, f"{HOST}:{second.pid}")
         assert (result.tries, result.interruptions) == (1, 1)  # the cut-short try was not charged
     assert "Traceback" not in first.log()
@@ -182,8 +182,8 @@ async def test_workers_survive_a_redis_restart_and_lose_nothing(
             await wait_until(lambda: _done_at_least(client, handles, 300), 60, "every job to finish")
             assert all(w.proc.poll() is None for w in workers)  # still alive
             more = await client.enqueue_many([JobRequest("add", {"a": i, "b": 1}) for i in range(10)])
-            assert [(await h.result(timeout=20)).total for h in more] == [i + 1 for i in range(10)]
-            assert all([(await h.wait(timeout=5)).success for h in handles])
+            assert [(await h.result(timeout_s=20)).total for h in more] == [i + 1 for i in range(10)]
+            assert all([(await h.wait(timeout_s=5)).success for h in handles])
         finally:
             restarted.stop()
     assert any("lost Redis" in w.log() for w in workers)
@@ -214,7 +214,7 @@ async def test_workers_survive_killed_connections_and_a_ten_second_pause(
         admin.close()
     await wait_until(lambda: _done_at_least(client, handles, 150), 60, "every job to finish")
     assert all(w.proc.poll() is None for w in workers)
-    assert all([(await h.wait(timeout=5)).success for h in handles])
+    assert all([(await h.wait(timeout_s=5)).success for h in handles])
 
 
 async def test_cron_ticks_run_exactly_once_across_three_restarting_workers(

@@ -22,13 +22,13 @@ async def test_garbage_bytes_in_a_job_key_fail_that_job_only(client: Client, sta
     await client.redis.set("arq:job:garbage-1", b"\x80\x04\x95\xffnot an envelope")
     await client.redis.zadd(queue, {"garbage-1": int(time.time() * 1000)})
     good = await client.enqueue("add", {"a": 1, "b": 1})
-    failed = await client.job("garbage-1").wait(timeout=10)
+    failed = await client.job("garbage-1").wait(timeout_s=10)
     assert failed.error is not None
     assert "unable to decode job" in failed.error.message
     assert "not a jobq envelope: invalid JSON" in failed.error.message
-    assert (await good.wait(timeout=10)).success
+    assert (await good.wait(timeout_s=10)).success
     after = await client.enqueue("add", {"a": 2, "b": 2})
-    assert (await after.result(timeout=10)).total == 4
+    assert (await after.result(timeout_s=10)).total == 4
     assert worker.proc.poll() is None
 
 
@@ -46,9 +46,9 @@ async def test_signed_worker_refuses_forged_jobs(settings: JobqSettings, start_w
     async with Client(with_key(settings, None)) as attacker, Client(with_key(settings, "shared-secret")) as producer:
         bad = await attacker.enqueue("add", {"a": 1, "b": 1})
         good = await producer.enqueue("add", {"a": 1, "b": 1})
-        assert (await good.result(timeout=10)).total == 2
+        assert (await good.result(timeout_s=10)).total == 2
         # The forged job's failure is stored signed; read it with the key.
-        failed = await producer.job(bad.job_id).wait(timeout=10)
+        failed = await producer.job(bad.job_id).wait(timeout_s=10)
     assert failed.error is not None
     assert "requires signatures" in failed.error.message
 
@@ -57,7 +57,7 @@ async def test_signature_mismatch_is_reported(settings: JobqSettings, start_work
     start_worker(JOBQ_SIGNING_KEY="worker-key")
     async with Client(with_key(settings, "other-key")) as wrong, Client(with_key(settings, "worker-key")) as reader:
         bad = await wrong.enqueue("add", {"a": 1, "b": 1})
-        failed = await reader.job(bad.job_id).wait(timeout=10)
+        failed = await reader.job(bad.job_id).wait(timeout_s=10)
     assert failed.error is not None
     assert "does not match" in failed.error.message
 
@@ -141,7 +141,7 @@ async def test_one_worker_fed_every_hostile_record_dead_letters_each_once_and_ru
         await _write_hostile(producer.redis, queue, records)
         second = [await producer.enqueue("add", {"a": i, "b": 2}) for i in range(VALID_JOBS // 2)]
         for handle in first + second:
-            result = await handle.wait(timeout=WAIT_S)
+            result = await handle.wait(timeout_s=WAIT_S)
             assert result.success, result.error
             assert result.tries == 1
         store = DeadLetterStore(producer.redis, queue, job_expires_s=settings.job_expires_s)

@@ -137,7 +137,7 @@ async def test_the_runbooks_acl_line_runs_a_job_end_to_end(
         worker = start_worker(JOBQ_QUEUE_NAME=queue, **user_env(user))
         async with Client(as_user(settings, user).model_copy(update={"queue_name": queue})) as client:
             handle = await client.enqueue("add", {"a": 2, "b": 3})
-            assert (await handle.result(timeout=30)).total == 5
+            assert (await handle.result(timeout_s=30)).total == 5
         assert "refuses" not in worker.log()
     finally:
         admin.execute_command("ACL", "DELUSER", user)

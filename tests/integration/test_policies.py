@@ -68,7 +68,7 @@ async def test_fleet_wide_limit_holds_across_three_worker_processes(
     handles = await client.enqueue_many(
         [JobRequest("fleet_fetch", {"run": run, "host": hosts[i % 4], "seconds": 0.03}) for i in range(240)]
     )
-    results = [await h.wait(timeout=60) for h in handles]
+    results = [await h.wait(timeout_s=60) for h in handles]
     assert all(r.success for r in results)
     assert {r.tries for r in results} == {1}  # waiting for a slot is never charged
     peaks = [int(await client.redis.get(f"probe:{run}:{host}:max")) for host in hosts]
@@ -84,7 +84,7 @@ async def test_abort_stops_a_running_job_within_about_a_second(client: Client, s
             break
         await asyncio.sleep(0.01)
     started = time.monotonic()
-    assert await handle.abort(wait=5) is JobStatus.ABORTED
+    assert await handle.abort(wait_s=5) is JobStatus.ABORTED
     assert time.monotonic() - started < 1.5  # JOBQ_ABORT_CHECK_S is 0.5 s
     await asyncio.sleep(0.3)
     info = await handle.status()
@@ -96,7 +96,7 @@ async def test_retries_happen_at_the_backoff_times(client: Client, start_worker:
     start_worker()
     run = uuid.uuid4().hex[:8]
     handle = await client.enqueue("timed_flaky", {"run": run, "failures": 2})
-    result = await handle.wait(timeout=15)
+    result = await handle.wait(timeout_s=15)
     assert (result.success, result.tries, result.outcome) == (True, 3, Outcome.SUCCEEDED)
     stamps = [float(t) for t in await reply(client.redis.lrange(f"probe:{run}:tries", 0, -1))]
     gaps = [b - a for a, b in itertools.pairwise(stamps)]
@@ -120,5 +120,5 @@ async def test_shutdown_returns_the_running_job_uncharged(
     info = await handle.status()
     assert (info.status, info.tries, info.interruptions) == (JobStatus.QUEUED, 0, 1)
     start_worker()
-    result = await handle.wait(timeout=10)
+    result = await handle.wait(timeout_s=10)
     assert (result.success, result.tries, result.interruptions) == (True, 1, 1)

@@ -128,7 +128,7 @@ async def test_acl_user_runs_jobs_end_to_end(
     assert "canary-acl-pw" not in repr(creds)
     async with Client(creds) as client:
         handle = await client.enqueue("add", {"a": 2, "b": 2})
-        assert (await handle.result(timeout=10)).total == 4
+        assert (await handle.result(timeout_s=10)).total == 4
         with pytest.raises(NoPermissionError):
             await client.redis.flushall()
 
@@ -175,4 +175,4 @@ async def test_sentinel_finds_the_master_for_producer_and_worker(
         task_modules=settings.task_modules,
     )
     async with Client(s) as client:
-        assert (await (await client.enqueue("add", {"a": 3, "b": 4})).result(timeout=10)).total == 7
+        assert (await (await client.enqueue("add", {"a": 3, "b": 4})).result(timeout_s=10)).total == 7

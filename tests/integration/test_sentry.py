@@ -83,9 +83,9 @@ async def test_errors_traces_and_check_ins_reach_sentry(
             retried = await client.enqueue("retry_later", {"after_s": 0.1})
             await client.redis.set("arq:job:garbled", b"\xff not an envelope")
             await client.redis.zadd(settings.queue_name, {"garbled": int(time.time() * 1000)})
-            await doomed.wait(timeout=10)
-            await private.wait(timeout=10)
-            assert (await retried.wait(timeout=10)).success
+            await doomed.wait(timeout_s=10)
+            await private.wait(timeout_s=10)
+            assert (await retried.wait(timeout_s=10)).success
         sentry_sdk.flush(timeout=5)
 
         def errors() -> list[dict[str, Any]]:

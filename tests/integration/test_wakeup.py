@@ -55,7 +55,7 @@ async def test_an_idle_worker_process_runs_a_new_job_without_waiting_for_the_pol
     wait_subscribed(settings)  # idle: subscribed, waiting
     async with Client(settings) as client:
         handle = await client.enqueue("add", {"a": 2, "b": 2})
-        assert (await handle.result(timeout=10)).total == 4
+        assert (await handle.result(timeout_s=10)).total == 4
 
 
 async def test_a_user_with_the_wake_up_channels_wakes_workers(
@@ -65,7 +65,7 @@ async def test_a_user_with_the_wake_up_channels_wakes_workers(
     wait_subscribed(settings)
     async with Client(acl_settings(settings, "waker")) as client:
         handle = await client.enqueue("add", {"a": 1, "b": 2})
-        assert (await handle.result(timeout=10)).total == 3
+        assert (await handle.result(timeout_s=10)).total == 3
 
 
 async def test_without_the_wake_up_channels_jobs_still_enqueue_and_run_by_polling(
@@ -75,7 +75,7 @@ async def test_without_the_wake_up_channels_jobs_still_enqueue_and_run_by_pollin
     async with Client(acl_settings(settings, "mute")) as client:
         handle = await client.enqueue("add", {"a": 3, "b": 2})  # its PUBLISH is refused, the job is written
         assert handle.created
-        assert (await handle.result(timeout=10)).total == 5
+        assert (await handle.result(timeout_s=10)).total == 5
     deadline = time.monotonic() + 30
     while "no wake-up subscription" not in worker.log():
         assert time.monotonic() < deadline, worker.log()

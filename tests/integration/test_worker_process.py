@@ -26,14 +26,14 @@ from worker.settings import JobqSettings
 async def test_cli_worker_runs_jobs_enqueued_by_this_process(client: Client, start_worker: StartWorker) -> None:
     start_worker()
     handles = await client.enqueue_many([JobRequest("add", {"a": i, "b": i}) for i in range(50)])
-    totals = [(await h.wait(timeout=10)).unwrap().total for h in handles]
+    totals = [(await h.wait(timeout_s=10)).unwrap().total for h in handles]
     assert totals == [2 * i for i in range(50)]
 
 
 async def test_python_dash_m_worker_runs_a_worker(client: Client, start_worker: StartWorker) -> None:
     start_worker([sys.executable, "-m", "worker"])
     handle = await client.enqueue("add", {"a": 1, "b": 2})
-    assert (await handle.result(timeout=10)).total == 3
+    assert (await handle.result(timeout_s=10)).total == 3
 
 
 def test_sync_producer_in_another_process(settings: JobqSettings, start_worker: StartWorker) -> None:
@@ -43,7 +43,7 @@ def test_sync_producer_in_another_process(settings: JobqSettings, start_worker: 
         from worker import SyncClient, load_settings
         with SyncClient(load_settings()) as client:
             handle = client.enqueue("add", {"a": 20, "b": 22})
-            print(handle.result(timeout=10).total)
+            print(handle.result(timeout_s=10).total)
         """
     )
     out = subprocess.run(
@@ -56,13 +56,13 @@ def test_sync_producer_in_another_process(settings: JobqSettings, start_worker: 
 async def test_failing_job_is_retried_until_it_succeeds(client: Client, start_worker: StartWorker) -> None:
     start_worker()
     handle = await client.enqueue("flaky_default", {"failures": 2})
-    result = await handle.wait(timeout=10)
+    result = await handle.wait(timeout_s=10)
     assert (result.success, result.value, result.tries) == (True, 3, 3)
 
 
 async def test_timeout_ends_the_try_on_the_real_worker(client: Client, start_worker: StartWorker) -> None:
     start_worker()
-    result = await (await client.enqueue("slow", {"seconds": 1})).wait(timeout=10)
+    result = await (await client.enqueue("slow", {"seconds": 1})).wait(timeout_s=10)
     assert result.error is not None
     assert result.error.error_type == "worker.errors.JobTimeout"
 
@@ -71,7 +71,7 @@ async def test_deferred_job_does_not_start_before_its_time(client: Client, start
     start_worker()
     handle = await client.enqueue("add", {"a": 1, "b": 1}, defer_by=0.5)
     assert (await handle.status()).status == JobStatus.DEFERRED
-    result = await handle.wait(timeout=10)
+    result = await handle.wait(timeout_s=10)
     assert (result.started_at - result.enqueued_at).total_seconds() >= 0.5
 
 
@@ -108,7 +108,7 @@ async def test_an_abandoned_task_does_not_keep_a_stopped_worker_alive(
     client: Client, start_worker: StartWorker
 ) -> None:
     worker = start_worker()
-    result = await (await client.enqueue("ignore_cancel", {"seconds": 600})).wait(timeout=30)
+    result = await (await client.enqueue("ignore_cancel", {"seconds": 600})).wait(timeout_s=30)
     assert result.error is not None  # timed out; the task ignored its cancellation and was abandoned
     worker.signal(signal.SIGTERM)
     assert worker.wait(timeout=30) == 0
@@ -196,10 +196,10 @@ def test_sync_client_in_this_process(settings: JobqSettings, start_worker: Start
         assert info.value.fields == ["b"]
         handle = client.enqueue("add", {"a": 1, "b": 2}, job_id="sync-1")
         assert not client.enqueue("add", {"a": 1, "b": 2}, job_id="sync-1").created
-        assert handle.result(timeout=10).total == 3
+        assert handle.result(timeout_s=10).total == 3
         assert client.job("sync-1").status().status == JobStatus.SUCCEEDED
         failing = client.enqueue("slow", {"seconds": 1})
         with pytest.raises(JobFailed, match="exceeded its timeout"):
-            failing.result(timeout=10)
+            failing.result(timeout_s=10)
         many = client.enqueue_many([JobRequest("add", {"a": i, "b": 0}) for i in range(5)])
-        assert [h.wait(timeout=10).unwrap().total for h in many] == list(range(5))
+        assert [h.wait(timeout_s=10).unwrap().total for h in many] == list(range(5))

@@ -17,7 +17,7 @@ async def test_queued_job_is_removed_and_recorded_as_aborted(harness: Harness) -
     assert await harness.client.abort("q1") is JobStatus.ABORTED
     assert await harness.redis.zcard("arq:queue") == 0
     assert await harness.redis.exists("arq:job:q1") == 0
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.outcome, result.status, result.task) == (Outcome.ABORTED, JobStatus.ABORTED, "add")
     assert result.error is not None
     assert result.error.error_type == "worker.errors.JobAborted"
@@ -37,7 +37,7 @@ async def test_running_job_is_cancelled_and_not_retried(harness: Harness) -> Non
     assert await harness.client.abort("r1") is JobStatus.IN_PROGRESS
     assert await harness.worker.check_aborts() == ["r1"]
     await asyncio.wait_for(asyncio.gather(*harness.worker.tasks.values()), timeout=1)
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert result.outcome is Outcome.ABORTED
     assert (await handle.status()).status is JobStatus.ABORTED
     assert await harness.redis.exists("jobq:abort:r1", "arq:job:r1", "arq:in-progress:r1") == 0
@@ -50,27 +50,27 @@ async def test_abort_marker_never_reaches_a_later_job_with_the_same_id(harness: 
     await harness.client.abort("reuse")  # ...abort requested while it runs...
     await asyncio.gather(*harness.worker.tasks.values())  # ...but it finishes before anyone checks
     harness.worker.tasks.clear()
-    assert (await harness.client.job("reuse").wait(timeout=1)).success
+    assert (await harness.client.job("reuse").wait(timeout_s=1)).success
     await harness.redis.delete("arq:result:reuse")  # the result expires
     await harness.redis.set("jobq:abort:reuse", "1")  # even a marker left behind by some crash...
     again = await harness.client.enqueue("add", {"a": 2, "b": 2}, job_id="reuse")
     assert again.created
     await harness.run_due()  # ...is cleared by the new enqueue
-    assert (await again.wait(timeout=1)).unwrap().total == 4
+    assert (await again.wait(timeout_s=1)).unwrap().total == 4
 
 
 async def test_abort_requested_before_the_worker_starts_the_try(harness: Harness) -> None:
     await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="early")
     await harness.redis.set("jobq:abort:early", "1")  # a marker set between claim and start
     await harness.run_due()
-    assert (await harness.client.job("early").wait(timeout=1)).outcome is Outcome.ABORTED
+    assert (await harness.client.job("early").wait(timeout_s=1)).outcome is Outcome.ABORTED
 
 
 async def test_abort_of_a_finished_or_unknown_job_changes_nothing(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="done")
     await harness.run_due()
     assert await harness.client.abort("done") is JobStatus.SUCCEEDED
-    assert (await handle.wait(timeout=1)).success
+    assert (await handle.wait(timeout_s=1)).success
     assert await harness.client.abort("never-existed") is JobStatus.NOT_FOUND
     assert await harness.redis.exists("jobq:abort:never-existed") == 0
 
@@ -85,7 +85,7 @@ async def test_abort_with_wait_returns_once_the_worker_stopped_the_job(harness: 
         await harness.worker.check_aborts()
 
     checker = asyncio.create_task(worker_checks_soon())
-    assert await harness.client.abort("w1", wait=2) is JobStatus.ABORTED
+    assert await harness.client.abort("w1", wait_s=2) is JobStatus.ABORTED
     await checker
 
 
@@ -116,4 +116,4 @@ async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_wor
     assert not task.cancelled()  # arq's poll loop would re-raise a cancelled job task and stop
     task.result()
     await asyncio.sleep(0.01)  # the shielded write completes
-    assert (await handle.wait(timeout=1)).outcome is Outcome.SUCCEEDED
+    assert (await handle.wait(timeout_s=1)).outcome is Outcome.SUCCEEDED

@@ -52,12 +52,12 @@ async def test_job_enqueued_by_jobq_is_visible_to_arq(harness: Harness) -> None:
     assert await arq_job(harness, "from-jobq").status() == JobStatus.queued
     await harness.run_due()
     assert await arq_job(harness, "from-jobq").result(timeout=1) == {"total": 3, "try_number": 1}
-    assert (await handle.wait(timeout=1)).unwrap().total == 3
+    assert (await handle.wait(timeout_s=1)).unwrap().total == 3
 
 
 async def test_jobq_handle_reads_an_arq_enqueued_job(harness: Harness) -> None:
     job = await harness.redis.enqueue_job("add", {"a": 5, "b": 5})
     assert job is not None
     await harness.run_due()
-    result = await harness.client.job(job.job_id, task="add").wait(timeout=1)
+    result = await harness.client.job(job.job_id, task="add").wait(timeout_s=1)
     assert result.unwrap().total == 10

@@ -13,8 +13,7 @@ from tests.unit.harness import Harness
 from worker import JobRequest, JobStatus
 from worker.client.producer import record_ttl_ms
 from worker.errors import InvalidJobOptions, InvalidPayload, UnknownTaskError
-from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES
-from worker.protocol.scripts import Scripts
+from worker.protocol.enqueue_script import ENQUEUE_LUA
 
 
 async def keys(h: Harness) -> list[bytes]:
@@ -102,8 +101,8 @@ async def test_defer_by_and_defer_until_set_the_score(harness: Harness) -> None:
         ({"defer_until": datetime(2030, 1, 1)}, "timezone-aware"),  # a naive datetime is the point
         ({"defer_by": -5}, "non-negative"),
         ({"defer_by": float("nan")}, "non-negative"),
-        ({"timeout": 0}, "timeout must be a positive number of seconds for task 'add'"),
-        ({"timeout": float("inf")}, "timeout must be a positive number of seconds"),
+        ({"timeout_s": 0}, "timeout_s must be a positive number of seconds for task 'add'"),
+        ({"timeout_s": float("inf")}, "timeout_s must be a positive number of seconds"),
         ({"job_id": ""}, "1 to 256 characters"),
         ({"job_id": "has space"}, "spaces or control characters"),
         ({"job_id": "x" * 257}, "1 to 256 characters"),
@@ -119,7 +118,7 @@ async def test_invalid_options_are_refused_before_writing(
 
 
 async def test_timeout_override_is_carried_in_the_reserved_kwarg(harness: Harness) -> None:
-    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="t", timeout=2.5)
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="t", timeout_s=2.5)
     envelope = orjson.loads(await harness.redis.get("arq:job:t"))
     assert envelope["d"]["k"] == {"_jobq": {"timeout_s": 2.5}}
 
@@ -132,11 +131,18 @@ async def test_enqueue_on_another_queue(harness: Harness) -> None:
 
 
 async def test_enqueue_many_writes_in_one_script_call_per_chunk(harness: Harness) -> None:
-    script = Scripts.of(harness.client.redis)["enqueue"]
-    before = script.calls
+    calls = 0
+    original = harness.client._enqueue_script
+
+    async def counting(**kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await original(**kwargs)
+
+    harness.client._enqueue_script = counting  # type: ignore[assignment]
     requests = [JobRequest("add", {"a": i, "b": 0}, job_id=f"m{i}") for i in range(2500)]
     handles = await harness.client.enqueue_many(requests)
-    assert script.calls - before == 3  # chunks of 1000
+    assert calls == 3  # chunks of 1000
     assert [h.job_id for h in handles] == [f"m{i}" for i in range(2500)]
     assert all(h.created for h in handles)
     assert await harness.redis.zcard("arq:queue") == 2500
@@ -166,7 +172,7 @@ async def test_handles_of_a_batch_use_the_clients_clock_and_connection(harness: 
     harness.clock.advance(10)
     assert [(await h.status()).status for h in handles] == [JobStatus.QUEUED] * 2
     assert await harness.run_due() == 2
-    assert [(await h.result(timeout=1)).total for h in handles] == [1, 2]
+    assert [(await h.result(timeout_s=1)).total for h in handles] == [1, 2]
     assert handles[0].queue_name == harness.settings.queue_name
     assert "add" in repr(handles[0])
 
@@ -230,11 +236,11 @@ async def test_enqueue_records_each_call_briefly(harness: Harness) -> None:
 
 async def test_a_resent_enqueue_answers_what_the_first_send_did_and_writes_nothing(harness: Harness) -> None:
     # What redis-py does when the reply is lost: the same script, keys and arguments again.
-    script = Scripts.of(harness.redis)["enqueue"]
+    script = harness.redis.register_script(ENQUEUE_LUA)
     packed = orjson.dumps(["fresh", "5", "60000", '{"v":1}', "0", "taken", "5", "60000", '{"v":1}', "1"])
     await harness.redis.set("arq:result:taken", "done")
     keys = ["arq:queue", "jobq:enqueued:req-1"]
-    args: list[str | bytes | int] = ["jobq:wake:arq:queue", packed, 60000, ENQUEUE_KEY_PREFIXES]
+    args: list[str | bytes | int] = ["jobq:wake:arq:queue", packed, 60000]
     assert await script(keys=keys, args=args) == [1, 0]
     await harness.redis.delete("arq:job:fresh")  # meanwhile a worker ran the job
     await harness.redis.zrem("arq:queue", "fresh")

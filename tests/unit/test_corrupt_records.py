@@ -56,9 +56,9 @@ async def test_a_corrupt_record_dead_letters_its_job_on_the_first_try(
     after = await harness.client.enqueue("add", {"a": 2, "b": 2}, job_id="good-2")
     await _corrupt(harness, "bad", writes)
     await harness.run_due()  # never raises: one bad record does not fail the claim of the others
-    assert (await before.result(timeout=1)).total == 2
-    assert (await after.result(timeout=1)).total == 4
-    result = await bad.wait(timeout=1)
+    assert (await before.result(timeout_s=1)).total == 2
+    assert (await after.result(timeout_s=1)).total == 4
+    result = await bad.wait(timeout_s=1)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 1)
     entry = await store(harness).show("bad")
     assert entry.error_type == "worker.errors.CorruptJobRecord"
@@ -80,7 +80,7 @@ async def test_a_failure_with_a_corrupt_meta_record_is_dead_lettered_not_retried
     else:
         await harness.redis.set("jobq:meta:bad", meta)
     await harness.run_due()
-    result = await bad.wait(timeout=1)
+    result = await bad.wait(timeout_s=1)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 1)
     entry = await store(harness).show("bad")
     assert "jobq:meta:bad" in entry.message
@@ -98,6 +98,6 @@ async def test_a_corrupt_retry_counter_found_by_a_deferral_dead_letters_the_job(
         *(harness.worker.executor.run(TryHandle(c)) for c in claims)
     )
     assert outcomes == [Outcome.SUCCEEDED, Outcome.DEAD_LETTERED]
-    result = await bad.wait(timeout=1)
+    result = await bad.wait(timeout_s=1)
     assert result.outcome is Outcome.DEAD_LETTERED
     assert "arq:retry:second" in (await store(harness).show("second")).message

@@ -53,7 +53,7 @@ async def test_replay_puts_the_job_back_with_fresh_tries(harness: Harness) -> No
     for _ in range(3):
         await harness.run_due()
         harness.clock.advance(10)
-    assert (await handle.wait(timeout=1)).outcome is Outcome.DEAD_LETTERED
+    assert (await handle.wait(timeout_s=1)).outcome is Outcome.DEAD_LETTERED
     s = store(harness)
     assert await s.replay("again")
     assert await s.count() == 0

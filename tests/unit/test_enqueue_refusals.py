@@ -122,8 +122,8 @@ async def test_a_task_that_is_not_a_name_is_refused(client: Client, name: Any) -
         ({"defer_by": 10**400}, "defer_by"),
         ({"defer_by": timedelta.max}, "defer_by"),
         ({"defer_until": datetime.max.replace(tzinfo=UTC)}, "defer_until"),
-        ({"timeout": 10**400}, "timeout"),
-        ({"timeout": 1e300}, "timeout"),
+        ({"timeout_s": 10**400}, "timeout_s"),
+        ({"timeout_s": 1e300}, "timeout_s"),
         ({"job_id": 7}, "job_id"),
     ],
 )
@@ -216,7 +216,7 @@ options = st.fixed_dictionaries(
         "job_id": st.none() | st.text(max_size=6) | st.integers(),
         "defer_by": numbers,
         "defer_until": st.datetimes(timezones=st.just(UTC)) | st.datetimes(),
-        "timeout": numbers,
+        "timeout_s": numbers,
         "queue": st.none()
         | st.text(max_size=6)
         | st.sampled_from(["", "jobq:dlq:arq:queue", "arq:abort", "q:index", 0, False, [], {}]),

@@ -119,7 +119,7 @@ async def test_a_signed_job_copied_by_hand_under_another_id_is_dead_lettered_not
     await h.redis.set("arq:job:copy", await h.redis.get("arq:job:original"))
     await h.redis.zadd("arq:queue", {"copy": h.clock.ms()})
     assert await h.run_due() == 2
-    assert (await original.wait(timeout=1)).value.total == 5
+    assert (await original.wait(timeout_s=1)).value.total == 5
     copy = h.client.job("copy")
     assert (await copy.status()).status == JobStatus.DEAD_LETTERED
     entry = await store(h).show("copy")
@@ -136,7 +136,7 @@ async def test_a_signed_job_copied_to_another_queue_is_dead_lettered_not_run(mak
     await h.redis.zadd("payments", {"stolen": h.clock.ms()})
     own = await h.client.enqueue("add", {"a": 1, "b": 1}, job_id="own")
     assert await h.run_due() == 2
-    assert (await own.wait(timeout=1)).value.total == 2
+    assert (await own.wait(timeout_s=1)).value.total == 2
     entry = await store(h).show("stolen")
     assert "written for job 'original' on queue 'arq:queue'" in entry.message
     assert await h.redis.zscore("arq:queue", "original") is not None  # the original still waits on its queue

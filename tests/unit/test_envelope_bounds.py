@@ -251,7 +251,7 @@ async def _hostile_job_is_dead_lettered(h: Harness, raw: bytes) -> None:
     await h.redis.zadd("arq:queue", {"hostile": h.clock.ms()})
     good = await h.client.enqueue("add", {"a": 1, "b": 1})
     assert await h.run_due() == 2
-    assert (await good.wait(timeout=1)).success
+    assert (await good.wait(timeout_s=1)).success
     store = DeadLetterStore(h.redis, "arq:queue", job_expires_s=h.settings.job_expires_s, clock_ms=h.clock.ms)
     entry = await store.show("hostile")
     assert "unable to decode job" in entry.message

@@ -13,7 +13,7 @@ from worker import JobFailed, JobNotFound, JobStatus, ResultTimeout
 async def test_job_runs_and_its_result_is_stored_with_the_ttl(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", {"a": 2, "b": 3})
     assert await harness.run_due() == 1
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert result.success
     assert result.unwrap().total == 5  # rebuilt as the task's result model
     assert result.tries == 1
@@ -38,7 +38,7 @@ async def test_deferred_job_runs_at_its_time_and_not_before(harness: Harness) ->
     assert (await handle.status()).status == JobStatus.DEFERRED
     harness.clock.advance(0.001)
     assert await harness.run_due() == 1
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert result.success
     assert (result.started_at - result.enqueued_at).total_seconds() == 60
 
@@ -53,7 +53,7 @@ async def test_failure_is_retried_later_by_deferring_in_redis(harness: Harness) 
     assert await harness.run_due() == 0
     harness.clock.advance(0.1)
     assert await harness.run_due() == 1
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.success, result.value, result.tries) == (True, 2, 2)
 
 
@@ -62,7 +62,7 @@ async def test_exhausted_tries_store_the_error_as_data(harness: Harness) -> None
     for _ in range(3):
         assert await harness.run_due() == 1
         harness.clock.advance(10)
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert not result.success
     assert result.tries == 3
     assert result.error is not None
@@ -70,7 +70,7 @@ async def test_exhausted_tries_store_the_error_as_data(harness: Harness) -> None
     assert result.error.message == "failure on try 3"
     assert "Traceback" in (result.error.traceback or "")
     with pytest.raises(JobFailed, match="failure on try 3"):
-        await handle.result(timeout=1)
+        await handle.result(timeout_s=1)
     stored = orjson.loads(await harness.redis.get(f"arq:result:{handle.job_id}"))["d"]
     assert set(stored["r"]) == {"type", "message", "traceback"}
 
@@ -78,16 +78,16 @@ async def test_exhausted_tries_store_the_error_as_data(harness: Harness) -> None
 async def test_timeout_is_a_classified_failure_naming_the_limit(harness: Harness) -> None:
     handle = await harness.client.enqueue("slow", {"seconds": 5})
     await harness.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert result.error is not None
     assert result.error.error_type == "worker.errors.JobTimeout"
     assert "exceeded its timeout of 0.2s" in result.error.message
 
 
 async def test_enqueue_timeout_override_is_applied(harness: Harness) -> None:
-    handle = await harness.client.enqueue("slow", {"seconds": 0.1}, timeout=0.02)
+    handle = await harness.client.enqueue("slow", {"seconds": 0.1}, timeout_s=0.02)
     await harness.run_due()
-    error = (await handle.wait(timeout=1)).error
+    error = (await handle.wait(timeout_s=1)).error
     assert error is not None
     assert "timeout of 0.02s" in error.message
 
@@ -95,7 +95,7 @@ async def test_enqueue_timeout_override_is_applied(harness: Harness) -> None:
 async def test_task_that_swallows_cancellation_still_times_out(harness: Harness) -> None:
     handle = await harness.client.enqueue("swallow_cancel", {"seconds": 5})
     await harness.run_due()
-    error = (await handle.wait(timeout=2)).error
+    error = (await handle.wait(timeout_s=2)).error
     assert error is not None
     assert error.error_type == "worker.errors.JobTimeout"
 
@@ -104,7 +104,7 @@ async def test_invalid_payload_at_dequeue_fails_at_once_naming_the_field(harness
     # A producer that skipped validation (here: plain arq) can still write a bad payload.
     await harness.redis.enqueue_job("add", {"a": "x", "b": 1}, _job_id="bad")
     await harness.run_due()
-    result = await harness.client.job("bad").wait(timeout=1)
+    result = await harness.client.job("bad").wait(timeout_s=1)
     assert result.tries == 1  # no retry: the payload will not get better
     assert result.error is not None
     assert result.error.error_type == "worker.errors.InvalidPayload"
@@ -114,7 +114,7 @@ async def test_invalid_payload_at_dequeue_fails_at_once_naming_the_field(harness
 async def test_unknown_task_at_dequeue_is_marked_failed(harness: Harness) -> None:
     await harness.redis.enqueue_job("no_such_task", {}, _job_id="ghost")
     await harness.run_due()
-    error = (await harness.client.job("ghost").wait(timeout=1)).error
+    error = (await harness.client.job("ghost").wait(timeout_s=1)).error
     assert error is not None
     assert error.error_type == "worker.errors.UnknownTaskError"
     assert "unknown task 'no_such_task'" in error.message
@@ -135,11 +135,11 @@ async def test_undecodable_job_is_marked_failed_and_the_worker_keeps_going(
     await harness.redis.zadd("arq:queue", {"garbage": harness.clock.ms()})
     good = await harness.client.enqueue("add", {"a": 1, "b": 1})
     assert await harness.run_due() == 2
-    failed = await harness.client.job("garbage").wait(timeout=1)
+    failed = await harness.client.job("garbage").wait(timeout_s=1)
     assert failed.error is not None
     assert "unable to decode job" in failed.error.message
     assert reason in failed.error.message
-    assert (await good.wait(timeout=1)).success
+    assert (await good.wait(timeout_s=1)).success
     assert await harness.redis.zcard("arq:queue") == 0
 
 
@@ -147,14 +147,14 @@ async def test_job_without_free_task_slot_is_deferred_without_charging_a_try(har
     first = await harness.client.enqueue("limited", {"seconds": 0.05}, job_id="first")
     second = await harness.client.enqueue("limited", {"seconds": 0.0}, job_id="second")
     assert await harness.run_due() == 2
-    assert (await first.wait(timeout=1)).success
+    assert (await first.wait(timeout_s=1)).success
     score = await harness.redis.zscore("arq:queue", "second")
     assert score is not None
     assert harness.clock.ms() < score <= harness.clock.ms() + harness.settings.slot_retry_s * 1000
     assert await harness.redis.get("arq:retry:second") == b"0"
     harness.clock.advance(harness.settings.slot_retry_s)
     assert await harness.run_due() == 1
-    result = await second.wait(timeout=1)
+    result = await second.wait(timeout_s=1)
     assert (result.success, result.tries) == (True, 1)
 
 
@@ -172,12 +172,12 @@ async def test_job_without_a_kept_result_is_not_found_after_it_ran(make_harness:
     handle = await h.client.enqueue("add", {"a": 1, "b": 1})
     await h.run_due()
     with pytest.raises(JobNotFound, match="its task keeps none"):
-        await handle.wait(timeout=1)
+        await handle.wait(timeout_s=1)
     assert (await handle.status()).status == JobStatus.NOT_FOUND
 
 
 async def test_waiting_longer_than_asked_raises_result_timeout(harness: Harness) -> None:
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1})
     with pytest.raises(ResultTimeout, match=r"did not finish within 0\.05s"):
-        await handle.wait(timeout=0.05)
+        await handle.wait(timeout_s=0.05)
     assert (await handle.status()).status == JobStatus.QUEUED

@@ -88,7 +88,7 @@ async def _dead_lettered_once(h: Harness, job_id: str, envelope: bytes, *, lenie
     await _put(h, job_id, envelope)
     good = await h.client.enqueue("add", {"a": 2, "b": 2})
     await _run_due(h, lenient=lenient)
-    assert (await good.result(timeout=1)).total == 4
+    assert (await good.result(timeout_s=1)).total == 4
     entry = await store(h).show(job_id)
     assert (entry.tries, entry.interruptions) == (1, 0)
     assert entry.envelope_bytes() == envelope  # the raw bytes, whatever could not be decoded or written
@@ -105,7 +105,7 @@ async def test_an_envelope_that_cannot_be_handled_is_dead_lettered_on_its_first_
     harness: Harness, envelope: bytes, message: str, lenient: bool
 ) -> None:
     assert message in await _dead_lettered_once(harness, "hostile", envelope, lenient=lenient)
-    result = await harness.client.job("hostile").wait(timeout=1)
+    result = await harness.client.job("hostile").wait(timeout_s=1)
     assert result.outcome is Outcome.DEAD_LETTERED
 
 
@@ -118,7 +118,7 @@ async def test_arguments_too_deep_to_write_back_still_reach_the_dead_letters(
     # model does, its result is written without the arguments and its dead letter keeps the raw bytes.
     envelope = b'{"v":1,"d":{"t":1,"f":"add","a":[{"a":%s,"b":1}],"k":{},"et":1}}' % nested(depth).encode()
     await _dead_lettered_once(harness, "deep", envelope, lenient=lenient)
-    result = await harness.client.job("deep").wait(timeout=1)
+    result = await harness.client.job("deep").wait(timeout_s=1)
     assert result.outcome is Outcome.DEAD_LETTERED
 
 
@@ -169,4 +169,4 @@ async def test_an_envelope_at_the_limit_runs(make_harness: Any) -> None:
     assert len(envelope) == 2048
     await _put(h, "fits", envelope)
     await h.run_due()
-    assert (await h.client.job("fits").wait(timeout=1)).success
+    assert (await h.client.job("fits").wait(timeout_s=1)).success

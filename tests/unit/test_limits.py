@@ -16,14 +16,14 @@ async def test_second_job_for_a_busy_key_is_deferred_uncharged(harness: Harness)
     same_key = [await harness.client.enqueue("per_host", {"host": "a", "seconds": 0.05}) for _ in range(2)]
     other = await harness.client.enqueue("per_host", {"host": "b", "seconds": 0.05})
     assert await harness.run_due() == 3
-    assert (await other.wait(timeout=1)).success  # another key is not held back
+    assert (await other.wait(timeout_s=1)).success  # another key is not held back
     infos = [await h.status() for h in same_key]
     assert sorted(i.status for i in infos) == [JobStatus.DEFERRED, JobStatus.SUCCEEDED]
     waiting, info = next((h, i) for h, i in zip(same_key, infos, strict=True) if i.status is JobStatus.DEFERRED)
     assert (info.tries, info.interruptions) == (0, 0)
     harness.clock.advance(harness.settings.slot_retry_s)
     await harness.run_due()
-    result = await waiting.wait(timeout=1)
+    result = await waiting.wait(timeout_s=1)
     assert (result.success, result.tries, result.interruptions) == (True, 1, 0)
     assert await harness.redis.exists("jobq:limit:host:a") == 0  # slots are given back
 

@@ -40,7 +40,7 @@ async def test_loop_outlives_redis_errors(make_harness: Any, monkeypatch: pytest
     monkeypatch.setattr(Leases, "claim_batch", flaky_claim)
     loop = await run_worker(h)
     handle = await h.client.enqueue("add", {"a": 1, "b": 2})
-    assert (await handle.result(timeout=5)).total == 3
+    assert (await handle.result(timeout_s=5)).total == 3
     assert failures["left"] == 0
     assert h.worker.state.connected
     h.worker.handle_sig(signal.SIGTERM)
@@ -56,7 +56,7 @@ async def test_drain_finishes_short_jobs_and_returns_long_ones_uncharged(make_ha
     h.worker.handle_sig(signal.SIGTERM)
     late = await h.client.enqueue("add", {"a": 1, "b": 1}, job_id="late")
     await asyncio.wait_for(loop, 3)
-    assert (await short.wait(timeout=1)).success  # finished during the grace period
+    assert (await short.wait(timeout_s=1)).success  # finished during the grace period
     info = await long.status()
     assert (info.status, info.tries, info.interruptions) == (JobStatus.QUEUED, 0, 1)
     assert (await late.status()).status is JobStatus.QUEUED  # nothing new was claimed

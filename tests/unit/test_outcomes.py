@@ -22,7 +22,7 @@ async def test_permanent_error_is_dead_lettered_at_once_with_its_envelope(harnes
     handle = await harness.client.enqueue("permanent", {"note": "no"}, job_id="p1")
     envelope = await harness.redis.get("arq:job:p1")
     await harness.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.outcome, result.status, result.tries) == (Outcome.DEAD_LETTERED, JobStatus.DEAD_LETTERED, 1)
     entry = await store(harness).show("p1")
     assert entry.task == "permanent"
@@ -41,7 +41,7 @@ async def test_exhausted_tries_are_dead_lettered(harness: Harness) -> None:
     for _ in range(3):
         await harness.run_due()
         harness.clock.advance(10)
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 3)
     assert (await store(harness).show(handle.job_id)).message == "failure on try 3"
 
@@ -69,14 +69,14 @@ async def test_retry_later_reschedules_at_the_asked_time(harness: Harness) -> No
     assert await harness.run_due() == 0
     harness.clock.advance(0.1)
     await harness.run_due()
-    assert (await handle.wait(timeout=1)).value == 2
+    assert (await handle.wait(timeout_s=1)).value == 2
 
 
 async def test_settings_give_up_list_applies_to_every_task(make_harness: Any) -> None:
     h = make_harness(give_up_on=["KeyError"])
     handle = await h.client.enqueue("key_error", {})
     await h.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 1)
 
 
@@ -90,13 +90,13 @@ async def test_timeout_is_retried_then_dead_lettered_as_timed_out(
     make_harness: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     h = make_harness(max_tries=2)
-    handle = await h.client.enqueue("progressing", {"seconds": 5}, timeout=0.02)
+    handle = await h.client.enqueue("progressing", {"seconds": 5}, timeout_s=0.02)
     with caplog.at_level(logging.INFO, logger="jobq.job"):
         await h.run_due()
         assert (await handle.status()).status is JobStatus.RETRYING
         h.clock.advance(60)
         await h.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 2)
     assert result.error is not None
     assert result.error.error_type == "worker.errors.JobTimeout"
@@ -108,7 +108,7 @@ async def test_timeout_is_retried_then_dead_lettered_as_timed_out(
 async def test_task_that_ignores_cancellation_is_abandoned_and_recorded_timed_out(harness: Harness) -> None:
     handle = await harness.client.enqueue("ignore_cancel", {"seconds": 0.3})
     await harness.run_due()  # timeout 0.05 s + grace 0.05 s, not the 0.3 s the task insists on
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert result.error is not None
     assert result.error.error_type == "worker.errors.JobTimeout"
     abandoned = harness.worker.executor.abandoned
@@ -120,7 +120,7 @@ async def test_task_that_ignores_cancellation_is_abandoned_and_recorded_timed_ou
 async def test_result_that_cannot_be_stored_is_a_permanent_failure(harness: Harness) -> None:
     handle = await harness.client.enqueue("unserializable", {})
     await harness.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 1)
     assert result.error is not None
     assert "cannot be stored as JSON" in result.error.message
@@ -153,7 +153,7 @@ async def test_crash_interruptions_are_counted_but_not_charged(harness: Harness)
     assert (info.status, info.tries, info.interruptions) == (JobStatus.RETRYING, 1, 2)
     harness.clock.advance(10)
     await harness.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.success, result.value, result.tries, result.interruptions) == (True, 2, 2, 2)
 
 
@@ -162,7 +162,7 @@ async def test_job_that_keeps_killing_workers_is_quarantined(harness: Harness) -
     limit = harness.settings.max_interruptions
     await harness.redis.incrby("arq:retry:poison", limit + 1)
     await harness.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert result.outcome is Outcome.DEAD_LETTERED
     assert result.error is not None
     assert result.error.error_type == "worker.errors.JobQuarantined"
@@ -180,7 +180,7 @@ async def test_shutdown_interrupts_the_try_and_requeues_the_job_uncharged(harnes
     assert await harness.redis.zscore("arq:queue", "cut") is not None
     assert (await handle.status()).status is JobStatus.QUEUED
     await harness.run_due()
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert (result.success, result.tries, result.interruptions) == (True, 1, 1)
 
 
@@ -188,7 +188,7 @@ async def test_producer_job_try_is_honoured(harness: Harness) -> None:
     job = await harness.redis.enqueue_job("flaky", {"failures": 9}, _job_try=3)
     assert job is not None
     await harness.run_due()
-    result = await harness.client.job(job.job_id).wait(timeout=1)
+    result = await harness.client.job(job.job_id).wait(timeout_s=1)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 3)
 
 

@@ -48,5 +48,5 @@ async def test_dead_letter_is_still_reported_after_the_result_expired(harness: H
     assert (info.status, info.task, info.tries) == (JobStatus.DEAD_LETTERED, "permanent", 1)
     assert info.last_error is not None
     assert info.last_error.error_type == "worker.errors.PermanentError"
-    result = await handle.wait(timeout=1)
+    result = await handle.wait(timeout_s=1)
     assert result.status is JobStatus.DEAD_LETTERED

@@ -72,7 +72,7 @@ async def test_fetch_many_respects_the_per_host_limit(h: Harness, sites: list[tu
     urls = [f"{base}/p{i}" for i in range(50) for _, base in sites]  # 200 URLs over 4 hosts
     handle = await h.client.enqueue("fetch_many", {"urls": urls, "per_host": 5})
     await h.run_due()
-    results = (await handle.result(timeout=5)).results
+    results = (await handle.result(timeout_s=5)).results
     assert [r.url for r in results] == urls
     assert all(r.status == 200 and r.error is None for r in results)
     assert results[0].sha256 == hashlib.sha256(b"page p0").hexdigest()
@@ -85,7 +85,7 @@ async def test_oversize_responses_are_cut_at_the_cap(h: Harness, sites: list[tup
     cap = 100_000
     handle = await h.client.enqueue("fetch_many", {"urls": [f"{sites[0][1]}/big"], "max_bytes": cap})
     await h.run_due()
-    (result,) = (await handle.result(timeout=5)).results
+    (result,) = (await handle.result(timeout_s=5)).results
     assert (result.status, result.size, result.truncated) == (200, cap, True)
     assert result.sha256 == hashlib.sha256(BIG[:cap]).hexdigest()
 
@@ -94,7 +94,7 @@ async def test_errors_are_reported_per_url(h: Harness, sites: list[tuple[Site, s
     urls = [f"{sites[0][1]}/ok", "http://127.0.0.1:9/nothing-listens-here"]
     handle = await h.client.enqueue("fetch_many", {"urls": urls, "timeout_s": 2})
     await h.run_due()
-    ok, refused = (await handle.result(timeout=5)).results
+    ok, refused = (await handle.result(timeout_s=5)).results
     assert (ok.status, ok.error) == (200, None)
     assert refused.status is None
     assert refused.error is not None
@@ -118,7 +118,7 @@ async def test_crawl_fans_out_and_in_with_a_retried_and_a_failed_page(
     urls += [f"{sites[1][1]}/flaky", f"{sites[2][1]}/missing"]
     crawl = await h.client.enqueue("crawl", {"urls": urls})
     await h.run_due()
-    started = await crawl.result(timeout=5)
+    started = await crawl.result(timeout_s=5)
     assert started.pages == 22
     summary = h.client.job(started.summary_job_id, task="crawl_summary")
 
@@ -126,13 +126,13 @@ async def test_crawl_fans_out_and_in_with_a_retried_and_a_failed_page(
         return (await summary.status()).status is JobStatus.SUCCEEDED
 
     await run_until(h, finished)
-    result = (await summary.wait(timeout=1)).unwrap()
+    result = (await summary.wait(timeout_s=1)).unwrap()
     assert (result.pages, result.succeeded, result.failed) == (22, 21, 1)
     assert result.by_status == {"200": 21, "404": 1}
     assert [f.url for f in result.failures] == [f"{sites[2][1]}/missing"]
     flaky = h.client.job(f"{crawl.job_id}:20")  # the 21st page
-    assert (await flaky.wait(timeout=1)).tries == 2  # retried once, counted once
-    missing = await h.client.job(f"{crawl.job_id}:21").wait(timeout=1)
+    assert (await flaky.wait(timeout_s=1)).tries == 2  # retried once, counted once
+    missing = await h.client.job(f"{crawl.job_id}:21").wait(timeout_s=1)
     assert missing.outcome is Outcome.DEAD_LETTERED
     dlq = DeadLetterStore(h.redis, h.settings.queue_name, job_expires_s=60)
     assert "server answered 404" in (await dlq.show(f"{crawl.job_id}:21")).message

@@ -28,7 +28,7 @@ def h(make_harness: Any, root: Path) -> Harness:
 async def run(h: Harness, task: str, payload: dict[str, Any]) -> Any:
     handle = await h.client.enqueue(task, payload)
     await h.run_due()
-    return await handle.wait(timeout=10)
+    return await handle.wait(timeout_s=10)
 
 
 async def test_checksum_matches_hashlib(h: Harness, root: Path) -> None:

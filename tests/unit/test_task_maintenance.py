@@ -24,7 +24,7 @@ async def test_trim_drops_dead_letters_past_their_retention(make_harness: Any) -
     h.clock.advance(90)  # no failure since: only the scheduled trim can drop the old ones now
     trim = await h.client.enqueue("trim_dead_letters", {})
     await h.run_due()
-    result = (await trim.wait(timeout=2)).unwrap()
+    result = (await trim.wait(timeout_s=2)).unwrap()
     assert (result.dropped, result.remaining) == (3, 1)
     assert {e.job_id for e in await store.list()} == {"recent"}
 
@@ -38,7 +38,7 @@ async def test_record_queue_stats_appends_a_snapshot(make_harness: Any) -> None:
     assert (stats.queued, stats.ready, stats.deferred, stats.oldest_ready_age_s) == (2, 1, 1, 5.0)
     handle = await h.client.enqueue("record_queue_stats", {})
     await h.run_due()
-    assert (await handle.wait(timeout=2)).success
+    assert (await handle.wait(timeout_s=2)).success
     history = [orjson.loads(x) for x in await reply(h.redis.lrange(f"jobq:stats:{h.settings.queue_name}", 0, -1))]
     assert len(history) == 1
     assert history[0]["deferred"] >= 1

@@ -61,7 +61,7 @@ async def test_signed_delivery_succeeds(harness_with_secret: Harness, receiver: 
     h, (r, url) = harness_with_secret, receiver
     handle = await h.client.enqueue("deliver_webhook", {"url": url, "event": "order.paid", "data": {"id": 7}})
     await h.run_due()
-    result = await handle.wait(timeout=2)
+    result = await handle.wait(timeout_s=2)
     delivered = result.unwrap()
     assert (delivered.status, delivered.attempts, delivered.delivery_id) == (200, 1, handle.job_id)
     assert r.received == [
@@ -85,7 +85,7 @@ async def test_503_then_200_succeeds_on_the_second_try(
     assert (await handle.status()).status is JobStatus.RETRYING
     h.clock.advance(2)  # the task's backoff ceiling after try 1 (the harness draws the ceiling)
     await h.run_due()
-    result = await handle.wait(timeout=2)
+    result = await handle.wait(timeout_s=2)
     assert (result.success, result.unwrap().attempts) == (True, 2)
     assert [x["delivery"] for x in r.received] == [handle.job_id] * 2  # the same id for deduplication
 
@@ -105,7 +105,7 @@ async def test_retry_after_is_honoured(
     assert await h.run_due() == 0  # not before the receiver asked
     h.clock.advance(1.5)
     await h.run_due()
-    assert (await handle.wait(timeout=2)).success
+    assert (await handle.wait(timeout_s=2)).success
 
 
 async def test_404_is_dead_lettered_with_the_status(
@@ -115,7 +115,7 @@ async def test_404_is_dead_lettered_with_the_status(
     r.script = [(404, {})]
     handle = await h.client.enqueue("deliver_webhook", {"url": url, "event": "e"})
     await h.run_due()
-    result = await handle.wait(timeout=2)
+    result = await handle.wait(timeout_s=2)
     assert (result.outcome, result.tries) == (Outcome.DEAD_LETTERED, 1)
     entry = await DeadLetterStore(h.redis, h.settings.queue_name, job_expires_s=60).show(handle.job_id)
     assert entry.error_type == "worker.errors.PermanentError"
@@ -138,7 +138,7 @@ async def test_without_a_secret_nothing_unsigned_is_sent(make_harness: Any, rece
     r, url = receiver
     handle = await h.client.enqueue("deliver_webhook", {"url": url, "event": "e"})
     await h.run_due()
-    result = await handle.wait(timeout=2)
+    result = await handle.wait(timeout_s=2)
     assert result.outcome is Outcome.DEAD_LETTERED
     assert "JOBQ_WEBHOOK_SECRET is not set" in (result.error.message if result.error else "")
     assert r.received == []

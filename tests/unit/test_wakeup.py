@@ -35,7 +35,7 @@ async def test_an_idle_worker_wakes_on_enqueue_without_waiting_for_the_fallback_
     h = make_harness(poll_delay_s=SLOW_POLL_S)
     loop = await start_idle(h)
     handle = await h.client.enqueue("add", {"a": 2, "b": 3})
-    assert (await handle.result(timeout=5)).total == 5
+    assert (await handle.result(timeout_s=5)).total == 5
     batch = await h.client.enqueue_many([])
     assert batch == []
     await stop(h, loop)
@@ -47,7 +47,7 @@ async def test_a_batch_enqueue_wakes_an_idle_worker(make_harness: Any) -> None:
     from worker.client.producer import job_requests
 
     handles = await h.client.enqueue_many(job_requests("add", [{"a": i, "b": 1} for i in range(5)]))
-    assert [(await x.result(timeout=5)).total for x in handles] == [1, 2, 3, 4, 5]
+    assert [(await x.result(timeout_s=5)).total for x in handles] == [1, 2, 3, 4, 5]
     await stop(h, loop)
 
 
@@ -82,7 +82,7 @@ async def test_jobs_of_a_stock_arq_producer_are_picked_up_by_the_fallback_poll(m
     h.redis.job_serializer = serialization.dumps  # a plain arq producer: it sends no wake-up signal
     job = await h.redis.enqueue_job("add", {"a": 40, "b": 2})
     assert job is not None
-    assert (await h.client.job(job.job_id).wait(timeout=5)).success
+    assert (await h.client.job(job.job_id).wait(timeout_s=5)).success
     await stop(h, loop)
 
 
@@ -93,7 +93,7 @@ async def test_a_deferred_job_runs_when_due_without_waiting_for_the_fallback_pol
     handle = await h.client.enqueue("add", {"a": 1, "b": 2}, defer_by=0.2)
     await asyncio.sleep(0.05)
     h.clock.advance(0.2)
-    assert (await handle.result(timeout=5)).total == 3
+    assert (await handle.result(timeout_s=5)).total == 3
     await stop(h, loop)
 
 
@@ -118,4 +118,4 @@ async def test_a_draining_worker_waits_for_its_jobs_instead_of_spinning(
     await asyncio.sleep(0.1)
     assert cycles < 10  # the loop sleeps until the running job ends (it would spin on the past due time)
     await asyncio.wait_for(loop, 3)
-    assert (await h.client.job("busy").wait(timeout=1)).success
+    assert (await h.client.job("busy").wait(timeout_s=1)).success

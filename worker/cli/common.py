@@ -72,6 +72,16 @@ def queue_option(value: str | None) -> str | None:
     return value
 
 
+def renamed_option(old: str, old_value: T | None, new: str, new_value: T | None) -> T | None:
+    """The value of option ``new``, also given as its hidden deprecated alias ``old`` (which warns on stderr)."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        fail(f"{old} is the deprecated spelling of {new}; give {new} only", 2)
+    err_console().print(f"warning: {old} is deprecated, use {new}; {old} goes away in jobq 0.3", markup=False)
+    return old_value
+
+
 def cli_settings(**overrides: Any) -> JobqSettings:
     """The settings from the environment, or exit 2 naming what is wrong."""
     with errors_to_exit_codes():

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from worker.cli.common import cli_settings, out_console, print_json, queue_option, shorten, with_client
+from worker.cli.common import cli_settings, out_console, print_json, queue_option, renamed_option, shorten, with_client
 from worker.client.results import JobInfo
 from worker.states import JobStatus
 
@@ -66,11 +66,13 @@ def status(job_id: str, queue: Queue = None, as_json: AsJson = False) -> None:
 def result(
     job_id: str,
     queue: Queue = None,
-    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait for the job to finish.")] = 0.0,
+    wait_s: Annotated[float | None, typer.Option(min=0, help="Seconds to wait for the job to finish.")] = None,
+    timeout: Annotated[float | None, typer.Option(min=0, hidden=True, help="Deprecated: --wait-s.")] = None,
 ) -> None:
     """Print a finished job's result as JSON. Exits 1 if it failed, is unknown, or is not done in time."""
+    wait_s = renamed_option("--timeout", timeout, "--wait-s", wait_s)
     settings = cli_settings()
-    value: Any = with_client(settings, lambda client: client.job(job_id, queue=queue).result(timeout=timeout))
+    value: Any = with_client(settings, lambda client: client.job(job_id, queue=queue).result(timeout_s=wait_s or 0.0))
     print_json(value)
 
 
@@ -78,13 +80,15 @@ def result(
 def abort(
     job_id: str,
     queue: Queue = None,
-    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for a running job to stop.")] = 0.0,
+    wait_s: Annotated[float | None, typer.Option(min=0, help="Seconds to wait for a running job to stop.")] = None,
+    wait: Annotated[float | None, typer.Option(min=0, hidden=True, help="Deprecated: --wait-s.")] = None,
 ) -> None:
     """Abort a job: a queued job is removed at once; a running one is cancelled by its worker within about
     JOBQ_ABORT_CHECK_S. An aborted job is never retried. Aborting an aborted job again is fine; exits 1 if
     the job is unknown or finished otherwise."""
+    wait_s = renamed_option("--wait", wait, "--wait-s", wait_s)
     settings = cli_settings()
-    after = with_client(settings, lambda client: client.abort(job_id, queue=queue, wait=wait or None))
+    after = with_client(settings, lambda client: client.abort(job_id, queue=queue, wait_s=wait_s or None))
     messages = {
         JobStatus.ABORTED: "aborted",
         JobStatus.IN_PROGRESS: "abort requested; the worker running it will cancel it shortly",

@@ -11,7 +11,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from worker.cli.common import cli_settings, err_console, fail, out_console, print_json, queue_option, run, with_client
+from worker.cli.common import (
+    cli_settings,
+    err_console,
+    fail,
+    out_console,
+    print_json,
+    queue_option,
+    renamed_option,
+    run,
+    with_client,
+)
 from worker.client.producer import Client
 from worker.client.stats import QueueStats, known_queues, queue_stats
 from worker.errors import JobFailed, ResultTimeout
@@ -26,14 +36,18 @@ def enqueue(
     json: Annotated[str, typer.Option("--json", help="The payload as a JSON object.")] = "{}",
     job_id: Annotated[str | None, typer.Option(help="Idempotency key: enqueueing it again creates nothing.")] = None,
     defer_by: Annotated[float | None, typer.Option(min=0, help="Seconds before the job may run.")] = None,
-    timeout: Annotated[float | None, typer.Option(min=0.001, help="Time limit of each try, in seconds.")] = None,
+    timeout_s: Annotated[float | None, typer.Option(min=0.001, help="Time limit of each try, in seconds.")] = None,
     queue: Annotated[str | None, typer.Option(help="Queue (default: JOBQ_QUEUE_NAME).", callback=queue_option)] = None,
-    wait: Annotated[float, typer.Option(min=0, help="Wait this long for the result and print it.")] = 0.0,
+    wait_s: Annotated[float | None, typer.Option(min=0, help="Seconds to wait for the result and print it.")] = None,
+    timeout: Annotated[float | None, typer.Option(min=0.001, hidden=True, help="Deprecated: --timeout-s.")] = None,
+    wait: Annotated[float | None, typer.Option(min=0, hidden=True, help="Deprecated: --wait-s.")] = None,
 ) -> None:
-    """Validate and enqueue one job; print its id (and, with --wait, its result) as JSON.
+    """Validate and enqueue one job; print its id (and, with --wait-s, its result) as JSON.
 
     Exits 2 for an invalid payload or option (nothing is written), 1 if the awaited job failed.
     """
+    timeout_s = renamed_option("--timeout", timeout, "--timeout-s", timeout_s)
+    wait_s = renamed_option("--wait", wait, "--wait-s", wait_s)
     settings = cli_settings()
     try:
         payload = orjson.loads(json)
@@ -41,11 +55,11 @@ def enqueue(
         fail(f"--json is not valid JSON: {exc}", 2)
 
     async def go(client: Client) -> dict[str, Any]:
-        handle = await client.enqueue(task, payload, job_id=job_id, defer_by=defer_by, timeout=timeout, queue=queue)
+        handle = await client.enqueue(task, payload, job_id=job_id, defer_by=defer_by, timeout_s=timeout_s, queue=queue)
         answer: dict[str, Any] = {"job_id": handle.job_id, "queue": handle.queue_name, "created": handle.created}
-        if wait:
+        if wait_s:
             try:
-                value = await handle.result(timeout=wait)
+                value = await handle.result(timeout_s=wait_s)
             except (JobFailed, ResultTimeout) as exc:  # the job exists: say which one before the error
                 answer["status"] = "failed" if isinstance(exc, JobFailed) else "not finished"
                 answer["error"] = exc.to_dict() if isinstance(exc, JobFailed) else str(exc)

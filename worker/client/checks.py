@@ -109,9 +109,9 @@ def check_timeout(task_def: TaskDef[Any, Any], timeout: object, at: str) -> floa
         or not 0 < timeout <= MAX_TIMEOUT_S  # also refuses NaN
     ):
         raise InvalidJobOptions(
-            f"timeout must be a positive number of seconds for task {task_def.name!r} "
+            f"timeout_s must be a positive number of seconds for task {task_def.name!r} "
             f"(at most {MAX_TIMEOUT_S:.0f}){at}, got {timeout!r:.40}",
-            field="timeout",
+            field="timeout_s",
         )
     return float(timeout)
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from worker.client.abort import request_abort
 from worker.client.dead_letters import DeadLetter
 from worker.client.results import JobInfo, JobResult, at
+from worker.deprecations import renamed_argument
 from worker.errors import JobFailed, JobNotFound, ResultTimeout, SerializationError
 from worker.protocol.keys import JobKeys, dead_letter_store
 from worker.protocol.serialization import EnvelopeCodec
@@ -190,13 +191,16 @@ class JobHandle(Generic[R]):
         raw = await self._redis.get(self._keys.result)
         return None if raw is None else self._decode(raw)
 
-    async def wait(self, timeout: float | None = None) -> JobResult[R]:
+    async def wait(self, timeout_s: float | None = None, *, timeout: float | None = None) -> JobResult[R]:
         """Wait until the job has finished and return it, whatever its outcome.
 
-        Raises :class:`ResultTimeout` after ``timeout`` seconds, and :class:`JobNotFound` when the
+        Raises :class:`ResultTimeout` after ``timeout_s`` seconds, and :class:`JobNotFound` when the
         job is neither queued, running, finished with a stored result, nor a dead letter.
+        ``timeout`` is the deprecated spelling of ``timeout_s`` (it warns; gone in jobq 0.3).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        if timeout is not None:
+            timeout_s = renamed_argument("JobHandle.wait", "timeout", timeout, "timeout_s", timeout_s)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         delay = POLL_FIRST_S
         k = self._keys
         while True:
@@ -218,28 +222,36 @@ class JobHandle(Generic[R]):
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise ResultTimeout(f"job {self.job_id} did not finish within {timeout:g}s")
+                    raise ResultTimeout(f"job {self.job_id} did not finish within {timeout_s:g}s")
                 delay = min(delay, remaining)
             await asyncio.sleep(delay)
             delay = min(delay * 2, POLL_MAX_S)
 
-    async def result(self, timeout: float | None = None) -> R:
-        """Wait for the job and return its value; raise :class:`JobFailed` if it did not succeed."""
-        return (await self.wait(timeout)).unwrap()
+    async def result(self, timeout_s: float | None = None, *, timeout: float | None = None) -> R:
+        """Wait for the job and return its value; raise :class:`JobFailed` if it did not succeed.
 
-    async def abort(self, *, wait: float | None = None) -> JobStatus:
+        ``timeout_s`` as in :meth:`wait`; ``timeout`` is its deprecated spelling.
+        """
+        if timeout is not None:
+            timeout_s = renamed_argument("JobHandle.result", "timeout", timeout, "timeout_s", timeout_s)
+        return (await self.wait(timeout_s)).unwrap()
+
+    async def abort(self, *, wait_s: float | None = None, wait: float | None = None) -> JobStatus:
         """Abort the job. A queued job is removed at once (ABORTED); a running one is cancelled by its
-        worker within about ``JOBQ_ABORT_CHECK_S``. With ``wait``, wait that many seconds for a running
-        job to stop. Returns the job's status afterwards (a finished job keeps its own)."""
+        worker within about ``JOBQ_ABORT_CHECK_S``. With ``wait_s``, wait that many seconds for a running
+        job to stop. Returns the job's status afterwards (a finished job keeps its own). ``wait`` is the
+        deprecated spelling of ``wait_s``."""
+        if wait is not None:
+            wait_s = renamed_argument("JobHandle.abort", "wait", wait, "wait_s", wait_s)
         now_ms = round(self._clock() * 1000)
         status = await request_abort(
             self._redis, self._codec, self._keys, now_ms=now_ms, result_ttl_ms=self._ctx.result_ttl_ms
         )
         if status is None:
             return (await self.status()).status
-        if status is JobStatus.IN_PROGRESS and wait:
+        if status is JobStatus.IN_PROGRESS and wait_s:
             try:
-                return (await self.wait(wait)).status
+                return (await self.wait(wait_s)).status
             except ResultTimeout:
                 return JobStatus.IN_PROGRESS
         return status

@@ -27,15 +27,15 @@ from redis.exceptions import ResponseError
 import worker.client.checks as checks
 from worker.client.checks import MAX_JOB_ID_LEN
 from worker.client.handle import HandleContext, JobHandle
+from worker.deprecations import renamed_argument
 from worker.errors import EnvelopeTooLarge
 from worker.observability.metrics import Metrics
 from worker.observability.tracing import trace_headers
 from worker.protocol.connection import close_redis, codec_for, create_redis
-from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES, script_error
+from worker.protocol.enqueue_script import ENQUEUE_LUA, script_error
 from worker.protocol.keys import check_queue_name, enqueue_record, wake_channel
 from worker.protocol.options import OPTIONS_KWARG
 from worker.protocol.permissions import PermissionCheck, redis_user
-from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
 from worker.settings import JobqSettings
 from worker.states import JobStatus
@@ -86,7 +86,7 @@ class Client:
         self._owns_redis = redis is None
         self.redis = redis if redis is not None else create_redis(settings, self._codec)
         self._clock = clock
-        self._enqueue_script = Scripts.of(self.redis)["enqueue"]  # worker/protocol/lua/enqueue.lua
+        self._enqueue_script = self.redis.register_script(ENQUEUE_LUA)
         # Once per queue, before its first job: refuse to enqueue what no worker with this ACL user could claim.
         self._permissions = PermissionCheck(self.redis, redis_user(settings))
         self._expires_ms = int(settings.job_expires_s * 1000)
@@ -144,9 +144,13 @@ class Client:
         """The same job's handle on this client's connection (for a handle made by another client)."""
         return JobHandle.bound(self._handle_ctx, handle.job_id, handle.queue_name, handle.task, handle.created)
 
-    async def abort(self, job_id: str, *, queue: str | None = None, wait: float | None = None) -> JobStatus:
-        """Abort a job by id; see :meth:`JobHandle.abort`."""
-        return await self.job(job_id, queue=queue).abort(wait=wait)
+    async def abort(
+        self, job_id: str, *, queue: str | None = None, wait_s: float | None = None, wait: float | None = None
+    ) -> JobStatus:
+        """Abort a job by id; see :meth:`JobHandle.abort` (``wait`` is the deprecated spelling of ``wait_s``)."""
+        if wait is not None:
+            wait_s = renamed_argument("Client.abort", "wait", wait, "wait_s", wait_s)
+        return await self.job(job_id, queue=queue).abort(wait_s=wait_s)
 
     def _new_handle(
         self, job_id: str, queue: str, task_def: TaskDef[Any, Any] | None, *, created: bool
@@ -162,8 +166,9 @@ class Client:
         job_id: str | None = None,
         defer_by: Delay | None = None,
         defer_until: datetime | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         queue: str | None = None,
+        timeout: float | None = None,
     ) -> JobHandle[R]: ...
     @overload
     async def enqueue(
@@ -174,8 +179,9 @@ class Client:
         job_id: str | None = None,
         defer_by: Delay | None = None,
         defer_until: datetime | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         queue: str | None = None,
+        timeout: float | None = None,
     ) -> JobHandle[Any]: ...
     async def enqueue(
         self,
@@ -185,8 +191,9 @@ class Client:
         job_id: str | None = None,
         defer_by: Delay | None = None,
         defer_until: datetime | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         queue: str | None = None,
+        timeout: float | None = None,
     ) -> JobHandle[Any]:
         """Validate ``payload`` against the task's model and enqueue one job.
 
@@ -196,9 +203,12 @@ class Client:
         :class:`~worker.errors.InvalidQueueName` for the queue) before writing anything, and
         :class:`~worker.errors.RedisPermissionError` when Redis refuses this client's ACL user what a
         worker needs to claim the job (checked once per queue). With a ``job_id`` that already exists,
-        nothing is written and the returned handle has ``created == False``.
+        nothing is written and the returned handle has ``created == False``. ``timeout_s`` is the time
+        limit of each try of this job (at most the task's own); ``timeout`` is its deprecated spelling.
         """
-        request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout, queue)
+        if timeout is not None:
+            timeout_s = renamed_argument("Client.enqueue", "timeout", timeout, "timeout_s", timeout_s)
+        request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout_s, queue)
         prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
         (created,) = await self._write([prepared])
         return self._handle(prepared, bool(created))
@@ -234,7 +244,7 @@ class Client:
         await self._permissions.ensure(queue)
         try:
             created = await self._enqueue_script(
-                [queue, record], [wake_channel(queue), packed, self._record_ttl_ms, ENQUEUE_KEY_PREFIXES]
+                keys=[queue, record], args=[wake_channel(queue), packed, self._record_ttl_ms]
             )
         except ResponseError as exc:
             raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
@@ -262,8 +272,8 @@ class Client:
         else:
             score_ms = checks.score_ms(request.defer_by, request.defer_until, now_ms, at)
         options: dict[str, Any] = {}
-        if request.timeout is not None:
-            options["timeout_s"] = checks.check_timeout(task_def, request.timeout, at)
+        if request.timeout_s is not None:
+            options["timeout_s"] = checks.check_timeout(task_def, request.timeout_s, at)
         if trace:
             options["trace"] = trace
         queue = self._queue(request.queue, at)

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from worker.client.handle import JobHandle
 from worker.client.producer import Client, Delay, JobRequest
 from worker.client.results import JobInfo, JobResult
+from worker.deprecations import renamed_argument
 from worker.settings import JobqSettings
 from worker.states import JobStatus
 from worker.taskdef.registry import TaskDef, TaskRegistry
@@ -81,17 +82,26 @@ class SyncJobHandle(Generic[R]):
         """The job's status, tries, timestamps, last error and progress."""
         return self._run(lambda h: h.status())
 
-    def abort(self, *, wait: float | None = None) -> JobStatus:
-        """Abort the job; see :meth:`JobHandle.abort`."""
-        return self._run(lambda h: h.abort(wait=wait))
+    def abort(self, *, wait_s: float | None = None, wait: float | None = None) -> JobStatus:
+        """Abort the job; see :meth:`JobHandle.abort` (``wait`` is the deprecated spelling of ``wait_s``)."""
+        if wait is not None:
+            wait_s = renamed_argument("SyncJobHandle.abort", "wait", wait, "wait_s", wait_s)
+        return self._run(lambda h: h.abort(wait_s=wait_s))
 
-    def wait(self, timeout: float | None = None) -> JobResult[R]:
-        """Block until the job has finished; see :meth:`JobHandle.wait`."""
-        return self._run(lambda h: h.wait(timeout))
+    def wait(self, timeout_s: float | None = None, *, timeout: float | None = None) -> JobResult[R]:
+        """Block until the job has finished; see :meth:`JobHandle.wait` (``timeout`` is deprecated)."""
+        if timeout is not None:
+            timeout_s = renamed_argument("SyncJobHandle.wait", "timeout", timeout, "timeout_s", timeout_s)
+        return self._run(lambda h: h.wait(timeout_s))
 
-    def result(self, timeout: float | None = None) -> R:
-        """Block until the job has finished; return its value or raise :class:`~worker.errors.JobFailed`."""
-        return self._run(lambda h: h.result(timeout))
+    def result(self, timeout_s: float | None = None, *, timeout: float | None = None) -> R:
+        """Block until the job has finished; return its value or raise :class:`~worker.errors.JobFailed`.
+
+        ``timeout`` is the deprecated spelling of ``timeout_s``.
+        """
+        if timeout is not None:
+            timeout_s = renamed_argument("SyncJobHandle.result", "timeout", timeout, "timeout_s", timeout_s)
+        return self._run(lambda h: h.result(timeout_s))
 
 
 class SyncClient:
@@ -154,8 +164,9 @@ class SyncClient:
         job_id: str | None = None,
         defer_by: Delay | None = None,
         defer_until: datetime | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         queue: str | None = None,
+        timeout: float | None = None,
     ) -> SyncJobHandle[R]: ...
     @overload
     def enqueue(
@@ -166,8 +177,9 @@ class SyncClient:
         job_id: str | None = None,
         defer_by: Delay | None = None,
         defer_until: datetime | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         queue: str | None = None,
+        timeout: float | None = None,
     ) -> SyncJobHandle[Any]: ...
     def enqueue(
         self,
@@ -177,13 +189,22 @@ class SyncClient:
         job_id: str | None = None,
         defer_by: Delay | None = None,
         defer_until: datetime | None = None,
-        timeout: float | None = None,
+        timeout_s: float | None = None,
         queue: str | None = None,
+        timeout: float | None = None,
     ) -> SyncJobHandle[Any]:
-        """See :meth:`Client.enqueue`."""
+        """See :meth:`Client.enqueue` (``timeout`` is the deprecated spelling of ``timeout_s``)."""
+        if timeout is not None:
+            timeout_s = renamed_argument("SyncClient.enqueue", "timeout", timeout, "timeout_s", timeout_s)
         handle: JobHandle[Any] = self._run(
             lambda c: c.enqueue(
-                task, payload, job_id=job_id, defer_by=defer_by, defer_until=defer_until, timeout=timeout, queue=queue
+                task,
+                payload,
+                job_id=job_id,
+                defer_by=defer_by,
+                defer_until=defer_until,
+                timeout_s=timeout_s,
+                queue=queue,
             )
         )
         return SyncJobHandle(handle, self)
@@ -194,9 +215,13 @@ class SyncClient:
         handles = self._run(lambda c: c.enqueue_many(batch))
         return [SyncJobHandle(h, self) for h in handles]
 
-    def abort(self, job_id: str, *, queue: str | None = None, wait: float | None = None) -> JobStatus:
-        """Abort a job by id; see :meth:`JobHandle.abort`."""
-        return self._run(lambda c: c.abort(job_id, queue=queue, wait=wait))
+    def abort(
+        self, job_id: str, *, queue: str | None = None, wait_s: float | None = None, wait: float | None = None
+    ) -> JobStatus:
+        """Abort a job by id; see :meth:`JobHandle.abort` (``wait`` is the deprecated spelling of ``wait_s``)."""
+        if wait is not None:
+            wait_s = renamed_argument("SyncClient.abort", "wait", wait, "wait_s", wait_s)
+        return self._run(lambda c: c.abort(job_id, queue=queue, wait_s=wait_s))
 
     def job(
         self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None

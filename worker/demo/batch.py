@@ -124,7 +124,7 @@ async def _wait_summary(client: Client, job_id: str, timeout_s: float) -> dict[s
     handle = client.job(job_id)
     while time.monotonic() < deadline:
         if (await handle.status()).status in TERMINAL_STATUSES:
-            value = (await handle.wait(timeout=1)).value
+            value = (await handle.wait(timeout_s=1)).value
             return value if isinstance(value, dict) else None
         await asyncio.sleep(0.05)
     return None

@@ -95,7 +95,7 @@ async def enqueue(request: web.Request) -> web.Response:
         job_id=key or body.job_id,
         defer_by=body.defer_by,
         defer_until=body.defer_until,
-        timeout=body.timeout,
+        timeout_s=body.timeout_s,
         queue=queue,
     )
     out = EnqueuedOut(job_id=handle.job_id, queue=handle.queue_name, created=handle.created)
@@ -118,7 +118,7 @@ async def job_result(request: web.Request) -> web.Response:
     handle = request.app[CLIENT].job(request.match_info["job_id"], queue=queue_of(request))
     wait = seconds(request, "wait", 0)
     try:
-        result = await handle.wait(timeout=wait)
+        result = await handle.wait(timeout_s=wait)
     except ResultTimeout:
         return _json(JobOut.of(await handle.status()), 202)
     except SerializationError as exc:
@@ -129,7 +129,7 @@ async def job_result(request: web.Request) -> web.Response:
 async def job_abort(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     queue = queue_of(request)
-    status = await request.app[CLIENT].abort(job_id, queue=queue, wait=seconds(request, "wait", 0) or None)
+    status = await request.app[CLIENT].abort(job_id, queue=queue, wait_s=seconds(request, "wait", 0) or None)
     if status is JobStatus.NOT_FOUND:
         raise JobNotFound(f"no job {job_id} on queue {queue!r}")
     return _json(AbortOut(job_id=job_id, status=status.value))

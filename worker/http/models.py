@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from worker.client.dead_letters import DeadLetter
 from worker.client.results import JobInfo, JobResult
@@ -22,8 +22,27 @@ class EnqueueBody(BaseModel):
     job_id: str | None = Field(None, description="Idempotency key: a second enqueue with it creates nothing.")
     defer_by: float | None = Field(None, ge=0, description="Seconds to wait before the job may run.")
     defer_until: AwareDatetime | None = Field(None, description="When the job may run (ISO 8601 with offset).")
-    timeout: float | None = Field(None, gt=0, description="Time limit of each try, in seconds.")
+    timeout_s: float | None = Field(None, gt=0, description="Time limit of each try, in seconds.")
     queue: str | None = Field(None, description="Queue (default: the API's JOBQ_QUEUE_NAME).")
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Deprecated spelling of `timeout_s`, accepted until jobq 0.3; giving both is refused.",
+        json_schema_extra={"deprecated": True},
+    )
+
+    @field_validator("timeout")
+    @classmethod
+    def _not_both_timeouts(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and info.data.get("timeout_s") is not None:
+            raise ValueError("is the deprecated spelling of timeout_s; give timeout_s only")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_s_from_timeout(self) -> EnqueueBody:
+        if self.timeout is not None:
+            self.timeout_s = self.timeout
+        return self
 
 
 class EnqueuedOut(BaseModel):

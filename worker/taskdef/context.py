@@ -31,7 +31,7 @@ class EnqueuedJob(Protocol):
     job_id: str
     created: bool
 
-    async def result(self, timeout: float | None = None) -> Any:
+    async def result(self, timeout_s: float | None = None, *, timeout: float | None = None) -> Any:
         """The job's value once it has finished (see :meth:`JobHandle.result`)."""
         ...
 
