@@ -15,12 +15,12 @@ from tests.harness import reply
 from tests.integration.harness import WorkerProcess
 from tests.integration.lossy_proxy import ReplyDroppingProxy
 from worker.client.producer import Client
-from worker.engine.finish import DEAD_LETTER_LUA, DEFER_LUA, RETRY_LUA, DeadLetterBounds, TryRecorder
-from worker.engine.finish_batch import FINISH_MANY_LUA
-from worker.engine.leases import CLAIM_LUA, Claim, Leases
+from worker.engine.finish import DeadLetterBounds, TryRecorder
+from worker.engine.leases import Claim, Leases
 from worker.process.embedded import EmbeddedRedis
 from worker.protocol.connection import close_redis, create_redis
 from worker.protocol.keys import JobKeys, dead_letter_store
+from worker.protocol.scripts import source
 from worker.settings import JobqSettings
 
 pytestmark = pytest.mark.integration
@@ -40,8 +40,8 @@ def lossy(redis_server: EmbeddedRedis) -> Iterator[ReplyDroppingProxy]:
 @pytest.fixture
 async def via_proxy(settings: JobqSettings, lossy: ReplyDroppingProxy) -> AsyncIterator[ArqRedis]:
     redis = create_redis(settings.model_copy(update={"redis_url": lossy.url}))
-    for script in (CLAIM_LUA, FINISH_MANY_LUA, RETRY_LUA, DEFER_LUA, DEAD_LETTER_LUA):
-        await redis.script_load(script)  # loaded: the first lost reply is the script's own, not a NOSCRIPT
+    for name in ("claim", "finish_many", "retry", "defer", "dead_letter"):
+        await redis.script_load(source(name))  # loaded: the first lost reply is the script's own, not a NOSCRIPT
     yield redis
     await close_redis(redis)
 

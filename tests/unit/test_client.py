@@ -13,7 +13,8 @@ from tests.unit.harness import Harness
 from worker import JobRequest, JobStatus
 from worker.client.producer import record_ttl_ms
 from worker.errors import InvalidJobOptions, InvalidPayload, UnknownTaskError
-from worker.protocol.enqueue_script import ENQUEUE_LUA
+from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES
+from worker.protocol.scripts import Scripts
 
 
 async def keys(h: Harness) -> list[bytes]:
@@ -131,18 +132,11 @@ async def test_enqueue_on_another_queue(harness: Harness) -> None:
 
 
 async def test_enqueue_many_writes_in_one_script_call_per_chunk(harness: Harness) -> None:
-    calls = 0
-    original = harness.client._enqueue_script
-
-    async def counting(**kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        return await original(**kwargs)
-
-    harness.client._enqueue_script = counting  # type: ignore[assignment]
+    script = Scripts.of(harness.client.redis)["enqueue"]
+    before = script.calls
     requests = [JobRequest("add", {"a": i, "b": 0}, job_id=f"m{i}") for i in range(2500)]
     handles = await harness.client.enqueue_many(requests)
-    assert calls == 3  # chunks of 1000
+    assert script.calls - before == 3  # chunks of 1000
     assert [h.job_id for h in handles] == [f"m{i}" for i in range(2500)]
     assert all(h.created for h in handles)
     assert await harness.redis.zcard("arq:queue") == 2500
@@ -236,11 +230,11 @@ async def test_enqueue_records_each_call_briefly(harness: Harness) -> None:
 
 async def test_a_resent_enqueue_answers_what_the_first_send_did_and_writes_nothing(harness: Harness) -> None:
     # What redis-py does when the reply is lost: the same script, keys and arguments again.
-    script = harness.redis.register_script(ENQUEUE_LUA)
+    script = Scripts.of(harness.redis)["enqueue"]
     packed = orjson.dumps(["fresh", "5", "60000", '{"v":1}', "0", "taken", "5", "60000", '{"v":1}', "1"])
     await harness.redis.set("arq:result:taken", "done")
     keys = ["arq:queue", "jobq:enqueued:req-1"]
-    args: list[str | bytes | int] = ["jobq:wake:arq:queue", packed, 60000]
+    args: list[str | bytes | int] = ["jobq:wake:arq:queue", packed, 60000, ENQUEUE_KEY_PREFIXES]
     assert await script(keys=keys, args=args) == [1, 0]
     await harness.redis.delete("arq:job:fresh")  # meanwhile a worker ran the job
     await harness.redis.zrem("arq:queue", "fresh")

@@ -32,10 +32,11 @@ from worker.errors import EnvelopeTooLarge
 from worker.observability.metrics import Metrics
 from worker.observability.tracing import trace_headers
 from worker.protocol.connection import close_redis, codec_for, create_redis
-from worker.protocol.enqueue_script import ENQUEUE_LUA, script_error
+from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES, script_error
 from worker.protocol.keys import check_queue_name, enqueue_record, wake_channel
 from worker.protocol.options import OPTIONS_KWARG
 from worker.protocol.permissions import PermissionCheck, redis_user
+from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
 from worker.settings import JobqSettings
 from worker.states import JobStatus
@@ -86,7 +87,7 @@ class Client:
         self._owns_redis = redis is None
         self.redis = redis if redis is not None else create_redis(settings, self._codec)
         self._clock = clock
-        self._enqueue_script = self.redis.register_script(ENQUEUE_LUA)
+        self._enqueue_script = Scripts.of(self.redis)["enqueue"]  # worker/protocol/lua/enqueue.lua
         # Once per queue, before its first job: refuse to enqueue what no worker with this ACL user could claim.
         self._permissions = PermissionCheck(self.redis, redis_user(settings))
         self._expires_ms = int(settings.job_expires_s * 1000)
@@ -244,7 +245,7 @@ class Client:
         await self._permissions.ensure(queue)
         try:
             created = await self._enqueue_script(
-                keys=[queue, record], args=[wake_channel(queue), packed, self._record_ttl_ms]
+                [queue, record], [wake_channel(queue), packed, self._record_ttl_ms, ENQUEUE_KEY_PREFIXES]
             )
         except ResponseError as exc:
             raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
