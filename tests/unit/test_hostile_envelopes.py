@@ -17,7 +17,7 @@ from worker.engine.executor import JobExecutor
 from worker.engine.finish import DeadLetterBounds, TryRecorder
 from worker.engine.limiter import DistributedLimiter
 from worker.engine.try_handle import TryHandle
-from worker.engine.try_job import TryJob, dead_letter_entry
+from worker.engine.try_records import TryJob, dead_letter_entry
 from worker.protocol.keys import JobKeys
 from worker.protocol.serialization import EnvelopeCodec
 

@@ -21,8 +21,9 @@ from arq.worker import Worker
 from redis.exceptions import RedisError, ResponseError
 
 from worker.client.stats import queue_stats
+from worker.engine.duties import every
 from worker.engine.executor import JobExecutor
-from worker.engine.health import Heartbeat, WorkerState
+from worker.engine.health import ArqCounter, Heartbeat, WorkerState
 from worker.engine.leases import Leases
 from worker.engine.probes import start_probes
 from worker.engine.running import RunningTries
@@ -32,7 +33,6 @@ from worker.engine.try_handle import CancelReason, TryHandle
 from worker.engine.wakeup import WakeUp
 from worker.errors import RedisPermissionError
 from worker.observability.metrics import Metrics
-from worker.process.eventloop import cancel_requested
 from worker.process.forced_exit import LAST_CHANCE_S, ForcedExit
 from worker.protocol.connection import close_redis
 from worker.protocol.permissions import permission_error, redis_user
@@ -50,26 +50,12 @@ RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 5.0
 
 
-class _ArqCounter:
-    """One of arq's job counters, read from the worker's own count (each try is counted once, in
-    ``WorkerState``); arq's ``__init__`` setting it to 0 is ignored."""
-
-    def __init__(self, tally: TryTally) -> None:
-        self._tally = tally
-
-    def __get__(self, worker: JobqWorker, owner: type | None = None) -> int:
-        return int(getattr(worker.state, self._tally.value))
-
-    def __set__(self, worker: JobqWorker, value: int) -> None:
-        return None
-
-
 class JobqWorker(Worker):
     """arq's worker running jobq's loop: leased claims, fenced outcomes, outage-proof polling, drain."""
 
-    jobs_complete = _ArqCounter(TryTally.SUCCEEDED)
-    jobs_failed = _ArqCounter(TryTally.FAILED)
-    jobs_retried = _ArqCounter(TryTally.RETRIED)
+    jobs_complete = ArqCounter(TryTally.SUCCEEDED)
+    jobs_failed = ArqCounter(TryTally.FAILED)
+    jobs_retried = ArqCounter(TryTally.RETRIED)
 
     def __init__(
         self,
@@ -125,8 +111,6 @@ class JobqWorker(Worker):
             self.state.worker_id, self.queue_name, len(self.functions), ", ".join(sorted(self.functions)),
         )  # fmt: skip
         self.ctx["redis"] = self.pool
-        if self.on_startup:
-            await self.on_startup(self.ctx)
         if self.executor.services is not None:
             for declared in resources_from_modules(self._settings.task_modules):
                 await self.executor.services.resources.get(declared)  # opened now, not by the first job
@@ -139,8 +123,8 @@ class JobqWorker(Worker):
                 refresh=self.refresh_metrics,
             )
         background = [
-            asyncio.create_task(self._every(self.leases.lease_ms / 3000, self._renew_leases), name="jobq-leases"),
-            asyncio.create_task(self._every(self.heartbeat.interval_s, self._beat), name="jobq-heartbeat"),
+            self._every(self.leases.lease_ms / 3000, self._renew_leases, "jobq-leases"),
+            self._every(self.heartbeat.interval_s, self._beat, "jobq-heartbeat"),
             asyncio.create_task(self.wakeup.listen(), name="jobq-wakeup"),
         ]
         # Start-up objects (modules, settings, registry) live as long as the process: keeping them out of
@@ -248,21 +232,13 @@ class JobqWorker(Worker):
 
     # --- background duties ------------------------------------------------------------------
 
-    async def _every(self, interval_s: float, duty: Callable[[], Any]) -> None:
-        while True:
-            try:
-                await duty()
-            except TRANSIENT as exc:
-                if cancel_requested():  # the stop came as a timeout (worker.process.eventloop.cancel_requested)
-                    raise asyncio.CancelledError from exc
-                self.state.redis_failed(exc)
-            except ResponseError as exc:
-                if (refused := self._refusal(exc)) is None:
-                    raise
-                self._refused = refused
-                self.wakeup.set()
-                return
-            await asyncio.sleep(interval_s)
+    def _every(self, interval_s: float, duty: Callable[[], Any], name: str) -> asyncio.Task[None]:
+        return asyncio.create_task(every(interval_s, duty, self.state, self._stops_on), name=name)
+
+    def _stops_on(self, exc: ResponseError) -> bool:
+        self._refused = self._refused or self._refusal(exc)
+        self.wakeup.set()
+        return self._refused is not None
 
     def _refusal(self, exc: BaseException | None) -> RedisPermissionError | None:
         # A permission Redis refuses is configuration, not an outage: the worker stops (exit 2), naming it.
@@ -318,7 +294,5 @@ class JobqWorker(Worker):
             return
         with contextlib.suppress(RedisError, OSError):
             await self.heartbeat.remove()
-        if self.on_shutdown:
-            await self.on_shutdown(self.ctx)
         await close_redis(self.pool)
         self._pool = None

@@ -21,7 +21,7 @@ from worker.engine.limiter import DistributedLimiter
 from worker.engine.middleware import MiddlewareChain, load_middleware
 from worker.engine.scheduler import CronScheduler
 from worker.engine.services import Resources, WorkerServices
-from worker.engine.try_job import ExecutionConfig
+from worker.engine.try_records import ExecutionConfig
 from worker.observability.metrics import Metrics
 from worker.observability.middleware import MetricsMiddleware, SentryMiddleware, TryLogMiddleware
 from worker.observability.tracing import monitor_configs
@@ -112,7 +112,7 @@ def build_worker(
         registry,
         codec,
         execution_config(settings, worker_id),
-        recorder=TryRecorder(redis, settings.queue_name, bounds, max_envelope_bytes=settings.max_envelope_bytes),
+        recorder=TryRecorder(redis, settings.queue_name, bounds),
         attempts=AttemptRunner(
             registry, DistributedLimiter(redis, settings.limit_lease_s), cancel_grace_s=settings.cancel_grace_s
         ),

@@ -24,7 +24,7 @@ from worker.engine.middleware import MiddlewareChain
 from worker.engine.outcomes import TryEnds
 from worker.engine.services import WorkerServices
 from worker.engine.try_handle import TryHandle
-from worker.engine.try_job import ExecutionConfig, TryJob, bare_job, decoded_job, refusal
+from worker.engine.try_records import ExecutionConfig, TryJob, bare_job, decoded_job, refusal
 from worker.errors import JobQuarantined, SerializationError, UnknownTaskError
 from worker.observability.metrics import Metrics
 from worker.policy import RandomDraw, RetryPolicy, resolve_timeout_s

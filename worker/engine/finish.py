@@ -1,9 +1,9 @@
-"""The Redis side of one try: load it at the start, and record its outcome atomically at the end.
+"""The Redis side of the end of one try: its outcome recorded atomically.
 
-The engine's claim already counts the start and loads the job (:mod:`worker.engine.leases`), and a
-successful or aborted end is written with the other ends of the same loop iteration
-(:mod:`worker.engine.finish_batch`); the scripts here cover the rest (retry, deferral, dead letter, release)
-and a start for callers that claimed without starting.
+The claim counts the start of a try and loads its job (:mod:`worker.engine.leases`: a try has no
+other start), and a successful or aborted end is written with the other ends of the same loop
+iteration (:mod:`worker.engine.finish_batch`); the scripts here cover the rest (retry, deferral, dead
+letter, release, give-back).
 
 Every transition is one Lua script, so no crash can leave a job half-moved: a dead-lettered job is
 removed from the queue in the same script that writes its dead letter; a retried job is re-scored
@@ -14,7 +14,6 @@ another worker. Scripts are retried through Redis outages (see :func:`with_redis
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,37 +23,10 @@ from worker.engine.finish_batch import FinishBatcher
 from worker.errors import CorruptJobRecord
 from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store
 from worker.protocol.redis_retry import with_redis_retries
-from worker.protocol.scripts import Scripts, include_source
-
-logger = logging.getLogger("jobq.finish")
+from worker.protocol.scripts import Scripts
 
 #: arq's lifetime of the tries counter; jobq refreshes it when it schedules a retry.
 RETRY_COUNTER_TTL_S = 88_400
-
-
-# KEYS: job, retry, meta, abort, in-progress.  ARGV: retry counter TTL (s), token, largest envelope (bytes).
-# Returns -1 (lease lost) or {envelope, tries started (this one included), failures, abort requested,
-# problem}: the envelope as in the claim (see worker.engine.leases), problem '' or which key is corrupt.
-START_LUA = (
-    include_source("records")
-    + """
-if redis.pcall('GET', KEYS[5]) ~= ARGV[2] then return -1 end
-local envelope = redis.pcall('GET', KEYS[1])
-local started, failures, problem = count_of(redis.pcall('INCR', KEYS[2])), 0, ''
-if type(envelope) == 'table' then envelope, problem = false, wrong_record(KEYS[1], nil, 'a job envelope') end
-if not started then
-  started, problem = 1, problem ~= '' and problem or wrong_record(KEYS[2], nil, 'a count of started tries')
-else
-  redis.call('EXPIRE', KEYS[2], ARGV[1])
-  local raw = redis.pcall('HGET', KEYS[3], 'failures')
-  failures = raw == false and 0 or count_of(raw)
-  if not failures then failures, problem = 0, wrong_record(KEYS[3], 'failures', 'a count of failures') end
-end
-if not envelope then envelope = ''
-elseif #envelope > tonumber(ARGV[3]) then envelope = #envelope end
-return {envelope, started, failures, redis.call('EXISTS', KEYS[4]), problem}
-"""
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +59,7 @@ class LeaseLost(Exception):
 
 
 class TryRecorder:
-    """Runs the start and end-of-try scripts for one queue, fenced by the lease token."""
+    """Runs the end-of-try scripts for one queue, fenced by the lease token."""
 
     def __init__(
         self,
@@ -96,14 +68,11 @@ class TryRecorder:
         bounds: DeadLetterBounds,
         *,
         retry_deadline_s: float = 300.0,
-        max_envelope_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.queue = queue
         self._redis = redis
         self._bounds = bounds
         self._deadline_s = retry_deadline_s
-        self._max_envelope_bytes = max_envelope_bytes
-        self._start = redis.register_script(START_LUA)
         scripts = Scripts.of(redis)  # worker/protocol/lua/<name>.lua
         self._dead_letter = scripts["dead_letter"]
         self._retry = scripts["retry"]
@@ -131,18 +100,6 @@ class TryRecorder:
         if isinstance(answer, bytes):  # the script found one of the job's keys corrupt, and wrote nothing
             raise CorruptJobRecord(f"{what} failed: {answer.decode(errors='replace')}")
         return answer
-
-    async def start(self, k: JobKeys, token: str) -> StartedTry:
-        """Count the start of a try and load the job; :class:`LeaseLost` if the lease is gone already."""
-        envelope, started, failures, aborted, problem = await self._run(
-            self._start, f"start of job {k.job_id}", [k.job, k.retry, k.meta, k.abort, k.in_progress],
-            [RETRY_COUNTER_TTL_S, token, self._max_envelope_bytes],
-        )  # fmt: skip
-        oversize = envelope if type(envelope) is int else 0
-        return StartedTry(
-            None if oversize else envelope or None, int(started), int(failures), bool(aborted),
-            problem.decode(errors="replace") if problem else None, oversize,
-        )  # fmt: skip
 
     def _finish_keys(self, k: JobKeys) -> list[str]:
         return [k.queue, k.job, k.retry, k.in_progress, k.meta, k.abort, k.result]

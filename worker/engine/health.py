@@ -222,3 +222,17 @@ async def _with_supervisors(
                 detail = {"slot": slot, **found.detail}
                 out.append(HealthReport(found.worker_id, found.healthy, found.age_s, detail, found.reason))
     return out
+
+
+class ArqCounter:
+    """One of arq's job counters on a worker (``jobs_complete``...), read from its ``WorkerState``: each try
+    is counted once, there. arq's ``Worker.__init__`` setting it to 0 is ignored."""
+
+    def __init__(self, tally: TryTally) -> None:
+        self._tally = tally
+
+    def __get__(self, worker: Any, owner: type | None = None) -> int:
+        return int(getattr(worker.state, self._tally.value))
+
+    def __set__(self, worker: Any, value: int) -> None:
+        return None

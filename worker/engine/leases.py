@@ -43,8 +43,8 @@ class Claim:
 
     job_id: str
     token: str
-    due_ms: int = 0  #: the job's score when claimed: when it became due
-    started: StartedTry | None = None  #: the start of the try, counted by the claim itself
+    due_ms: int  #: the job's score when claimed: when it became due
+    started: StartedTry  #: the start of the try, counted by the claim itself
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from worker.engine.finish import LeaseLost, TryRecorder
 from worker.engine.limiter import NoFreeSlot
 from worker.engine.middleware import MiddlewareChain
 from worker.engine.try_handle import TryHandle, cancelled_outcome
-from worker.engine.try_job import ExecutionConfig, TryJob, dead_letter_entry, result_body
+from worker.engine.try_records import ExecutionConfig, TryJob, dead_letter_entry, result_body
 from worker.errors import JobAborted, PermanentError
 from worker.policy import RandomDraw, RetryPolicy, decide
 from worker.protocol.serialization import EnvelopeCodec, error_to_dict

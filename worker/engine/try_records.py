@@ -1,4 +1,5 @@
-"""The data of one try: the executor's settings, the decoded job about to run, and what its end writes."""
+"""What the executor knows of one try: its settings, the job decoded from the claim, and the records
+the try's end writes (the result body, the dead letter)."""
 
 from __future__ import annotations
 
