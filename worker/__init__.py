@@ -3,9 +3,8 @@
 Everything a task module or a producer needs is importable from here; ``__all__`` is the public
 API, grouped by who uses it (a test keeps it honest). Names are imported on first use (PEP 562):
 ``import worker`` loads no submodule of jobq, and ``from worker import task`` (and the rest of what
-a task module declares) loads neither redis, arq, prometheus_client nor aiohttp, which halves the
-start-up time and memory of a process that only declares tasks; tests/unit/test_imports.py checks
-each of these claims.
+a task module declares) loads neither redis, arq, prometheus_client nor aiohttp; tests/unit/test_imports.py
+checks both claims.
 """
 
 # Helpers under private names: every public name of this module is in __all__ (a test checks).

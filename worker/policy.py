@@ -1,7 +1,8 @@
 """Execution policies as data, and the pure functions that apply them.
 
-A task's effective policy is resolved as "enqueue override, else task default, else settings
-default" (:func:`resolve_timeout_s`). Backoff and the retry decision (:func:`decide`) are pure
+A job's timeout is resolved once, by :func:`resolve_timeout_s`: the enqueue override, else the task's,
+else the settings default; its retry policy is the task's, else the settings' (``TaskDef.retry_policy``,
+with the task's ``max_tries`` winning). Backoff and the retry decision (:func:`decide`) are pure
 functions of the policy, the error, the try number and a random draw, so they are tested without I/O.
 """
 

@@ -205,7 +205,7 @@ class Client:
         :class:`~worker.errors.RedisPermissionError` when Redis refuses this client's ACL user what a
         worker needs to claim the job (checked once per queue). With a ``job_id`` that already exists,
         nothing is written and the returned handle has ``created == False``. ``timeout_s`` is the time
-        limit of each try of this job (at most the task's own); ``timeout`` is its deprecated spelling.
+        limit of each try of this job (shorter or longer than the task's); ``timeout`` is its deprecated spelling.
         """
         if timeout is not None:
             timeout_s = renamed_argument("Client.enqueue", "timeout", timeout, "timeout_s", timeout_s)

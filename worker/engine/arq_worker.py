@@ -1,7 +1,7 @@
 """The arq ``Worker`` subclass jobq runs (built from the settings by :mod:`worker.engine.assembly`).
 
 arq is pinned exactly; every override lives here with a one-line reason, so an arq upgrade has one
-file to re-check. arq still provides the worker's shape (construction, signal wiring, close); jobq
+file to re-check. arq still provides the worker's shape (construction, signal wiring; jobq overrides close); jobq
 replaces its polling loop (leased claims with fencing tokens, a loop that outlives Redis outages,
 cron, graceful drain) and its job runner (:class:`~worker.engine.executor.JobExecutor`).
 """

@@ -30,8 +30,9 @@ async def run_worker(settings: JobqSettings, *, registry: TaskRegistry | None = 
     try:
         await worker.async_run()
     except asyncio.CancelledError:
-        # arq's signal handler cancels the main task; running jobs were cancelled and re-queued.
-        logger.info("worker stopping on signal")
+        # A stop signal makes the loop return by itself (worker.engine.stopping drains and gives jobs back);
+        # this is a cancellation from outside (an embedding program): close() below gives back what runs.
+        logger.info("worker cancelled")
     finally:
         await worker.close()
     logger.info(

@@ -1,4 +1,7 @@
-"""Every Redis key jobq reads or writes, in one place.
+"""The names of the Redis keys jobq reads or writes: every key is built from the functions and prefixes here.
+
+Python builds keys with them; a Lua script gets its keys in KEYS, or (enqueue) the prefixes from here in ARGV;
+the ACL probe of :mod:`worker.protocol.permissions` touches one key of each family.
 
 Jobs use arq's own layout so stock arq clients interoperate; jobq's additions live under ``jobq:``.
 """

@@ -277,7 +277,10 @@ def _import(module_name: str) -> ModuleType:
 
 
 def timeout_limit_s(task_def: TaskDef[Any, Any], default_s: float) -> float:
-    """The longest timeout a job of this task may ask for: the task's own (or the default)."""
+    """The timeout of a job of this task that asks for none: the task's own, else ``default_s``.
+
+    A job may ask for a shorter or a longer one (``timeout_s`` at enqueue); this is what arq and the API show.
+    """
     return resolve_timeout_s(None, task_def.timeout_s, default_s)
 
 
