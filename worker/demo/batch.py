@@ -136,7 +136,7 @@ async def _check_abort(handle: JobHandle[Any]) -> tuple[str, bool]:
             break
         await asyncio.sleep(0.01)
     started = time.monotonic()
-    stopped = await handle.abort(wait=5) is JobStatus.ABORTED
+    stopped = await handle.abort(wait_s=5) is JobStatus.ABORTED
     return (f"running job aborted in {time.monotonic() - started:.2f}s", stopped)
 
 
