@@ -1,0 +1,511 @@
+"""A table of cases for every Lua script (worker/protocol/lua/): keys before, KEYS and ARGV, reply, keys after.
+
+Run against fakeredis by tests/unit/test_scripts.py and against a real redis-server by
+tests/integration/test_scripts_real.py, so both Redis implementations answer every script the same.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from worker.engine.finish_batch import FINISH_KEY_PREFIXES
+from worker.engine.leases import CLAIM_KEY_PREFIXES
+from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES
+from worker.protocol.permissions import PROBE_ID, probe_keys
+from worker.protocol.scripts import ScriptName, Scripts
+
+
+class Z(dict[str, float | None]):
+    """A sorted set: member -> score (``None`` after: any score)."""
+
+
+class H(dict[str, str]):
+    """A hash."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An error reply starting with ``prefix``."""
+
+    prefix: str
+
+
+Value = str | Z | H | None  # None after: the key is absent
+
+
+@dataclass(frozen=True)
+class Case:
+    script: ScriptName
+    name: str
+    keys: list[str]
+    args: list[Any]
+    reply: Any
+    before: dict[str, Value] = field(default_factory=dict)
+    after: dict[str, Value] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return f"{self.script}-{self.name}"
+
+
+def _jobs(*fields: str) -> str:
+    return json.dumps(list(fields))
+
+
+DLQ, INDEX = "jobq:dlq:q", "jobq:dlq:q:index"
+
+CASES = [
+    # enqueue
+    Case(
+        "enqueue",
+        "a-new-job-is-written-and-queued",
+        ["q", "jobq:enqueued:r1"],
+        ["jobq:wake:q", _jobs("j1", "5", "60000", "env", "0"), 60000, ENQUEUE_KEY_PREFIXES],
+        [1],
+        after={"arq:job:j1": "env", "q": Z({"j1": 5}), "jobq:enqueued:r1": "1"},
+    ),
+    Case(
+        "enqueue",
+        "a-given-id-with-a-result-is-not-written",
+        ["q", "jobq:enqueued:r2"],
+        [
+            "jobq:wake:q",
+            _jobs("j1", "5", "60000", "env", "1", "j2", "6", "60000", "e2", "1"),
+            60000,
+            ENQUEUE_KEY_PREFIXES,
+        ],
+        [0, 1],
+        before={"arq:result:j1": "done", "jobq:abort:j2": "1"},
+        after={"arq:job:j1": None, "arq:job:j2": "e2", "jobq:abort:j2": None, "q": Z({"j2": 6})},
+    ),
+    Case(
+        "enqueue",
+        "a-resent-call-answers-from-its-record",
+        ["q", "jobq:enqueued:r3"],
+        ["jobq:wake:q", _jobs("j1", "5", "60000", "env", "0"), 60000, ENQUEUE_KEY_PREFIXES],
+        [1],
+        before={"jobq:enqueued:r3": "1"},
+        after={"arq:job:j1": None, "q": None},
+    ),
+    Case(
+        "enqueue",
+        "a-bad-ttl-writes-nothing",
+        ["q", "jobq:enqueued:r4"],
+        ["jobq:wake:q", _jobs("j1", "5", "60000", "e", "0", "j2", "5", "0", "e", "0"), 60000, ENQUEUE_KEY_PREFIXES],
+        Failure("JOBQ_BAD_JOB 2"),
+        after={"arq:job:j1": None, "q": None},
+    ),
+    Case(
+        "enqueue",
+        "a-queue-of-another-type-is-refused",
+        ["q", "jobq:enqueued:r5"],
+        ["jobq:wake:q", _jobs("j1", "5", "60000", "e", "0"), 60000, ENQUEUE_KEY_PREFIXES],
+        Failure("JOBQ_NOT_A_QUEUE string"),
+        before={"q": "oops"},
+        after={"arq:job:j1": None},
+    ),
+    # claim: now, wanted, scan, lease, token prefix, first token, retry TTL, largest envelope, prefixes
+    Case(
+        "claim",
+        "a-due-job-is-leased-and-started",
+        ["q"],
+        [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES],
+        [["j1", "w:run-1", "5", "env", 1, 0, 0, ""], "2000"],
+        before={"q": Z({"j1": 5, "later": 2000}), "arq:job:j1": "env", "arq:job:later": "e"},
+        after={"arq:in-progress:j1": "w:run-1", "arq:retry:j1": "1", "arq:in-progress:later": None},
+    ),
+    Case(
+        "claim",
+        "a-leased-job-is-skipped-and-a-restart-counts-failures",
+        ["q"],
+        [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES],
+        [["j2", "w:run-1", "6", "env", 3, 1, 1, ""], ""],
+        before={
+            "q": Z({"j1": 5, "j2": 6}),
+            "arq:in-progress:j1": "other:1",
+            "arq:job:j2": "env",
+            "arq:retry:j2": "2",
+            "jobq:meta:j2": H({"failures": "1"}),
+            "jobq:abort:j2": "1",
+        },
+        after={"arq:in-progress:j1": "other:1", "arq:in-progress:j2": "w:run-1", "arq:retry:j2": "3"},
+    ),
+    Case(
+        "claim",
+        "a-corrupt-tries-counter-is-named",
+        ["q"],
+        [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES],
+        [["j1", "w:run-1", "5", "env", 1, 0, 0, 'arq:retry:j1 holds "abc", not a count of started tries'], ""],
+        before={"q": Z({"j1": 5}), "arq:job:j1": "env", "arq:retry:j1": "abc"},
+    ),
+    # renew_leases
+    Case(
+        "renew_leases",
+        "held-leases-are-renewed-lost-ones-reported",
+        ["arq:in-progress:a", "arq:in-progress:b"],
+        [30000, "t1", "t2"],
+        [1, 0],
+        before={"arq:in-progress:a": "t1", "arq:in-progress:b": "thief"},
+        after={"arq:in-progress:a": "t1", "arq:in-progress:b": "thief"},
+    ),
+    # finish_many
+    Case(
+        "finish_many",
+        "held-jobs-end-stolen-ones-are-left",
+        ["q"],
+        [_jobs("a", "t1", "res", "60000", "b", "t2", "res", "60000", "c", "t3", "", "0"), 300000, FINISH_KEY_PREFIXES],
+        [1, -1, 1],
+        before={
+            "q": Z({"a": 1, "b": 2, "c": 3}),
+            "arq:in-progress:a": "t1",
+            "arq:job:a": "e",
+            "arq:retry:a": "1",
+            "jobq:meta:a": H({"failures": "0"}),
+            "arq:in-progress:b": "thief",
+            "arq:job:b": "e",
+            "arq:in-progress:c": "t3",
+            "arq:job:c": "e",
+        },
+        after={
+            "q": Z({"b": 2}),
+            "arq:result:a": "res",
+            "arq:job:a": None,
+            "arq:retry:a": None,
+            "jobq:meta:a": None,
+            "arq:in-progress:a": None,
+            "arq:job:b": "e",
+            "arq:result:b": None,
+            "jobq:done:c": "t3",
+            "arq:job:c": None,
+        },
+    ),
+    Case(
+        "finish_many",
+        "a-resent-end-finds-its-result",
+        ["q"],
+        [_jobs("a", "t1", "res", "60000"), 300000, FINISH_KEY_PREFIXES],
+        [1],
+        before={"arq:result:a": "res"},
+    ),
+    # dead_letter: queue, job, retry, in-progress, meta, abort, result, store, index
+    Case(
+        "dead_letter",
+        "the-entry-is-written-and-the-job-removed",
+        [
+            "q",
+            "arq:job:a",
+            "arq:retry:a",
+            "arq:in-progress:a",
+            "jobq:meta:a",
+            "jobq:abort:a",
+            "arq:result:a",
+            DLQ,
+            INDEX,
+        ],
+        ["a", "res", 60000, "t1", "entry", 10_000, 1, 86_400_000],
+        1,
+        before={
+            "q": Z({"a": 1}),
+            "arq:job:a": "e",
+            "arq:in-progress:a": "t1",
+            DLQ: H({"old": "x"}),
+            INDEX: Z({"old": 5}),
+        },
+        after={
+            "q": None,
+            "arq:job:a": None,
+            "arq:in-progress:a": None,
+            "arq:result:a": "res",
+            DLQ: H({"a": "entry"}),
+            INDEX: Z({"a": 10_000}),
+        },
+    ),
+    Case(
+        "dead_letter",
+        "a-lost-lease-writes-nothing",
+        [
+            "q",
+            "arq:job:a",
+            "arq:retry:a",
+            "arq:in-progress:a",
+            "jobq:meta:a",
+            "jobq:abort:a",
+            "arq:result:a",
+            DLQ,
+            INDEX,
+        ],
+        ["a", "res", 60000, "t1", "entry", 10_000, 10, 86_400_000],
+        -1,
+        before={"q": Z({"a": 1}), "arq:in-progress:a": "thief"},
+        after={"q": Z({"a": 1}), DLQ: None},
+    ),
+    Case(
+        "dead_letter",
+        "a-store-of-another-type-is-named",
+        [
+            "q",
+            "arq:job:a",
+            "arq:retry:a",
+            "arq:in-progress:a",
+            "jobq:meta:a",
+            "jobq:abort:a",
+            "arq:result:a",
+            DLQ,
+            INDEX,
+        ],
+        ["a", "res", 60000, "t1", "entry", 10_000, 10, 86_400_000],
+        'jobq:dlq:q holds "x", not a hash of dead letters',
+        before={"q": Z({"a": 1}), "arq:in-progress:a": "t1", DLQ: "x"},
+        after={"q": Z({"a": 1})},
+    ),
+    # retry: queue, in-progress, meta, job, retry
+    Case(
+        "retry",
+        "the-failure-is-counted-and-the-job-rescored",
+        ["q", "arq:in-progress:a", "jobq:meta:a", "arq:job:a", "arq:retry:a"],
+        ["a", 5000, "err", 60000, 88400, "t1"],
+        1,
+        before={"q": Z({"a": 1}), "arq:in-progress:a": "t1", "arq:job:a": "e", "arq:retry:a": "1"},
+        after={
+            "q": Z({"a": 5000}),
+            "arq:in-progress:a": None,
+            "jobq:meta:a": H({"failures": "1", "last_error": "err"}),
+        },
+    ),
+    Case(
+        "retry",
+        "a-corrupt-meta-is-named",
+        ["q", "arq:in-progress:a", "jobq:meta:a", "arq:job:a", "arq:retry:a"],
+        ["a", 5000, "err", 60000, 88400, "t1"],
+        'jobq:meta:a field failures holds "x", not a count of failures',
+        before={"q": Z({"a": 1}), "arq:in-progress:a": "t1", "jobq:meta:a": H({"failures": "x"})},
+        after={"q": Z({"a": 1}), "arq:in-progress:a": "t1"},
+    ),
+    # defer: queue, in-progress, retry
+    Case(
+        "defer",
+        "the-start-is-given-back",
+        ["q", "arq:in-progress:a", "arq:retry:a"],
+        ["a", 7000, "t1"],
+        1,
+        before={"q": Z({"a": 1}), "arq:in-progress:a": "t1", "arq:retry:a": "2"},
+        after={"q": Z({"a": 7000}), "arq:in-progress:a": None, "arq:retry:a": "1"},
+    ),
+    Case(
+        "defer",
+        "a-resent-deferral-finds-the-new-score",
+        ["q", "arq:in-progress:a", "arq:retry:a"],
+        ["a", 7000, "t1"],
+        1,
+        before={"q": Z({"a": 7000}), "arq:retry:a": "1"},
+        after={"arq:retry:a": "1"},
+    ),
+    # release, give_back
+    Case(
+        "release",
+        "a-held-lease-is-released",
+        ["arq:in-progress:a"],
+        ["t1"],
+        1,
+        before={"arq:in-progress:a": "t1"},
+        after={"arq:in-progress:a": None},
+    ),
+    Case(
+        "release",
+        "another-workers-lease-is-kept",
+        ["arq:in-progress:a"],
+        ["t1"],
+        -1,
+        before={"arq:in-progress:a": "thief"},
+        after={"arq:in-progress:a": "thief"},
+    ),
+    Case(
+        "give_back",
+        "the-start-is-undone-and-the-lease-released",
+        ["arq:in-progress:a", "arq:retry:a"],
+        ["t1"],
+        1,
+        before={"arq:in-progress:a": "t1", "arq:retry:a": "1"},
+        after={"arq:in-progress:a": None, "arq:retry:a": "0"},
+    ),
+    # limits (times from the server's clock: scores are not compared)
+    Case(
+        "limit_acquire",
+        "a-free-slot-is-taken",
+        ["jobq:limit:l:k"],
+        ["h1", 60000, 1],
+        1,
+        after={"jobq:limit:l:k": Z({"h1": None})},
+    ),
+    Case(
+        "limit_acquire",
+        "a-full-limit-refuses",
+        ["jobq:limit:l:k"],
+        ["h2", 60000, 1],
+        0,
+        before={"jobq:limit:l:k": Z({"h1": 9e15})},
+        after={"jobq:limit:l:k": Z({"h1": 9e15})},
+    ),
+    Case("limit_renew", "a-lost-slot-is-not-renewed", ["jobq:limit:l:k"], ["h1", 60000], 0),
+    Case(
+        "limit_renew",
+        "a-held-slot-is-renewed",
+        ["jobq:limit:l:k"],
+        ["h1", 60000],
+        1,
+        before={"jobq:limit:l:k": Z({"h1": 9e15})},
+        after={"jobq:limit:l:k": Z({"h1": None})},
+    ),
+    # cron_tick: ledger, job, result, queue, abort
+    Case(
+        "cron_tick",
+        "a-new-tick-is-enqueued",
+        ["jobq:cron:q:s", "arq:job:c", "arq:result:c", "q", "jobq:abort:c"],
+        [100, "c", 100, 60000, "env"],
+        1,
+        before={"jobq:abort:c": "1"},
+        after={"jobq:cron:q:s": "100", "arq:job:c": "env", "q": Z({"c": 100}), "jobq:abort:c": None},
+    ),
+    Case(
+        "cron_tick",
+        "an-old-tick-is-refused",
+        ["jobq:cron:q:s", "arq:job:c", "arq:result:c", "q", "jobq:abort:c"],
+        [100, "c", 100, 60000, "env"],
+        0,
+        before={"jobq:cron:q:s": "100"},
+        after={"arq:job:c": None, "q": None},
+    ),
+    # abort: queue, job, in-progress, result, abort, retry, meta
+    Case(
+        "abort",
+        "a-queued-job-is-removed",
+        ["q", "arq:job:a", "arq:in-progress:a", "arq:result:a", "jobq:abort:a", "arq:retry:a", "jobq:meta:a"],
+        ["a", "aborted-result", 60000, 86_400_000],
+        "aborted",
+        before={"q": Z({"a": 1}), "arq:job:a": "e"},
+        after={"q": None, "arq:job:a": None, "arq:result:a": "aborted-result", "arq:in-progress:a": "aborted"},
+    ),
+    Case(
+        "abort",
+        "a-running-job-gets-a-marker",
+        ["q", "arq:job:a", "arq:in-progress:a", "arq:result:a", "jobq:abort:a", "arq:retry:a", "jobq:meta:a"],
+        ["a", "aborted-result", 60000, 86_400_000],
+        "running",
+        before={"q": Z({"a": 1}), "arq:in-progress:a": "t1"},
+        after={"jobq:abort:a": "1", "q": Z({"a": 1})},
+    ),
+    Case(
+        "abort",
+        "a-finished-job-is-left",
+        ["q", "arq:job:a", "arq:in-progress:a", "arq:result:a", "jobq:abort:a", "arq:retry:a", "jobq:meta:a"],
+        ["a", "aborted-result", 60000, 86_400_000],
+        "finished",
+        before={"arq:result:a": "r"},
+        after={"arq:result:a": "r"},
+    ),
+    # dead_letter_replay: store, index, queue, job, retry, meta, result, abort
+    Case(
+        "dead_letter_replay",
+        "the-entry-goes-back-as-a-job",
+        [DLQ, INDEX, "q", "arq:job:a", "arq:retry:a", "jobq:meta:a", "arq:result:a", "jobq:abort:a"],
+        ["a", "entry", "env", 500, 60000],
+        1,
+        before={DLQ: H({"a": "entry"}), INDEX: Z({"a": 1}), "arq:retry:a": "3", "arq:result:a": "r"},
+        after={
+            DLQ: None,
+            INDEX: None,
+            "q": Z({"a": 500}),
+            "arq:job:a": "env",
+            "arq:retry:a": None,
+            "arq:result:a": None,
+        },
+    ),
+    Case(
+        "dead_letter_replay",
+        "a-changed-entry-is-left",
+        [DLQ, INDEX, "q", "arq:job:a", "arq:retry:a", "jobq:meta:a", "arq:result:a", "jobq:abort:a"],
+        ["a", "entry", "env", 500, 60000],
+        0,
+        before={DLQ: H({"a": "newer"})},
+        after={DLQ: H({"a": "newer"}), "q": None},
+    ),
+    Case(
+        "dead_letter_replay",
+        "a-queued-job-of-that-id-refuses",
+        [DLQ, INDEX, "q", "arq:job:a", "arq:retry:a", "jobq:meta:a", "arq:result:a", "jobq:abort:a"],
+        ["a", "entry", "env", 500, 60000],
+        -1,
+        before={DLQ: H({"a": "entry"}), "arq:job:a": "other"},
+        after={DLQ: H({"a": "entry"}), "arq:job:a": "other"},
+    ),
+    # dead_letter_trim: store, index; now, retention, max entries
+    Case(
+        "dead_letter_trim",
+        "old-and-excess-entries-are-dropped",
+        [DLQ, INDEX],
+        [10_000, 5_000, 1],
+        2,
+        before={DLQ: H({"old": "x", "mid": "y", "new": "z"}), INDEX: Z({"old": 1_000, "mid": 6_000, "new": 9_000})},
+        after={DLQ: H({"new": "z"}), INDEX: Z({"new": 9_000})},
+    ),
+    # permission_probe (no ACL in the tests: nothing is refused, nothing changes)
+    Case(
+        "permission_probe",
+        "everything-allowed-changes-nothing",
+        probe_keys("q"),
+        [PROBE_ID],
+        [],
+        before={"q": Z({"a": 1})},
+        after={"q": Z({"a": 1})},
+    ),
+]
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return value
+
+
+async def _write(redis: Redis, key: str, value: Value) -> None:
+    if isinstance(value, Z):
+        await redis.zadd(key, {m: s or 0 for m, s in value.items()})
+    elif isinstance(value, H):
+        await redis.hset(key, mapping=dict(value))  # type: ignore[misc]
+    elif value is not None:
+        await redis.set(key, value)
+
+
+async def _read(redis: Redis, key: str, like: Value) -> Value:
+    kind = _text(await redis.type(key))
+    if kind == "none":
+        return None
+    if kind == "zset":
+        pairs = await redis.zrange(key, 0, -1, withscores=True)
+        return Z({_text(m): (None if isinstance(like, Z) and like.get(_text(m), 0) is None else s) for m, s in pairs})
+    if kind == "hash":
+        return H({_text(k): _text(v) for k, v in (await redis.hgetall(key)).items()})  # type: ignore[misc]
+    return str(_text(await redis.get(key)))
+
+
+async def check(redis: Redis, case: Case) -> None:
+    """Write the keys before, run the script, compare its reply and the keys after (``redis`` starts empty)."""
+    for key, value in case.before.items():
+        await _write(redis, key, value)
+    script = Scripts.of(redis)[case.script]
+    if isinstance(case.reply, Failure):
+        with pytest.raises(ResponseError, match=f"^{re.escape(case.reply.prefix)}"):
+            await script(case.keys, case.args)
+    else:
+        assert _text(await script(case.keys, case.args)) == case.reply
+    for key, expected in case.after.items():
+        assert await _read(redis, key, expected) == expected, key
