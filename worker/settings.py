@@ -7,78 +7,38 @@ environment anywhere else. Secrets are :class:`~pydantic.SecretStr` and print as
 from __future__ import annotations
 
 import difflib
-import json
 import logging
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from worker.errors import SettingsError
 from worker.policy import RetryPolicy
-from worker.queue_names import queue_name_problem
+from worker.redis_settings import CommaList, RedisSettings
+from worker.setting_checks import (
+    bounded_duration,
+    checked_queue_name,
+    checked_sentry_dsn,
+    cron_from_json,
+    split_commas,
+)
 
 ENV_PREFIX = "JOBQ_"
 logger = logging.getLogger("jobq.settings")
 
-#: The longest duration any ``*_s`` setting may take.
-MAX_DURATION_S = 10 * 365 * 86400.0
 
-CommaList = Annotated[list[str], NoDecode]
-#: Query parameters of a Redis URL that carry credentials (redis-py reads them): moved out of the URL.
-_URL_CREDENTIALS = frozenset({"password", "username"})
-
-
-def _split_commas(value: Any) -> Any:
-    if isinstance(value, str):
-        stripped = value.strip()
-        if stripped.startswith("["):  # a JSON list is accepted too
-            return json.loads(stripped)
-        return [part.strip() for part in stripped.split(",") if part.strip()]
-    return value
-
-
-class JobqSettings(BaseSettings):
+class JobqSettings(RedisSettings):
     """Every knob of jobq. Each field is set by the environment variable ``JOBQ_<FIELD NAME>``."""
 
     # No infinities or NaN in any number: every duration ends up as a Redis TTL or a deadline.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="forbid", allow_inf_nan=False)
 
-    # --- Redis connection -------------------------------------------------------------------
-    redis_url: str = Field(
-        "redis://localhost:6379/0",
-        description="Redis to use: `redis://host:port/db`, `rediss://` for TLS, or `unix:///path.sock`. "
-        "A password in the URL is moved into JOBQ_REDIS_PASSWORD and never logged.",
-    )
-    redis_username: str | None = Field(None, description="ACL user name (overrides the URL's).")
-    redis_password: SecretStr | None = Field(None, description="Password for AUTH or the ACL user (secret).")
-    redis_tls_ca_file: Path | None = Field(None, description="CA bundle that signs the server's certificate.")
-    redis_tls_cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
-    redis_tls_key_file: Path | None = Field(None, description="Private key of the client certificate.")
-    redis_tls_verify: Literal["required", "optional", "none"] = Field(
-        "required", description="Server certificate check: `required`, `optional` or `none`."
-    )
-    redis_tls_check_hostname: bool = Field(True, description="Check the server certificate's host name.")
-    redis_sentinels: CommaList = Field(
-        default_factory=list,
-        description="Sentinel addresses `host:port,host:port`; when set, the master is found through them.",
-    )
-    redis_sentinel_master: str = Field("mymaster", description="Name of the master the sentinels watch.")
-    redis_sentinel_password: SecretStr | None = Field(None, description="Password of the sentinels (secret).")
-    redis_socket_timeout_s: float = Field(
-        5.0, gt=0, description="Seconds a Redis command may take before the connection is dropped."
-    )
-    redis_connect_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for a Redis connection.")
-    redis_safety_check: Literal["warn", "refuse", "off"] = Field(
-        "warn",
-        description="At worker start-up, check that Redis runs with `maxmemory-policy noeviction` and persistence "
-        "on: `warn` logs what is unsafe, `refuse` exits 2 instead of starting, `off` skips the check.",
-    )
+    # The Redis connection's fields come first, from RedisSettings (worker/redis_settings.py).
 
     # --- Queue and worker -------------------------------------------------------------------
     queue_name: str = Field(
@@ -218,104 +178,30 @@ class JobqSettings(BaseSettings):
     sentry_traces_sample_rate: float = Field(0.0, ge=0, le=1, description="Share of jobs traced in Sentry.")
     sentry_send_job_args: bool = Field(False, description="Send job payloads to Sentry (off: they may hold PII).")
 
-    @field_validator("redis_sentinels", "task_modules", "give_up_on", "middleware", mode="before")
+    @field_validator("task_modules", "give_up_on", "middleware", mode="before")
     @classmethod
     def _lists_from_commas(cls, value: Any) -> Any:
-        return _split_commas(value)
+        return split_commas(value)
 
     @field_validator("*")
     @classmethod
     def _bound_durations(cls, value: Any, info: ValidationInfo) -> Any:
-        # Redis takes TTLs in 64-bit milliseconds and clocks end in year 9999: ten years is past any real need.
-        duration = info.field_name is not None and info.field_name.endswith("_s") and isinstance(value, float)
-        if duration and value > MAX_DURATION_S:
-            raise ValueError(f"must be at most {MAX_DURATION_S:.0f} seconds (ten years), got {value:g}")
-        return value
-
-    @field_validator("redis_url")
-    @classmethod
-    def _check_redis_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in {"redis", "rediss", "unix"}:
-            raise ValueError("expected a URL starting with redis://, rediss:// or unix://")
-        if parts.scheme != "unix" and not parts.hostname:
-            raise ValueError("expected a host, as in redis://host:6379/0")
-        if parts.scheme != "unix":
-            db = parts.path.lstrip("/")
-            if db and not db.isdigit():
-                raise ValueError(f"the database after the host must be a number, got {db!r}")
-        return value
+        return bounded_duration(info.field_name, value)
 
     @field_validator("queue_name")
     @classmethod
     def _check_queue_name(cls, value: str) -> str:
-        problem = queue_name_problem(value)
-        if problem is not None:
-            raise ValueError(f"the queue name {problem}")
-        return value
-
-    @field_validator("redis_sentinels")
-    @classmethod
-    def _check_sentinels(cls, value: list[str]) -> list[str]:
-        for item in value:
-            host, _, port = item.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError(f"expected host:port entries, got {item!r}")
-        return value
-
-    @model_validator(mode="before")
-    @classmethod
-    def _move_url_password(cls, data: Any) -> Any:
-        """Keep secrets out of ``redis_url`` so the URL can be logged and shown safely.
-
-        A password (and user name) in the userinfo (``redis://user:pw@host``) or in the query string
-        (``?password=...&username=...``, which redis-py reads too) moves to JOBQ_REDIS_PASSWORD (and
-        JOBQ_REDIS_USERNAME) unless those are set; either way it leaves the URL.
-        """
-        if not isinstance(data, dict) or not isinstance(data.get("redis_url"), str):
-            return data
-        parts = urlsplit(data["redis_url"])
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        secrets = {name: value for name, value in query if name in _URL_CREDENTIALS}
-        if parts.password is None and parts.username is None and not secrets:
-            return data
-        data = dict(data)
-        password = parts.password if parts.password is not None else secrets.get("password")
-        username = parts.username or secrets.get("username")
-        if password is not None and not data.get("redis_password"):
-            data["redis_password"] = password
-        if username and not data.get("redis_username"):
-            data["redis_username"] = username
-        netloc = parts.hostname or ""
-        if parts.port:
-            netloc = f"{netloc}:{parts.port}"
-        kept = urlencode([(name, value) for name, value in query if name not in _URL_CREDENTIALS])
-        data["redis_url"] = urlunsplit((parts.scheme, netloc, parts.path, kept, parts.fragment))
-        return data
+        return checked_queue_name(value)
 
     @field_validator("cron", mode="before")
     @classmethod
     def _cron_from_json(cls, value: Any) -> Any:
-        if not isinstance(value, str):
-            return value
-        try:
-            return json.loads(value)
-        except ValueError as exc:
-            raise ValueError(f'not a JSON object ({exc}); write it as {{"schedule name": "0 3 * * *"}}') from None
+        return cron_from_json(value)
 
     @field_validator("sentry_dsn")
     @classmethod
     def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        from sentry_sdk.utils import BadDsn, Dsn  # only when one is set: the worker imports Sentry only then
-
-        try:
-            Dsn(value.get_secret_value())
-        except BadDsn as exc:
-            # BadDsn names the part that is wrong (scheme, key, project), never the whole DSN.
-            raise ValueError(f"not a Sentry DSN ({exc}); copy it from the project's Client Keys page") from None
-        return value
+        return checked_sentry_dsn(value)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -326,15 +212,6 @@ class JobqSettings(BaseSettings):
             backoff_factor=self.retry_backoff_factor,
             backoff_max_s=self.retry_backoff_max_s,
         )
-
-    @property
-    def sentinel_addresses(self) -> list[tuple[str, int]]:
-        """``JOBQ_REDIS_SENTINELS`` as ``(host, port)`` pairs."""
-        pairs = []
-        for item in self.redis_sentinels:
-            host, _, port = item.rpartition(":")
-            pairs.append((host, int(port)))
-        return pairs
 
 
 def env_name(field: str) -> str:
@@ -379,18 +256,3 @@ def _warn_unknown_env() -> None:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             logger.warning("ignoring unknown setting %s%s", name, hint)
-
-
-def settings_table_markdown() -> str:
-    """The configuration table of the README, generated from the settings class."""
-    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    for name, info in JobqSettings.model_fields.items():
-        default = info.get_default(call_default_factory=True)
-        if isinstance(default, list):
-            shown = ",".join(default) if default else "(empty)"
-        elif default is None:
-            shown = "(unset)"
-        else:
-            shown = str(default)
-        rows.append(f"| `{env_name(name)}` | `{shown}` | {info.description} |")
-    return "\n".join(rows)

@@ -6,7 +6,8 @@ import ast
 import re
 from pathlib import Path
 
-from worker.settings import JobqSettings, env_name, settings_table_markdown
+from worker.settings import JobqSettings, env_name
+from worker.settings_table import settings_table_markdown
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 

@@ -18,7 +18,8 @@ import worker.cli.jobs as cli_jobs
 import worker.cli.ops as cli_ops
 from worker.cli.common import cli_settings, fail, run, with_client
 from worker.client.producer import Client
-from worker.settings import JobqSettings, env_name, settings_table_markdown
+from worker.settings import JobqSettings, env_name
+from worker.settings_table import settings_table_markdown
 
 app = typer.Typer(
     name="jobq",
