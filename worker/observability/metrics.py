@@ -29,14 +29,13 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 
 from __future__ import annotations
 
-import os
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from itertools import accumulate
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.samples import Sample
@@ -68,8 +67,6 @@ class QueueSnapshot(Protocol):
 _JOB = ("queue", "task")
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-# prometheus_client's own switch for the ``_created`` series, read the way it reads it.
-_CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() not in ("true", "1", "t")
 
 
 class _CounterTally:
@@ -117,10 +114,10 @@ class _Counter:
     def describe(self) -> CounterMetricFamily:
         return CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def collect(self) -> CounterMetricFamily:
+    def collect(self, created: bool) -> CounterMetricFamily:
         family = self.describe()
         for values, tally in list(self.tallies.items()):
-            family.add_metric(values, tally.total, created=tally.created if _CREATED else None)
+            family.add_metric(values, tally.total, created=tally.created if created else None)
         return family
 
 
@@ -142,11 +139,11 @@ class _Histogram:
     def describe(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
 
-    def collect(self) -> HistogramMetricFamily:
+    def collect(self, created: bool) -> HistogramMetricFamily:
         family = self.describe()
         for values, tally in list(self.tallies.items()):
             family.add_metric(values, list(zip(self.les, accumulate(tally.counts), strict=True)), tally.sum)
-            if _CREATED:  # HistogramMetricFamily.add_metric takes no created time: its sample, as Histogram makes it
+            if created:  # HistogramMetricFamily.add_metric takes no created time: its sample, as Histogram makes it
                 labels = dict(zip(self.labelnames, values, strict=True))
                 family.samples.append(Sample(f"{self.name}_created", labels, tally.created))
         return family
@@ -163,8 +160,18 @@ class _TallyCollector:
             yield metric.describe()
 
     def collect(self) -> Iterator[Metric]:
+        created = _created_series()
         for metric in self._metrics:
-            yield metric.collect()
+            yield metric.collect(created)
+
+
+def _created_series() -> bool:
+    """Whether prometheus_client exports ``_created`` series now, asked of a throwaway counter of its own.
+
+    So its switches (``PROMETHEUS_DISABLE_CREATED_SERIES``, ``disable_created_metrics()``) hold here too.
+    """
+    probe = Counter("jobq_probe", "", registry=None)
+    return any(sample.name.endswith("_created") for family in probe.collect() for sample in family.samples)
 
 
 class Metrics:
