@@ -99,6 +99,13 @@ class TaskDefinitionError(JobqError):
     """A ``@task`` declaration or the set of task modules is wrong."""
 
 
+class InvalidPolicy(TaskDefinitionError, ValueError):
+    """A retry policy or a schedule's timing (``Every``, ``Cron``) is out of bounds; the message names the field.
+
+    Also a ``ValueError``, which these raised before, so ``except ValueError`` still catches it.
+    """
+
+
 class UnknownTaskError(JobqError, LookupError):
     """No task is registered under the requested name."""
 

@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from worker.errors import InvalidPayload, JobTimeout, PermanentError, RetryLater, SettingsError
+from worker.errors import InvalidPayload, InvalidPolicy, JobTimeout, PermanentError, RetryLater, SettingsError
 from worker.states import Outcome
 
 #: Draws a float in [0, 1); injected so backoff is deterministic in tests.
@@ -41,11 +41,14 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_tries < 1:
-            raise ValueError(f"max_tries must be at least 1, got {self.max_tries}")
+            raise InvalidPolicy(f"RetryPolicy: max_tries must be at least 1, got {self.max_tries}")
         if self.backoff_base_s < 0 or self.backoff_max_s < 0:
-            raise ValueError("backoff_base_s and backoff_max_s must not be negative")
+            raise InvalidPolicy(
+                "RetryPolicy: backoff_base_s and backoff_max_s must not be negative, "
+                f"got {self.backoff_base_s} and {self.backoff_max_s}"
+            )
         if self.backoff_factor < 1:
-            raise ValueError(f"backoff_factor must be at least 1, got {self.backoff_factor}")
+            raise InvalidPolicy(f"RetryPolicy: backoff_factor must be at least 1, got {self.backoff_factor}")
 
     def giving_up_on(self, extra: ErrorTypes) -> RetryPolicy:
         """This policy with ``extra`` error types added to ``give_up_on``."""
@@ -70,7 +73,7 @@ class Decision:
 def backoff_ceiling_s(policy: RetryPolicy, failed_try: int) -> float:
     """The largest delay after try number ``failed_try`` (1-based) has failed."""
     if failed_try < 1:
-        raise ValueError(f"try numbers start at 1, got {failed_try}")
+        raise ValueError(f"try numbers start at 1, got {failed_try}")  # the engine counts from 1: a bug, not input
     # Cap the exponent first: factor**n overflows a float long before it matters.
     exponent = min(failed_try - 1, 64)
     return min(policy.backoff_max_s, policy.backoff_base_s * policy.backoff_factor**exponent)

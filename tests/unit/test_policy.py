@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.errors import InvalidPayload, JobTimeout, PermanentError, RetryLater, SettingsError
+from worker.errors import InvalidPayload, InvalidPolicy, JobTimeout, PermanentError, RetryLater, SettingsError
 from worker.policy import (
     RetryPolicy,
     backoff_ceiling_s,
@@ -67,7 +67,7 @@ def test_retry_until_max_tries() -> None:
     [{"max_tries": 0}, {"backoff_base_s": -1}, {"backoff_factor": 0.5}, {"backoff_max_s": -2}],
 )
 def test_invalid_policies_are_refused(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="must"):
+    with pytest.raises(InvalidPolicy, match=r"RetryPolicy: .* must"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
 
 

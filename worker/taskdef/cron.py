@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from worker.errors import InvalidPayload, SettingsError, TaskDefinitionError
+from worker.errors import InvalidPayload, InvalidPolicy, SettingsError, TaskDefinitionError
 from worker.taskdef.registry import TaskDef, import_modules
 
 Misfire = Literal["run_once", "skip"]
@@ -57,7 +57,7 @@ class Every:
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.seconds) and 0 < self.seconds <= MAX_INTERVAL_S):
-            raise ValueError(
+            raise InvalidPolicy(
                 f"an interval must be a positive number of seconds up to {MAX_INTERVAL_S:g} (100 years), "
                 f"got {self.seconds!r}"
             )
@@ -89,13 +89,15 @@ class Cron:
         try:
             CronSim(self.expression, datetime.now(self._zone()))
         except CronSimError as exc:
-            raise ValueError(f"bad cron expression {self.expression!r}: {exc}") from None
+            raise InvalidPolicy(f"bad cron expression {self.expression!r}: {exc}") from None
 
     def _zone(self) -> ZoneInfo:
         try:
             return ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+            raise InvalidPolicy(
+                f"unknown time zone {self.timezone!r}; use an IANA name such as 'Europe/Paris'"
+            ) from None
 
     def next_after(self, t: datetime) -> datetime:
         # CronSim starts after the whole second of t; a tick exactly at t is not "after" it.
@@ -113,7 +115,7 @@ class Cron:
 
 
 def parse_timing(text: str, timezone: str = "UTC") -> Timing:
-    """``every 30s`` / ``every 5m`` / ``every 1h``, or a cron expression; ``ValueError`` otherwise."""
+    """``every 30s`` / ``every 5m`` / ``every 1h``, or a cron expression; :class:`InvalidPolicy` otherwise."""
     match = _EVERY.match(text.strip().lower())
     if match:
         return Every(float(match.group(1)) * _UNIT_S[match.group(2)])
@@ -144,7 +146,7 @@ class Schedule:
             raise TaskDefinitionError(f"schedule {name!r}: misfire must be 'run_once' or 'skip'")
         try:
             self.timing()
-        except ValueError as exc:
+        except InvalidPolicy as exc:
             raise TaskDefinitionError(f"schedule {name!r}: {exc}") from None
         try:
             self.task.validate(self.payload)  # a bad payload fails at import, not at 3 a.m.
@@ -180,7 +182,7 @@ def effective_schedules(schedules: Iterable[Schedule], overrides: dict[str, str]
             continue
         try:
             timing = s.timing() if text is None else parse_timing(text, s.timezone)
-        except ValueError as exc:
+        except InvalidPolicy as exc:
             raise SettingsError(f"JOBQ_CRON[{name!r}]: {exc}; use a cron expression, 'every 30s' or 'off'") from None
         active.append(ActiveSchedule(s, timing))
     return active
