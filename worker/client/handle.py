@@ -51,34 +51,21 @@ class JobHandle(Generic[R]):
     def __init__(
         self,
         job_id: str,
-        *,
-        redis: ArqRedis,
-        codec: EnvelopeCodec,
         queue_name: str,
+        context: HandleContext,
         task: TaskDef[Any, R] | None = None,
         created: bool = True,
-        clock: Callable[[], float] = time.time,
-        result_ttl_ms: int = 3_600_000,
     ) -> None:
+        """A handle to job ``job_id`` of ``queue_name``, reading it through ``context``.
+
+        ``Client.job`` and the enqueue calls make handles; those of one client share its context. A batch
+        makes thousands: the producer calls this positionally, which costs no more than four attribute writes.
+        """
         self.job_id = job_id
         self.queue_name = queue_name
         self.created = created
         self._task = task
-        self._ctx = HandleContext(redis, codec, clock, result_ttl_ms)
-
-    @classmethod
-    def bound(
-        cls, ctx: HandleContext, job_id: str, queue_name: str, task: TaskDef[Any, R] | None, created: bool
-    ) -> JobHandle[R]:
-        """A handle sharing ``ctx`` with its siblings: what ``enqueue_many`` builds for each job."""
-        # Four attribute writes instead of a keyword call and a per-handle context (a batch builds thousands).
-        handle: JobHandle[R] = cls.__new__(cls)
-        handle.job_id = job_id
-        handle.queue_name = queue_name
-        handle.created = created
-        handle._task = task
-        handle._ctx = ctx
-        return handle
+        self._ctx = context
 
     @property
     def task(self) -> TaskDef[Any, R] | None:

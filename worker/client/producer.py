@@ -143,7 +143,7 @@ class Client:
 
     def rebind(self, handle: JobHandle[R]) -> JobHandle[R]:
         """The same job's handle on this client's connection (for a handle made by another client)."""
-        return JobHandle.bound(self._handle_ctx, handle.job_id, handle.queue_name, handle.task, handle.created)
+        return self._new_handle(handle.job_id, handle.queue_name, handle.task, created=handle.created)
 
     async def abort(
         self, job_id: str, *, queue: str | None = None, wait_s: float | None = None, wait: float | None = None
@@ -156,7 +156,7 @@ class Client:
     def _new_handle(
         self, job_id: str, queue: str, task_def: TaskDef[Any, Any] | None, *, created: bool
     ) -> JobHandle[Any]:
-        return JobHandle.bound(self._handle_ctx, job_id, queue, task_def, created)
+        return JobHandle(job_id, queue, self._handle_ctx, task_def, created)
 
     @overload
     async def enqueue(

@@ -70,6 +70,8 @@ class JobqWorker(Worker):
         **arq_kwargs: Any,
     ) -> None:
         super().__init__(**arq_kwargs)
+        # Whether the connection is open, known here: arq keeps its own reference in a private field.
+        self._redis_open = arq_kwargs.get("redis_pool") is not None
         self.executor = executor
         self.metrics = executor.metrics or Metrics()
         self.leases = leases
@@ -104,7 +106,7 @@ class JobqWorker(Worker):
 
     async def main(self) -> None:
         # Override: jobq's loop (leased claims, abort checks, cron) that outlives Redis outages and drains.
-        if self._pool is None:
+        if not self._redis_open:
             raise RuntimeError("JobqWorker needs a redis_pool; build it with build_worker()")
         logger.info(
             "worker %s starting on queue %r with %d tasks: %s",
@@ -290,9 +292,9 @@ class JobqWorker(Worker):
             await self._probes.cleanup()
         if self.executor.services is not None:
             await self.executor.services.resources.close()
-        if not self._pool:
+        if not self._redis_open:
             return
         with contextlib.suppress(RedisError, OSError):
             await self.heartbeat.remove()
         await close_redis(self.pool)
-        self._pool = None
+        self._redis_open = False
