@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from arq.jobs import Job
@@ -10,6 +13,7 @@ from arq.jobs import Job
 from tests.unit.harness import Harness
 from worker import JobFailed, JobStatus, Outcome
 from worker.protocol import serialization
+from worker.protocol.scripts import ScriptCall, Scripts
 
 
 async def test_queued_job_is_removed_and_recorded_as_aborted(harness: Harness) -> None:
@@ -89,21 +93,17 @@ async def test_abort_with_wait_returns_once_the_worker_stopped_the_job(harness: 
     await checker
 
 
-async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_worker(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from worker.engine.finish_batch import FinishBatcher
-
+async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_worker(harness: Harness) -> None:
     recording = asyncio.Event()
     release = asyncio.Event()
-    original = FinishBatcher._write
 
-    async def slow_write(self: FinishBatcher, *args: object, **kwargs: object) -> None:
+    async def slow_write(send: ScriptCall, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         recording.set()
         await release.wait()
-        await original(self, *args, **kwargs)  # type: ignore[arg-type]
+        return await send(keys, args)
 
-    monkeypatch.setattr(FinishBatcher, "_write", slow_write)
+    stack = contextlib.ExitStack()
+    stack.enter_context(Scripts.of(harness.redis).intercept("finish_many", slow_write))  # the batched end
     handle = await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="late")
     await harness.worker.run_cycle()
     await recording.wait()  # the task has returned; its success is being written
@@ -116,4 +116,5 @@ async def test_abort_landing_while_the_outcome_is_recorded_does_not_stop_the_wor
     assert not task.cancelled()  # arq's poll loop would re-raise a cancelled job task and stop
     task.result()
     await asyncio.sleep(0.01)  # the shielded write completes
+    stack.close()
     assert (await handle.wait(timeout_s=1)).outcome is Outcome.SUCCEEDED

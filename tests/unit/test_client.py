@@ -13,6 +13,7 @@ from tests.unit.harness import Harness
 from worker import JobRequest, JobStatus
 from worker.client.producer import record_ttl_ms
 from worker.errors import InvalidJobOptions, InvalidPayload, UnknownTaskError
+from worker.protocol.connection import codec_for
 from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES
 from worker.protocol.scripts import Scripts
 
@@ -210,11 +211,12 @@ async def test_envelopes_reach_redis_byte_for_byte(make_harness: Any, signing_ke
     h = make_harness(signing_key=signing_key)
     note = 'quote " backslash \\ nul \x00 tab \t é 😀 \u2028 {"json": [1]}'
     await h.client.enqueue("retry_later", {"note": note}, job_id="bytes")
-    body = h.client._codec.loads(await h.redis.get("arq:job:bytes"))
+    codec = codec_for(h.settings)  # the envelope codec the producer and the worker use
+    body = codec.loads(await h.redis.get("arq:job:bytes"))
     assert body["a"] == [{"note": note, "after_s": 0.0}]
     await h.run_due()  # first try: retry at once
     await h.run_due()  # second try: succeeds; the batched finish writes its result the same way
-    stored = h.client._codec.loads(await h.redis.get("arq:result:bytes"))
+    stored = codec.loads(await h.redis.get("arq:result:bytes"))
     assert (stored["s"], stored["r"], stored["a"]) == (True, 2, [{"note": note, "after_s": 0.0}])
 
 

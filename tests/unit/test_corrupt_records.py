@@ -94,9 +94,7 @@ async def test_a_corrupt_retry_counter_found_by_a_deferral_dead_letters_the_job(
     claims = await harness.worker.leases.claim(harness.clock.ms(), 2, 100)
     assert [c.job_id for c in claims] == ["first", "second"]
     await harness.redis.set("arq:retry:second", "abc")
-    outcomes = await asyncio.gather(
-        *(harness.worker.executor.run(TryHandle(c)) for c in claims)
-    )
+    outcomes = await asyncio.gather(*(harness.worker.executor.run(TryHandle(c)) for c in claims))
     assert outcomes == [Outcome.SUCCEEDED, Outcome.DEAD_LETTERED]
     result = await bad.wait(timeout_s=1)
     assert result.outcome is Outcome.DEAD_LETTERED

@@ -11,6 +11,7 @@ from tests.unit.harness import Harness
 from worker import JobStatus, Outcome
 from worker.engine.finish_batch import FinishBatcher
 from worker.engine.leases import Leases
+from worker.engine.try_handle import TryHandle
 from worker.protocol.scripts import Scripts
 
 
@@ -41,7 +42,7 @@ async def test_stale_worker_cannot_record_over_the_rerun(harness: Harness, caplo
     claim = (await harness.worker.leases.claim(harness.clock.ms(), 1, 100))[0]
     await harness.redis.set("arq:in-progress:stale", "other-worker:999")  # lease expired and re-claimed
     with caplog.at_level(logging.INFO, logger="jobq.job"):
-        outcome = await harness.worker.executor.run("stale", claim.token, started=claim.started)
+        outcome = await harness.worker.executor.run(TryHandle(claim))
     assert outcome is Outcome.LEASE_LOST
     assert await harness.redis.exists("arq:result:stale") == 0  # nothing written by the stale worker
     assert await harness.redis.get("arq:in-progress:stale") == b"other-worker:999"  # the re-run's lease stands
@@ -52,7 +53,7 @@ async def test_stale_worker_cannot_record_over_the_rerun(harness: Harness, caplo
 async def test_lease_lost_mid_try_records_nothing(harness: Harness) -> None:
     handle = await harness.client.enqueue("progressing", {"seconds": 0.2}, job_id="mid")
     claim = (await harness.worker.leases.claim(harness.clock.ms(), 1, 100))[0]
-    running = asyncio.create_task(harness.worker.executor.run("mid", claim.token, started=claim.started))
+    running = asyncio.create_task(harness.worker.executor.run(TryHandle(claim)))
     await asyncio.sleep(0.05)
     await harness.redis.set("arq:in-progress:mid", "thief:1")
     assert await running is Outcome.LEASE_LOST
@@ -120,7 +121,6 @@ async def test_a_batch_of_finishes_is_one_call_and_fenced_per_job(harness: Harne
 async def test_claim_starts_the_try_and_returns_the_envelope(harness: Harness) -> None:
     await harness.client.enqueue("add", {"a": 1, "b": 1}, job_id="s1")
     (claim,) = await harness.worker.leases.claim(harness.clock.ms(), 10, 100)
-    assert claim.started is not None
     assert claim.started.envelope == await harness.redis.get("arq:job:s1")
     assert (claim.started.started, claim.started.failures, claim.started.abort_requested) == (1, 0, False)
     assert await harness.redis.get("arq:retry:s1") == b"1"

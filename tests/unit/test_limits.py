@@ -10,6 +10,7 @@ from tests.unit.harness import Harness
 from worker import JobStatus, Limit
 from worker.engine.limiter import DistributedLimiter, NoFreeSlot
 from worker.errors import TaskDefinitionError
+from worker.protocol.scripts import Scripts
 
 
 async def test_second_job_for_a_busy_key_is_deferred_uncharged(harness: Harness) -> None:
@@ -48,9 +49,9 @@ async def test_full_limit_raises_no_free_slot(harness: Harness) -> None:
 
 
 async def test_slot_of_a_crashed_holder_frees_itself_after_the_lease(harness: Harness) -> None:
-    crashed = DistributedLimiter(harness.redis, lease_s=0.05)
     limit = Limit("lease", 1)
-    await crashed._acquire(keys=["jobq:limit:lease:all"], args=["dead-worker", 50, 1])  # never released
+    # A holder that crashed: it took the slot with a 50 ms lease, then never renewed nor gave it back.
+    await Scripts.of(harness.redis)["limit_acquire"](["jobq:limit:lease:all"], ["dead-worker", 50, 1])
     live = DistributedLimiter(harness.redis, lease_s=5)
     with pytest.raises(NoFreeSlot):
         async with live.slot(limit, None, holder="h2"):

@@ -173,11 +173,6 @@ class JobHandle(Generic[R]):
             return info
         return replace(info, task=body.get("f"), enqueued_at=at(body.get("et")))
 
-    async def result_info(self) -> JobResult[R] | None:
-        """The finished job, or ``None`` while it has not finished. Does not wait."""
-        raw = await self._redis.get(self._keys.result)
-        return None if raw is None else self._decode(raw)
-
     async def wait(self, timeout_s: float | None = None, *, timeout: float | None = None) -> JobResult[R]:
         """Wait until the job has finished and return it, whatever its outcome.
 

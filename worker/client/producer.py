@@ -278,7 +278,7 @@ class Client:
         if trace:
             options["trace"] = trace
         queue = self._queue(request.queue, at)
-        # arq's job envelope (what arq.jobs.serialize_job writes); the options as JobOptions.to_kwargs() does.
+        # arq's job envelope (what arq.jobs.serialize_job writes); the options as JobOptions.pop_from() reads them.
         kwargs = {OPTIONS_KWARG: options} if options else {}
         envelope = {"t": None, "f": task_def.name, "a": (payload,), "k": kwargs, "et": now_ms}
         try:
