@@ -14,7 +14,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from worker.client.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
     from worker.client.handle import JobHandle
-    from worker.client.producer import Client, job_requests
+    from worker.client.producer import Client
     from worker.client.results import JobInfo, JobResult
     from worker.client.stats import QueueStats, queue_stats
     from worker.client.sync import SyncClient, SyncJobHandle
@@ -59,7 +59,7 @@ if _typing.TYPE_CHECKING:
     from worker.taskdef.middleware import Middleware, TryInfo
     from worker.taskdef.registry import TaskDef, TaskRegistry, task
     from worker.taskdef.registry import TaskRegistry as Registry  # noqa: F401 (deprecated: at run time it warns)
-    from worker.taskdef.requests import JobRequest
+    from worker.taskdef.requests import JobRequest, job_requests
     from worker.taskdef.services import Resource, resource
 
 #: Where each public name is defined (a submodule of this package), grouped as ``__all__`` is.
@@ -86,7 +86,7 @@ _SOURCES: dict[str, str] = {
     "SyncClient": "client.sync",
     "SyncJobHandle": "client.sync",
     "TERMINAL_STATUSES": "states",
-    "job_requests": "client.producer",
+    "job_requests": "taskdef.requests",
     # operators and tools
     "DeadLetter": "client.dead_letters",
     "DeadLetterFilter": "client.dead_letters",

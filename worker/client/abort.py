@@ -15,6 +15,7 @@ from arq.connections import ArqRedis
 
 from worker.errors import JobAborted, SerializationError
 from worker.protocol.keys import JobKeys
+from worker.protocol.records import result_record
 from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
 from worker.states import JobStatus, Outcome
@@ -35,21 +36,9 @@ def aborted_result(codec: EnvelopeCodec, job_id: str, queue: str, envelope: byte
     if envelope is not None:
         with contextlib.suppress(SerializationError):  # an undecodable job is aborted all the same
             body = codec.loads_job(envelope, job_id=job_id, queue=queue)
-    result = {
-        "t": 0,
-        "f": body.get("f", ""),
-        "a": body.get("a", []),
-        "k": body.get("k", {}),
-        "et": body.get("et", now_ms),
-        "s": False,
-        "r": JobAborted(f"job {job_id} was aborted on request before it started"),
-        "st": now_ms,
-        "ft": now_ms,
-        "q": queue,
-        "id": job_id,
-        "o": Outcome.ABORTED.value,
-        "n": 0,
-    }
+    job = (0, body.get("f", ""), body.get("a", []), body.get("k", {}), body.get("et", now_ms))
+    error = JobAborted(f"job {job_id} was aborted on request before it started")
+    result = result_record(job_id, queue, job, (False, error, Outcome.ABORTED.value), now_ms, now_ms, 0)
     return codec.dumps(result)
 
 

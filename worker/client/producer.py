@@ -12,36 +12,30 @@ answered the same and writes nothing again.
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Self, TypeVar, overload
 
-import orjson
 from arq.connections import ArqRedis
 from pydantic import BaseModel
-from redis.exceptions import ResponseError
 
 import worker.client.checks as checks
 from worker.client.checks import MAX_JOB_ID_LEN
+from worker.client.enqueue_write import EnqueueWriter, PreparedJob, record_ttl_ms
 from worker.client.handle import HandleContext, JobHandle
 from worker.deprecations import renamed_argument
 from worker.errors import EnvelopeTooLarge
 from worker.observability.metrics import Metrics
 from worker.observability.tracing import trace_headers
 from worker.protocol.connection import close_redis, codec_for, create_redis
-from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES, script_error
-from worker.protocol.keys import check_queue_name, enqueue_record, wake_channel
-from worker.protocol.options import OPTIONS_KWARG
-from worker.protocol.permissions import PermissionCheck, redis_user
-from worker.protocol.scripts import Scripts
+from worker.protocol.keys import check_queue_name
+from worker.protocol.records import job_record
 from worker.protocol.serialization import EnvelopeCodec
 from worker.settings import JobqSettings
 from worker.states import JobStatus
 from worker.taskdef.registry import TaskDef, TaskRegistry
-from worker.taskdef.requests import Delay, JobRequest
+from worker.taskdef.requests import Delay, JobRequest, job_requests
 
 #: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
 BATCH_CHUNK = 1000
@@ -50,17 +44,6 @@ __all__ = ["BATCH_CHUNK", "MAX_JOB_ID_LEN", "Client", "Delay", "JobRequest", "jo
 
 P = TypeVar("P", bound=BaseModel)
 R = TypeVar("R")
-
-
-@dataclass(slots=True)  # not frozen: one is built per job of a batch, and freezing costs a microsecond each
-class _Prepared:
-    task: TaskDef[Any, Any]
-    job_id: str
-    queue: str
-    score_ms: int
-    ttl_ms: int
-    body: bytes
-    check: str  #: "1" for an id given by the caller (it may exist already), "0" for a random one
 
 
 class Client:
@@ -87,11 +70,8 @@ class Client:
         self._owns_redis = redis is None
         self.redis = redis if redis is not None else create_redis(settings, self._codec)
         self._clock = clock
-        self._enqueue_script = Scripts.of(self.redis)["enqueue"]  # worker/protocol/lua/enqueue.lua
-        # Once per queue, before its first job: refuse to enqueue what no worker with this ACL user could claim.
-        self._permissions = PermissionCheck(self.redis, redis_user(settings))
+        self._writer = EnqueueWriter(self.redis, settings)
         self._expires_ms = int(settings.job_expires_s * 1000)
-        self._record_ttl_ms = record_ttl_ms(settings)
         self._max_envelope = settings.max_envelope_bytes
         self._queues_ok = {settings.queue_name}  # names already checked (the hot path checks each once)
         self._handle_ctx = HandleContext(self.redis, self._codec, clock, round(settings.result_ttl_s * 1000))
@@ -211,7 +191,7 @@ class Client:
             timeout_s = renamed_argument("Client.enqueue", "timeout", timeout, "timeout_s", timeout_s)
         request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout_s, queue)
         prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
-        (created,) = await self._write([prepared])
+        (created,) = await self._writer.write([prepared])
         return self._handle(prepared, bool(created))
 
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle[Any]]:
@@ -230,28 +210,11 @@ class Client:
         for indexes in by_queue.values():
             for start in range(0, len(indexes), BATCH_CHUNK):
                 chunk = indexes[start : start + BATCH_CHUNK]
-                for i, c in zip(chunk, await self._write([prepared[i] for i in chunk]), strict=True):
+                for i, c in zip(chunk, await self._writer.write([prepared[i] for i in chunk]), strict=True):
                     created[i] = c
         return [self._handle(p, bool(c)) for p, c in zip(prepared, created, strict=True)]
 
-    async def _write(self, jobs: list[_Prepared]) -> list[int]:
-        """Enqueue jobs of one queue with one script call; 1 (created) or 0 per job."""
-        packed = orjson.dumps(
-            [f for p in jobs for f in (p.job_id, str(p.score_ms), str(p.ttl_ms), p.body.decode(), p.check)]
-        )
-        queue = jobs[0].queue
-        # A new request id per call, the same for redis-py's re-sends of it: the script answers those from its record.
-        record = enqueue_record(os.urandom(12).hex())
-        await self._permissions.ensure(queue)
-        try:
-            created = await self._enqueue_script(
-                [queue, record], [wake_channel(queue), packed, self._record_ttl_ms, ENQUEUE_KEY_PREFIXES]
-            )
-        except ResponseError as exc:
-            raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
-        return list(created)
-
-    def _handle(self, prepared: _Prepared, created: bool) -> JobHandle[Any]:
+    def _handle(self, prepared: PreparedJob, created: bool) -> JobHandle[Any]:
         if created and self.metrics is not None:
             self.metrics.job_enqueued(prepared.queue, prepared.task.name)
         return self._new_handle(prepared.job_id, prepared.queue, prepared.task, created=created)
@@ -261,7 +224,7 @@ class Client:
 
     def _prepare(
         self, request: JobRequest, *, now_ms: int, trace: dict[str, str], item: int | None = None
-    ) -> _Prepared:
+    ) -> PreparedJob:
         # The hot path of enqueue_many: messages are built only when something is wrong.
         at = checks.where(item)
         task_def = self._task(request.task)
@@ -278,9 +241,7 @@ class Client:
         if trace:
             options["trace"] = trace
         queue = self._queue(request.queue, at)
-        # arq's job envelope (what arq.jobs.serialize_job writes); the options as JobOptions.pop_from() reads them.
-        kwargs = {OPTIONS_KWARG: options} if options else {}
-        envelope = {"t": None, "f": task_def.name, "a": (payload,), "k": kwargs, "et": now_ms}
+        envelope = job_record(task_def.name, payload, now_ms, options)
         try:
             body = self._codec.dumps_job(envelope, job_id=job_id, queue=queue)  # bound: a copy never runs
         except (ValueError, TypeError) as exc:  # NaN or infinity, an integer beyond 64 bits, nesting too deep
@@ -290,19 +251,4 @@ class Client:
         ttl_ms = score_ms - now_ms + self._expires_ms if score_ms > now_ms else self._expires_ms
         if ttl_ms > checks.MAX_TTL_MS:
             checks.check_ttl_ms(ttl_ms, at)
-        return _Prepared(task_def, job_id, queue, score_ms, ttl_ms, body, "1" if given else "0")
-
-
-def record_ttl_ms(settings: JobqSettings) -> int:
-    """How long an enqueue's record is kept: longer than redis-py may take to re-send the call.
-
-    redis-py sends a command again up to 3 times after a dropped connection (``worker.protocol.connection``),
-    each time after a backoff of at most 1 s and within a connect and a socket timeout.
-    """
-    per_try_s = settings.redis_connect_timeout_s + settings.redis_socket_timeout_s + 1
-    return round((4 * per_try_s + 30) * 1000)
-
-
-def job_requests(task: TaskDef[Any, Any] | str, payloads: Sequence[Any], **options: Any) -> list[JobRequest]:
-    """One :class:`JobRequest` per payload, all with the same task and options."""
-    return [JobRequest(task, payload, **options) for payload in payloads]
+        return PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, "1" if given else "0")

@@ -11,11 +11,11 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from arq.connections import ArqRedis
 
 from worker.protocol.keys import JobKeys, cron_ledger_key
+from worker.protocol.records import job_record
 from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
 from worker.taskdef.cron import ActiveSchedule, Schedule
@@ -94,7 +94,7 @@ class CronScheduler:
         job_id = tick_job_id(schedule.name, tick)
         payload = schedule.task.validate(schedule.payload).model_dump(mode="json")
         # what arq's serialize_job writes, bound to the tick's job id and queue
-        body: dict[str, Any] = {"t": None, "f": schedule.task.name, "a": (payload,), "k": {}, "et": now_ms}
+        body = job_record(schedule.task.name, payload, now_ms)
         envelope = self._codec.dumps_job(body, job_id=job_id, queue=self._queue)
         k = JobKeys(job_id, self._queue)
         done = await self._enqueue(

@@ -11,6 +11,7 @@ from worker.engine.finish import StartedTry
 from worker.errors import CorruptJobRecord, EnvelopeTooLarge, JobExpired, SerializationError
 from worker.policy import RetryPolicy
 from worker.protocol.keys import JobKeys
+from worker.protocol.records import result_record
 from worker.states import Outcome
 
 #: Enqueue times (ms) a job may carry: what a datetime can hold (years 1 to 9999).
@@ -66,22 +67,16 @@ class TryJob:
 def result_body(
     job: TryJob, queue: str, success: bool, value: Any, outcome: Outcome, finished_ms: int
 ) -> dict[str, Any]:
-    """The body of a job's result envelope: arq's fields (t, f, a, k, et, s, r, st, ft, q) plus jobq's."""
-    return {
-        "t": job.try_number,
-        "f": job.task,
-        "a": list(job.args),
-        "k": job.kwargs,
-        "et": job.enqueued_ms,
-        "s": success,
-        "r": value,
-        "st": job.started_ms,
-        "ft": finished_ms,
-        "q": queue,
-        "id": job.keys.job_id,
-        "o": outcome.value,
-        "n": job.interruptions,
-    }
+    """The body of this try's result envelope (see :func:`worker.protocol.records.result_record`)."""
+    return result_record(
+        job.keys.job_id,
+        queue,
+        (job.try_number, job.task, job.args, job.kwargs, job.enqueued_ms),
+        (success, value, outcome.value),
+        job.started_ms,
+        finished_ms,
+        job.interruptions,
+    )
 
 
 def bare_job(keys: JobKeys, token: str, started: StartedTry, now_ms: int) -> TryJob:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,3 +34,8 @@ class JobRequest:
         if self.timeout is not None:  # blame the line that built the request (past __init__ and this method)
             given = renamed_argument("JobRequest", "timeout", self.timeout, "timeout_s", self.timeout_s, stacklevel=5)
             object.__setattr__(self, "timeout_s", given)
+
+
+def job_requests(task: TaskDef[Any, Any] | str, payloads: Sequence[Any], **options: Any) -> list[JobRequest]:
+    """One :class:`JobRequest` per payload, all with the same task and options."""
+    return [JobRequest(task, payload, **options) for payload in payloads]
