@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from arq.connections import ArqRedis
 
-from worker.protocol.keys import JobKeys, cron_ledger_key
+from worker.protocol.keys import JobKeys, cron_ledger_key, wake_channel
 from worker.protocol.records import job_record
 from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
@@ -52,6 +52,7 @@ class CronScheduler:
         self._expires_ms = round(job_expires_s * 1000)
         self._clock = clock
         self._enqueue = Scripts.of(redis)["cron_tick"]  # worker/protocol/lua/cron_tick.lua
+        self._wake = wake_channel(queue)  # a tick wakes the idle workers, as a producer's enqueue does
 
     async def last_tick(self, name: str) -> datetime | None:
         """The last tick of ``name`` enqueued by any worker."""
@@ -99,7 +100,7 @@ class CronScheduler:
         k = JobKeys(job_id, self._queue)
         done = await self._enqueue(
             [cron_ledger_key(self._queue, schedule.name), k.job, k.result, k.queue, k.abort],
-            [tick_ms, job_id, tick_ms, max(tick_ms, now_ms) - now_ms + self._expires_ms, envelope],
+            [tick_ms, job_id, tick_ms, max(tick_ms, now_ms) - now_ms + self._expires_ms, envelope, self._wake],
         )
         if done:
             logger.info("schedule %s: enqueued tick %s as job %s", schedule.name, tick.isoformat(), job_id)

@@ -13,12 +13,13 @@
     ARGV[3]  score       when the job is due (ms)
     ARGV[4]  job_ttl     the job key's TTL (ms)
     ARGV[5]  envelope    the job envelope
+    ARGV[6]  wake        the queue's wake-up channel: idle workers run the tick at once
 
   Output:
     1 when this call enqueued the tick, 0 when the tick (or a later one) was enqueued before.
 ]]
 local ledger_key, job_key, result_key, queue_key, abort_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local tick, job_id, score, job_ttl, envelope = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local tick, job_id, score, job_ttl, envelope, wake = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 
 local last = tonumber(redis.call('GET', ledger_key) or '-1')
 if last >= tonumber(tick) then return 0 end
@@ -27,4 +28,6 @@ if redis.call('EXISTS', job_key, result_key) > 0 then return 0 end
 redis.call('PSETEX', job_key, job_ttl, envelope)
 redis.call('ZADD', queue_key, score, job_id)
 redis.call('DEL', abort_key)
+-- pcall: a user without access to the channel still enqueues (the tick waits for the fallback poll).
+redis.pcall('PUBLISH', wake, '1')
 return 1
