@@ -20,15 +20,20 @@ WORKER_IMPORTS = (
 )
 
 
-def loaded_packages(code: str) -> set[str]:
-    """The top-level packages in ``sys.modules`` after running ``code`` in a fresh interpreter."""
-    report = "import sys\nprint('loaded:', *sorted({m.split('.')[0] for m in sys.modules}), file=sys.stderr)\n"
+def loaded_modules(code: str) -> set[str]:
+    """Every module name in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    report = "import sys\nprint('loaded:', *sorted(sys.modules), file=sys.stderr)\n"
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code) + "\n" + report],
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     (line,) = [line for line in done.stderr.splitlines() if line.startswith("loaded: ")]
     return set(line.split()[1:])
+
+
+def loaded_packages(code: str) -> set[str]:
+    """The top-level packages in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    return {name.split(".")[0] for name in loaded_modules(code)}
 
 
 def test_import_worker_loads_no_submodule_until_a_name_is_used() -> None:
@@ -59,17 +64,6 @@ def test_the_cli_imports_rich_only_for_a_command_that_prints() -> None:
         """
     )
     assert "rich" not in loaded
-
-
-def loaded_modules(code: str) -> set[str]:
-    """Every module name in ``sys.modules`` after running ``code`` in a fresh interpreter."""
-    report = "import sys\nprint('loaded:', *sorted(sys.modules), file=sys.stderr)\n"
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code) + "\n" + report],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
-    )  # fmt: skip
-    (line,) = [line for line in done.stderr.splitlines() if line.startswith("loaded: ")]
-    return set(line.split()[1:])
 
 
 def test_the_producer_package_loads_nothing_of_the_layers_above_it() -> None:
