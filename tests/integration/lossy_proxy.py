@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import threading
 
-from worker.process.embedded import free_port
+from tests.integration.proxy import LoopbackProxy
 
 
 class _Pair:
@@ -18,26 +18,17 @@ class _Pair:
         self.drop = False  # the reply to the command just forwarded is to be lost
 
 
-class ReplyDroppingProxy:
+class ReplyDroppingProxy(LoopbackProxy):
     """``127.0.0.1:<port>`` -> ``target``; loses the replies to the commands :meth:`drop_replies` picks."""
 
     def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._target_port = target_port
         self._lock = threading.Lock()
         self._containing = b""
         self._every = 1
         self._left = 0  # replies still to lose
         self._seen = 0  # matching commands since drop_replies()
         self._dropped = 0
-        self._loop = asyncio.new_event_loop()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-        if not self._ready.wait(5):
-            raise RuntimeError("the reply-dropping proxy did not start")
+        super().__init__(target_port)
 
     def drop_replies(self, containing: bytes = b"EVALSHA", *, times: int = 1, every: int = 1) -> None:
         """Lose the reply of every ``every``-th command whose bytes contain ``containing``, ``times`` times."""
@@ -55,23 +46,6 @@ class ReplyDroppingProxy:
         """Replies still to be lost."""
         with self._lock:
             return self._left
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(asyncio.start_server(self._client, "127.0.0.1", self.port))
-        self._ready.set()
-        self._loop.run_forever()
-        # Stopped: close the listener, every open connection and the loop itself.
-        server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        pending = asyncio.all_tasks(self._loop)
-        for task in pending:
-            task.cancel()
-        self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self._loop.run_until_complete(server.wait_closed())
-        self._loop.run_until_complete(asyncio.sleep(0))  # the transports' closing callbacks
-        self._loop.close()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(asyncio.CancelledError):  # cancelled when the proxy closes
@@ -125,7 +99,3 @@ class ReplyDroppingProxy:
             writer.write(data)
             await writer.drain()
         writer.close()
-
-    def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)

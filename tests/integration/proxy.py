@@ -10,20 +10,24 @@ import threading
 from worker.process.embedded import free_port
 
 
-class PausableProxy:
-    """``127.0.0.1:<port>`` -> ``target``; :meth:`pause` stops all traffic without closing anything."""
+class LoopbackProxy:
+    """A TCP proxy ``127.0.0.1:<port>`` -> ``target`` on an event loop of its own thread.
+
+    Subclasses say what a connection does (:meth:`_client`); this runs the listener, tracks the open
+    connections in ``_writers`` and tears everything down in :meth:`close`.
+    """
 
     def __init__(self, target_port: int) -> None:
         self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
         self._target_port = target_port
-        self._flowing = threading.Event()
-        self._flowing.set()
         self._loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
-        self._ready.wait(5)
+        if not self._ready.wait(5):
+            raise RuntimeError(f"{type(self).__name__} did not start")
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -33,13 +37,31 @@ class PausableProxy:
         # Stopped: close the listener, every open connection and the loop itself.
         server.close()
         for writer in list(self._writers):
-            writer.close()
+            writer.transport.abort()
         pending = asyncio.all_tasks(self._loop)
         for task in pending:
             task.cancel()
         self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self._loop.run_until_complete(server.wait_closed())
+        self._loop.run_until_complete(asyncio.sleep(0))  # the transports' closing callbacks
         self._loop.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the proxy and drop every connection."""
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+class PausableProxy(LoopbackProxy):
+    """``127.0.0.1:<port>`` -> ``target``; :meth:`pause` stops all traffic without closing anything."""
+
+    def __init__(self, target_port: int) -> None:
+        self._flowing = threading.Event()
+        self._flowing.set()
+        super().__init__(target_port)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -71,5 +93,4 @@ class PausableProxy:
 
     def close(self) -> None:
         self._flowing.set()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
+        super().close()
