@@ -53,18 +53,18 @@ class ReplyDroppingProxy(LoopbackProxy):
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             writer.close()
             return
         pair = _Pair()
-        self._writers.update((writer, up_writer))
+        self.connections.update((writer, up_writer))
         await asyncio.gather(
             self._requests(reader, up_writer, pair), self._replies(up_reader, writer, up_writer, pair),
             return_exceptions=True,
         )  # fmt: skip
         for w in (writer, up_writer):
-            self._writers.discard(w)
+            self.connections.discard(w)
             with contextlib.suppress(Exception):
                 w.close()
 

@@ -14,15 +14,15 @@ class LoopbackProxy:
     """A TCP proxy ``127.0.0.1:<port>`` -> ``target`` on an event loop of its own thread.
 
     Subclasses say what a connection does (:meth:`_client`); this runs the listener, tracks the open
-    connections in ``_writers`` and tears everything down in :meth:`close`.
+    connections in ``connections`` and tears everything down in :meth:`close`.
     """
 
     def __init__(self, target_port: int) -> None:
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._target_port = target_port
+        self.target_port = target_port
         self._loop = asyncio.new_event_loop()
-        self._writers: set[asyncio.StreamWriter] = set()
+        self.connections: set[asyncio.StreamWriter] = set()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -36,7 +36,7 @@ class LoopbackProxy:
         self._loop.run_forever()
         # Stopped: close the listener, every open connection and the loop itself.
         server.close()
-        for writer in list(self._writers):
+        for writer in list(self.connections):
             writer.transport.abort()
         pending = asyncio.all_tasks(self._loop)
         for task in pending:
@@ -65,11 +65,11 @@ class PausableProxy(LoopbackProxy):
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target_port)
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
             writer.close()
             return
-        self._writers.update((writer, up_writer))
+        self.connections.update((writer, up_writer))
         await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True)
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
