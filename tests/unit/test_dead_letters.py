@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from tests.unit.harness import Harness
-from worker import DeadLetterFilter, DeadLetterStore, JobNotFound, JobStatus, Outcome
+from worker import DeadLetterFilter, DeadLetterStore, InvalidQueueName, JobNotFound, JobStatus, Outcome
+from worker.protocol.keys import wake_channel
 
 
 def store(h: Harness) -> DeadLetterStore:
@@ -108,3 +109,24 @@ async def test_store_drops_entries_past_their_retention(make_harness: Any) -> No
     await dead_letter(h, "permanent", {}, "new")
     assert [e.job_id for e in await store(h).list()] == ["new"]
     assert await h.redis.hexists("jobq:dlq:arq:queue", "old") == 0
+
+
+async def test_a_replay_wakes_the_idle_workers_as_an_enqueue_does(filled: Harness) -> None:
+    pubsub = filled.redis.pubsub()
+    await pubsub.subscribe(wake_channel(filled.settings.queue_name))
+    assert (await pubsub.get_message(timeout=1))["type"] == "subscribe"
+    assert await store(filled).replay("d1")
+    message = await pubsub.get_message(timeout=1)
+    assert message is not None
+    assert message["type"] == "message", message
+    await pubsub.aclose()
+
+
+async def test_a_replay_onto_a_key_of_another_type_names_it_and_keeps_the_dead_letter(filled: Harness) -> None:
+    queue = filled.settings.queue_name
+    await filled.redis.delete(queue)
+    await filled.redis.set(queue, "not a queue")
+    with pytest.raises(InvalidQueueName, match=f"queue '{queue}' names a Redis string, not a queue"):
+        await store(filled).replay("d1")
+    assert (await store(filled).show("d1")).job_id == "d1"
+    assert not await filled.redis.exists("arq:job:d1")

@@ -19,7 +19,15 @@ from redis.exceptions import ResponseError
 
 from worker.errors import CorruptDeadLetter, JobNotFound, ReplayRefused
 from worker.protocol.dead_letter_entry import DeadLetter
-from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store
+from worker.protocol.enqueue_script import (
+    DEFAULT_RECORD_TTL_MS,
+    REPLAYED,
+    Guard,
+    call_enqueue,
+    pack_jobs,
+    script_error,
+)
+from worker.protocol.keys import dead_letter_index, dead_letter_store
 from worker.protocol.scripts import Scripts
 
 __all__ = ["SCAN_BATCH", "DeadLetter", "DeadLetterFilter", "DeadLetterStore"]
@@ -57,15 +65,21 @@ class DeadLetterStore:
     """
 
     def __init__(
-        self, redis: ArqRedis, queue: str, *, job_expires_s: float, clock_ms: Callable[[], int] | None = None
+        self,
+        redis: ArqRedis,
+        queue: str,
+        *,
+        job_expires_s: float,
+        clock_ms: Callable[[], int] | None = None,
+        record_ttl_ms: int = DEFAULT_RECORD_TTL_MS,
     ) -> None:
         self._redis = redis
         self.queue = queue
         self._hash = dead_letter_store(queue)
         self._index = dead_letter_index(queue)
         self._job_expires_ms = int(job_expires_s * 1000)
-        self._scripts = Scripts.of(redis)  # worker/protocol/lua/dead_letter_*.lua
-        self._replay = self._scripts["dead_letter_replay"]
+        self._scripts = Scripts.of(redis)  # worker/protocol/lua/dead_letter_trim.lua, enqueue.lua
+        self._record_ttl_ms = record_ttl_ms
         self._clock_ms = clock_ms or (lambda: int(datetime.now(UTC).timestamp() * 1000))
 
     async def _call(self, op: Awaitable[T]) -> T:
@@ -145,16 +159,25 @@ class DeadLetterStore:
         envelope = entry.envelope_bytes()
         if envelope is None or raw is None:
             raise ReplayRefused(f"dead letter {job_id} keeps no envelope (its job expired before it ran)")
-        k = JobKeys(job_id, self.queue)
-        done = await self._call(
-            self._replay(
-                keys=[self._hash, self._index, k.queue, k.job, k.retry, k.meta, k.result, k.abort],
-                args=[job_id, raw, envelope, self._clock_ms(), self._job_expires_ms],
-            )
+        # The producer's script (worker/protocol/lua/enqueue.lua), guarded by the entry as read: the job gets
+        # fresh tries, and the queue's idle workers are woken as for any new job.
+        try:
+            text = envelope.decode()
+        except UnicodeDecodeError:
+            raise ReplayRefused(
+                f"dead letter {job_id} keeps an envelope that is not JSON text; it cannot run"
+            ) from None
+        packed = pack_jobs([(job_id, self._clock_ms(), self._job_expires_ms, text, REPLAYED)])
+        call = call_enqueue(
+            self._scripts["enqueue"], self.queue, packed, self._record_ttl_ms, Guard.replay(self.queue, raw)
         )
-        if done == -1:
+        try:
+            done = await self._call(call)
+        except ResponseError as exc:
+            raise script_error(exc, self.queue) from None
+        if done == [0]:
             raise ReplayRefused(f"a job with id {job_id} is already queued on {self.queue!r}; purge the dead letter")
-        return bool(done)
+        return done == [1]
 
     async def replay_many(self, where: DeadLetterFilter) -> int:
         """Replay every dead letter matching ``where`` (corrupt ones are skipped); return how many went back."""

@@ -7,16 +7,13 @@ writes nothing again. Before the first job of each queue, the Redis user's permi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
-from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES, script_error
-from worker.protocol.keys import enqueue_record, wake_channel
+from worker.protocol.enqueue_script import JobFlag, call_enqueue, pack_jobs, record_ttl_ms, script_error
 from worker.protocol.permissions import PermissionCheck, redis_user
 from worker.protocol.scripts import Scripts
 from worker.settings import JobqSettings
@@ -33,7 +30,7 @@ class PreparedJob:
     score_ms: int
     ttl_ms: int
     body: bytes
-    check: str  #: "1" for an id given by the caller (it may exist already), "0" for a random one
+    flag: JobFlag  #: GIVEN_ID for an id given by the caller (it may exist already), RANDOM_ID for a random one
 
 
 class EnqueueWriter:
@@ -47,27 +44,13 @@ class EnqueueWriter:
 
     async def write(self, jobs: list[PreparedJob]) -> list[int]:
         """Enqueue jobs of one queue with one script call; 1 (created) or 0 per job."""
-        packed = orjson.dumps(
-            [f for p in jobs for f in (p.job_id, str(p.score_ms), str(p.ttl_ms), p.body.decode(), p.check)]
-        )
+        packed = pack_jobs((p.job_id, p.score_ms, p.ttl_ms, p.body.decode(), p.flag) for p in jobs)
         queue = jobs[0].queue
-        # A new request id per call, the same for redis-py's re-sends of it: the script answers those from its record.
-        record = enqueue_record(os.urandom(12).hex())
         await self._permissions.ensure(queue)
         try:
-            created = await self._script(
-                [queue, record], [wake_channel(queue), packed, self._record_ttl_ms, ENQUEUE_KEY_PREFIXES]
-            )
+            return await call_enqueue(self._script, queue, packed, self._record_ttl_ms)
         except ResponseError as exc:
             raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
-        return list(created)
 
 
-def record_ttl_ms(settings: JobqSettings) -> int:
-    """How long an enqueue's record is kept: longer than redis-py may take to re-send the call.
-
-    redis-py sends a command again up to 3 times after a dropped connection (``worker.protocol.connection``),
-    each time after a backoff of at most 1 s and within a connect and a socket timeout.
-    """
-    per_try_s = settings.redis_connect_timeout_s + settings.redis_socket_timeout_s + 1
-    return round((4 * per_try_s + 30) * 1000)
+__all__ = ["EnqueueWriter", "PreparedJob", "record_ttl_ms"]

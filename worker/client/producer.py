@@ -29,6 +29,7 @@ from worker.errors import EnvelopeTooLarge
 from worker.observability.metrics import Metrics
 from worker.observability.tracing import trace_headers
 from worker.protocol.connection import close_redis, codec_for, create_redis
+from worker.protocol.enqueue_script import GIVEN_ID, RANDOM_ID
 from worker.protocol.keys import check_queue_name
 from worker.protocol.records import job_record
 from worker.protocol.serialization import EnvelopeCodec
@@ -251,4 +252,4 @@ class Client:
         ttl_ms = score_ms - now_ms + self._expires_ms if score_ms > now_ms else self._expires_ms
         if ttl_ms > checks.MAX_TTL_MS:
             checks.check_ttl_ms(ttl_ms, at)
-        return PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, "1" if given else "0")
+        return PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, GIVEN_ID if given else RANDOM_ID)

@@ -28,6 +28,7 @@ from worker.observability.tracing import monitor_configs
 from worker.policy import RandomDraw, import_error_types
 from worker.process.supervisor import supervised_slot
 from worker.protocol.connection import codec_for
+from worker.protocol.enqueue_script import record_ttl_ms
 from worker.settings import JobqSettings
 from worker.taskdef.cron import effective_schedules, schedules_from_modules
 from worker.taskdef.middleware import Middleware
@@ -127,7 +128,7 @@ def build_worker(
         scheduler = CronScheduler(
             redis, codec, settings.queue_name, schedules,
             misfire_grace_s=settings.cron_misfire_grace_s, lookahead_s=max(1.0, 2 * settings.poll_delay_s),
-            job_expires_s=settings.job_expires_s, clock=clock,
+            job_expires_s=settings.job_expires_s, clock=clock, record_ttl_ms=record_ttl_ms(settings),
         )  # fmt: skip
     state = WorkerState(worker_id=worker_id, queue=settings.queue_name, slot=supervised_slot())
     return JobqWorker(

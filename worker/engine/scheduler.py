@@ -1,8 +1,8 @@
 """Enqueueing the ticks of the schedules tasks declare (:mod:`worker.taskdef.cron`), exactly once per tick.
 
 Every worker computes the ticks on its own and enqueues each as the job ``cron:<name>:<tick ms>``
-through one Lua script that refuses any tick not later than the last one recorded in
-``jobq:cron:<queue>:<name>``, so each tick is enqueued once across the fleet.
+through the producer's enqueue script, guarded (:meth:`Guard.tick`) to refuse any tick not later than the
+last one recorded in ``jobq:cron:<queue>:<name>``, so each tick is enqueued once across the fleet.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from arq.connections import ArqRedis
 
-from worker.protocol.keys import JobKeys, cron_ledger_key, wake_channel
+from worker.protocol.enqueue_script import DEFAULT_RECORD_TTL_MS, GIVEN_ID, Guard, call_enqueue, pack_jobs
+from worker.protocol.keys import cron_ledger_key
 from worker.protocol.records import job_record
 from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
@@ -42,6 +43,7 @@ class CronScheduler:
         lookahead_s: float,
         job_expires_s: float,
         clock: Callable[[], float] = time.time,
+        record_ttl_ms: int = DEFAULT_RECORD_TTL_MS,
     ) -> None:
         self.schedules = schedules
         self._redis = redis
@@ -51,8 +53,9 @@ class CronScheduler:
         self._lookahead = timedelta(seconds=lookahead_s)
         self._expires_ms = round(job_expires_s * 1000)
         self._clock = clock
-        self._enqueue = Scripts.of(redis)["cron_tick"]  # worker/protocol/lua/cron_tick.lua
-        self._wake = wake_channel(queue)  # a tick wakes the idle workers, as a producer's enqueue does
+        self._record_ttl_ms = record_ttl_ms
+        # The producer's script (worker/protocol/lua/enqueue.lua): a tick wakes the idle workers as an enqueue does.
+        self._enqueue = Scripts.of(redis)["enqueue"]
 
     async def last_tick(self, name: str) -> datetime | None:
         """The last tick of ``name`` enqueued by any worker."""
@@ -97,11 +100,10 @@ class CronScheduler:
         # what arq's serialize_job writes, bound to the tick's job id and queue
         body = job_record(schedule.task.name, payload, now_ms)
         envelope = self._codec.dumps_job(body, job_id=job_id, queue=self._queue)
-        k = JobKeys(job_id, self._queue)
-        done = await self._enqueue(
-            [cron_ledger_key(self._queue, schedule.name), k.job, k.result, k.queue, k.abort],
-            [tick_ms, job_id, tick_ms, max(tick_ms, now_ms) - now_ms + self._expires_ms, envelope, self._wake],
-        )
+        ttl_ms = max(tick_ms, now_ms) - now_ms + self._expires_ms
+        packed = pack_jobs([(job_id, tick_ms, ttl_ms, envelope.decode(), GIVEN_ID)])
+        guard = Guard.tick(self._queue, schedule.name, tick_ms)
+        done = await call_enqueue(self._enqueue, self._queue, packed, self._record_ttl_ms, guard) == [1]
         if done:
             logger.info("schedule %s: enqueued tick %s as job %s", schedule.name, tick.isoformat(), job_id)
         return int(done)

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 ScriptName = Literal[
-    "abort", "claim", "cron_tick", "dead_letter", "dead_letter_replay", "dead_letter_trim", "defer",
+    "abort", "claim", "dead_letter", "dead_letter_trim", "defer",
     "enqueue", "finish_many", "give_back", "limit_acquire", "limit_renew", "permission_probe", "release",
     "renew_leases", "retry",
 ]  # fmt: skip

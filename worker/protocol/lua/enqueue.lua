@@ -1,67 +1,96 @@
 --[[
-  enqueue: write a batch of arq jobs (or one) and wake the queue's idle workers.
+  enqueue: write a batch of arq jobs (or one) and wake the queue's idle workers. The one writer of new jobs:
+  a producer's enqueue and enqueue_many, a cron tick (guard 'tick') and a dead-letter replay (guard
+  'replay') all call it.
 
   Input:
     KEYS[1]  queue_key     the queue (sorted set)
     KEYS[2]  record_key    this call's record (jobq:enqueued:<request id>)
+    KEYS[3]  guard_key     guard 'tick': the schedule's ledger (its last enqueued tick, ms);
+                           guard 'replay': the queue's dead letters (hash: job id -> entry JSON);
+                           no guard: absent
+    KEYS[4]  index_key     guard 'replay': the dead letters' index (sorted set); otherwise absent
     ARGV[1]  wake_channel  the pub/sub channel of the queue's idle workers
-    ARGV[2]  jobs          one JSON array: id, score (ms), job key TTL (ms), envelope, check flag, id, ...
+    ARGV[2]  jobs          one JSON array: id, score (ms), job key TTL (ms), envelope, flag, id, ...
                            (one argument: packing thousands of arguments costs the client more than the
-                           script costs Redis)
+                           script costs Redis). The flag: '0' an id drawn at random (it cannot be taken:
+                           nothing is read), '1' an id given by the caller (refused when the job or its
+                           result is there), 'r' a replayed dead letter (refused when the job is there;
+                           else its old tries counter, meta, result and abort marker are cleared).
     ARGV[3]  record_ttl    the record's TTL (ms)
     ARGV[4]  prefixes      the prefixes of a job's keys, as one JSON array: job (arq:job:), result
-                           (arq:result:), abort marker (jobq:abort:)
+                           (arq:result:), abort marker (jobq:abort:), tries (arq:retry:), meta (jobq:meta:)
+    ARGV[5]  guard         '' (none), 'tick' or 'replay'
+    ARGV[6]  guard_value   guard 'tick': the tick (ms), refused unless later than the ledger's;
+                           guard 'replay': the entry as read, refused if the store holds another
 
-  Keys built here: each job's three keys are one of the prefixes joined to its id. Passing them in KEYS
+  Keys built here: each job's keys are one of the prefixes joined to its id. Passing them in KEYS
   (three per job, up to 3000 a call) doubled the cost of a call for the client, which packs every
   argument in Python (1.6 us each): measured 5.9 -> 12.2 us per job for a batch of 1000. (On a Redis
   Cluster the queue and the prefixes would need one hash tag.)
 
   Output:
-    per job, 1 (created) or 0 (the job or its result was there: nothing written, as arq's enqueue);
-    an error 'JOBQ_NOT_A_QUEUE <type>' when the queue key holds another type, 'JOBQ_BAD_JOB <n>' when
-    the n-th job's score or TTL is not a number Redis can hold: then nothing is written.
+    per job, 1 (created) or 0 (refused: nothing written for it, as arq's enqueue); an empty array when
+    the guard refuses (nothing written); an error 'JOBQ_NOT_A_QUEUE <type>' when the queue key holds
+    another type, 'JOBQ_BAD_JOB <n>' when the n-th job's fields are not what a client sends: then
+    nothing is written.
 
   The record holds the answer ("1011"): redis-py sends the call again when the connection drops before
   the reply arrives, and the re-sent call, finding the record, answers the same without writing (else
   its random-id jobs, already run and gone, would be created again, and its given-id jobs answered 0).
-  Ids given by the caller (check flag '1') are checked: one MGET reads their result keys and abort
-  markers (a new job clears a marker left under its id). Random ids ('0') cannot be taken, so they
-  cost no reads. Each job is one SET NX, one ZADD queues them all, one PUBLISH wakes the idle workers.
+  The record is written first, with SET NX and the answer of a call of random ids only (all created):
+  so the common call pays one command for it, and a re-send one more (GET). Ids given by the caller
+  are checked with one MGET of their result keys and abort markers (a new job clears a marker left
+  under its id). Each job is one SET NX, one ZADD queues them all, one PUBLISH wakes the idle workers.
+  The ZADD is the queue's type check: when it fails, the jobs this call created and its record are
+  deleted again and nothing else has been written yet.
 ]]
-local queue_key, record_key = KEYS[1], KEYS[2]
+local queue_key, record_key, guard_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local wake_channel, jobs, record_ttl, prefixes = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], cjson.decode(ARGV[4])
+local guard, guard_value = ARGV[5], ARGV[6]
 local job_prefix, result_prefix, abort_prefix = prefixes[1], prefixes[2], prefixes[3]
+local retry_prefix, meta_prefix = prefixes[4], prefixes[5]
 
 --- @include "mget"
 
-local done = redis.call('GET', record_key)
-if done then
-  local answer = {}
-  for n = 1, #done do answer[n] = string.byte(done, n) - 48 end
-  return answer
-end
-local kind = redis.call('TYPE', queue_key)['ok']
-if kind ~= 'zset' and kind ~= 'none' then return redis.error_reply('JOBQ_NOT_A_QUEUE ' .. kind) end
+-- Check every job before writing anything.
 if #jobs % 5 ~= 0 then return redis.error_reply('JOBQ_BAD_JOB 1') end
 local count = #jobs / 5
-local probe, probed = {}, {}
+local probe, probed, random_only = {}, {}, true
 for n = 1, count do
   local i = 5 * n - 4
-  local score, ttl = tonumber(jobs[i + 1]), tonumber(jobs[i + 2])
+  local score, ttl, flag = tonumber(jobs[i + 1]), tonumber(jobs[i + 2]), jobs[i + 4]
   if type(jobs[i]) ~= 'string' or type(jobs[i + 3]) ~= 'string' or not score or not ttl
-      or math.abs(score) > 9007199254740992 or ttl < 1 or ttl > 9007199254740992 or ttl ~= math.floor(ttl) then
+      or math.abs(score) > 9007199254740992 or ttl < 1 or ttl > 9007199254740992 or ttl ~= math.floor(ttl)
+      or (flag ~= '0' and flag ~= '1' and flag ~= 'r') then
     return redis.error_reply('JOBQ_BAD_JOB ' .. n)
   end
-  if jobs[i + 4] == '1' then
+  if flag ~= '0' then random_only = false end
+  if flag == '1' then
     probe[#probe + 1] = result_prefix .. jobs[i]
     probe[#probe + 1] = abort_prefix .. jobs[i]
     probed[n] = #probe
   end
 end
+
+-- The record: a re-sent call answers from it.
+if not redis.call('SET', record_key, string.rep('1', count), 'NX', 'PX', record_ttl) then
+  local done = redis.call('GET', record_key) or ''
+  local answer = {}
+  for n = 1, #done do answer[n] = string.byte(done, n) - 48 end
+  return answer
+end
+
+-- The guard: reads only; what it writes comes after the queue accepted the jobs.
+if (guard == 'tick' and tonumber(redis.call('GET', guard_key) or '-1') >= tonumber(guard_value))
+    or (guard == 'replay' and redis.call('HGET', guard_key, jobs[1]) ~= guard_value) then
+  redis.call('SET', record_key, '', 'PX', record_ttl)
+  return {}
+end
+
 local found = {}
 if #probe > 0 then found = mget(probe) end
-local created, members, stale = {}, {}, {}
+local created, members, written, cleared = {}, {}, {}, {}
 for n = 1, count do
   local i = 5 * n - 4
   local id, at = jobs[i], probed[n]
@@ -70,14 +99,32 @@ for n = 1, count do
     created[n] = 1
     members[#members + 1] = jobs[i + 1]
     members[#members + 1] = id
-    if at and found[at] then stale[#stale + 1] = abort_prefix .. id end
+    written[#written + 1] = job_prefix .. id
+    if at and found[at] then cleared[#cleared + 1] = abort_prefix .. id end
+    if jobs[i + 4] == 'r' then
+      cleared[#cleared + 1] = retry_prefix .. id
+      cleared[#cleared + 1] = meta_prefix .. id
+      cleared[#cleared + 1] = result_prefix .. id
+      cleared[#cleared + 1] = abort_prefix .. id
+    end
   end
 end
 for from = 1, #members, 1000 do
-  redis.call('ZADD', queue_key, unpack(members, from, math.min(from + 999, #members)))
+  local added = redis.pcall('ZADD', queue_key, unpack(members, from, math.min(from + 999, #members)))
+  if type(added) == 'table' and added['err'] then
+    -- Only the first chunk can fail (on the queue's type): nothing is queued yet.
+    for at = 1, #written, 1000 do redis.call('DEL', unpack(written, at, math.min(at + 999, #written))) end
+    redis.call('DEL', record_key)
+    return redis.error_reply('JOBQ_NOT_A_QUEUE ' .. redis.call('TYPE', queue_key)['ok'])
+  end
 end
-if #stale > 0 then redis.call('DEL', unpack(stale)) end
-redis.call('SET', record_key, table.concat(created), 'PX', record_ttl)
+for from = 1, #cleared, 1000 do redis.call('DEL', unpack(cleared, from, math.min(from + 999, #cleared))) end
+if guard == 'tick' then redis.call('SET', guard_key, guard_value) end
+if guard == 'replay' and created[1] == 1 then
+  redis.call('HDEL', guard_key, jobs[1])
+  redis.call('ZREM', index_key, jobs[1])
+end
+if not random_only then redis.call('SET', record_key, table.concat(created), 'PX', record_ttl) end
 -- pcall: a user without access to the channel still enqueues (its jobs wait for the fallback poll).
 if #members > 0 then redis.pcall('PUBLISH', wake_channel, '1') end
 return created
