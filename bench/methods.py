@@ -40,4 +40,10 @@ METHODS = {
     "calls (all clients) over 5 s (jobq's default heartbeat interval), per second.",
     "rss": "`VmHWM` from `/proc/<pid>/status` of the worker process at the end of the 1-process drain, before "
     "it is stopped (MB = 2^20 bytes). jobq runs as `.venv/bin/jobq worker`, arq as `python -m bench.arq_worker`.",
+    "imports": "A fresh interpreter (the venv's python, in the repository) times one statement with "
+    "`time.perf_counter()` around it and reports its peak RSS (`VmHWM`) after it: jobq `from worker import "
+    "task` (the public names resolve lazily, PEP 562: this loads `worker.taskdef` and the base modules, not "
+    "redis-py or arq), jobq again with every name of `worker.__all__` fetched (what an eager `__init__` would "
+    "load for any import), arq `import arq`. Interpreter start-up is excluded; median of 5 interpreters per "
+    "repetition.",
 }

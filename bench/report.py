@@ -123,6 +123,26 @@ ROWS = [
     ),
     Row("idle", "cmds_s", "Redis commands/s, 4 idle worker processes", "/s", 1, "reported (no threshold)", None),
     Row("drain1", "rss_mb", "worker peak RSS (VmHWM after the 1-process drain)", "MB", 1, "≤ 40 MB", _at_most(40)),
+    Row(
+        "imports",
+        "task_ms",
+        "a task module's import, fresh interpreter: jobq `from worker import task`, arq `import arq`",
+        "ms",
+        0,
+        "reported (no threshold)",
+        None,
+    ),
+    Row("imports", "task_rss_mb", "peak RSS of that interpreter", "MB", 1, "reported (no threshold)", None),
+    Row(
+        "imports",
+        "all_ms",
+        "jobq, every public name of `worker` (what an eager `__init__` would load on any import)",
+        "ms",
+        0,
+        "informative: above the lazy import",
+        None,
+    ),
+    Row("imports", "all_rss_mb", "peak RSS of that interpreter", "MB", 1, "informative", None),
 ]
 
 
@@ -263,6 +283,7 @@ def document(
         "drain_commands": "Redis commands per job, pre-filled drain",
         "idle": "Idle load",
         "rss": "Worker peak RSS",
+        "imports": "A task module's import",
     }
     for key, title in titles.items():
         lines += [f"- **{title}.** {methods[key]}"]

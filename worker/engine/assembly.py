@@ -25,14 +25,14 @@ from worker.engine.try_records import ExecutionConfig
 from worker.observability.metrics import Metrics
 from worker.observability.middleware import MetricsMiddleware, SentryMiddleware, TryLogMiddleware
 from worker.observability.tracing import monitor_configs
-from worker.policy import RandomDraw, import_error_types
+from worker.policy import RandomDraw, import_error_types, resolve_timeout_s
 from worker.process.supervisor import supervised_slot
 from worker.protocol.connection import codec_for
 from worker.protocol.enqueue_script import record_ttl_ms
 from worker.settings import JobqSettings
 from worker.taskdef.cron import effective_schedules, schedules_from_modules
 from worker.taskdef.middleware import Middleware
-from worker.taskdef.registry import TaskRegistry, timeout_limit_s
+from worker.taskdef.registry import TaskRegistry
 
 if TYPE_CHECKING:
     from arq.typing import WorkerCoroutine
@@ -44,7 +44,7 @@ def arq_functions(registry: TaskRegistry, settings: JobqSettings) -> list[Functi
         func(
             cast("WorkerCoroutine", task_def.fn),
             name=task_def.name,
-            timeout=timeout_limit_s(task_def, settings.job_timeout_s),
+            timeout=resolve_timeout_s(None, task_def.timeout_s, settings.job_timeout_s),  # a job that asks for none
         )
         for task_def in registry
     ]

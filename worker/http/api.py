@@ -60,8 +60,8 @@ from worker.http.requests import (
     seconds,
 )
 from worker.observability.metrics import CONTENT_TYPE_LATEST, Metrics
+from worker.policy import resolve_timeout_s
 from worker.states import JobStatus
-from worker.taskdef.registry import timeout_limit_s
 
 PUBLIC = frozenset({"/", "/dashboard", "/openapi.json", "/livez", "/metrics"})
 #: The body size limit; larger bodies are answered 413.
@@ -220,7 +220,7 @@ async def tasks(request: web.Request) -> web.Response:
     out = [
         TaskOut(
             name=t.name,
-            timeout_s=timeout_limit_s(t, client.settings.job_timeout_s),
+            timeout_s=resolve_timeout_s(None, t.timeout_s, client.settings.job_timeout_s),  # a job that asks for none
             max_tries=t.retry_policy(client.settings.retry_policy).max_tries,
             payload_schema=t.payload_model.model_json_schema(),
         )

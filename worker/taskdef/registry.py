@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from worker.deprecations import module_alias
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
-from worker.policy import RetryPolicy, resolve_timeout_s
+from worker.policy import RetryPolicy
 from worker.taskdef.limits import Limit
 
 if TYPE_CHECKING:
@@ -274,14 +274,6 @@ def _import(module_name: str) -> ModuleType:
         raise TaskDefinitionError(
             f"cannot import task module {module_name!r} (listed in JOBQ_TASK_MODULES): {exc}"
         ) from exc
-
-
-def timeout_limit_s(task_def: TaskDef[Any, Any], default_s: float) -> float:
-    """The timeout of a job of this task that asks for none: the task's own, else ``default_s``.
-
-    A job may ask for a shorter or a longer one (``timeout_s`` at enqueue); this is what arq and the API show.
-    """
-    return resolve_timeout_s(None, task_def.timeout_s, default_s)
 
 
 if TYPE_CHECKING:
