@@ -121,8 +121,15 @@ class JobqSettings(RedisSettings):
         86400.0, gt=0, description="Seconds after its scheduled time that a job not yet started expires."
     )
     task_modules: CommaList = Field(
-        default_factory=lambda: ["tasks"],
-        description="Modules or packages (with all their submodules) that define the tasks.",
+        default_factory=list,
+        description="Modules or packages (with all their submodules) that define the tasks, e.g. `myapp.jobs`; "
+        "the `jobq` commands also take them as arguments. jobq's built-in tasks load only when listed "
+        "(`tasks.webhooks`, `tasks.maintenance`..., or `tasks` for all of them).",
+    )
+    import_cwd: bool = Field(
+        True,
+        description="The `jobq` commands append the directory they run in to the import path, so task modules "
+        "of the project there load without PYTHONPATH (`--no-cwd` turns it off for one command).",
     )
     middleware: CommaList = Field(
         default_factory=list,

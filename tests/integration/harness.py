@@ -27,10 +27,10 @@ READY_TIMEOUT_S = 15.0
 class WorkerProcess:
     """A worker subprocess started through the CLI; stopped by its pid."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path, *, cwd: Path = ROOT) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT)
 
     @property
     def pid(self) -> int:

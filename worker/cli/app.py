@@ -16,7 +16,7 @@ import typer
 import worker.cli.dlq as cli_dlq
 import worker.cli.jobs as cli_jobs
 import worker.cli.ops as cli_ops
-from worker.cli.common import cli_settings, fail, run, with_client
+from worker.cli.common import Modules, NoCwd, cli_settings, fail, run, task_settings, with_client
 from worker.client.producer import Client
 from worker.settings import JobqSettings, env_name
 from worker.settings_table import settings_table_markdown
@@ -26,9 +26,36 @@ app = typer.Typer(
     help="jobq: a distributed async job-queue worker on arq and Redis. Settings come from JOBQ_* "
     "environment variables; `jobq settings` shows them.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
 )
+
+
+def jobq_version() -> str:
+    """The installed distribution's version (``pip show jobq``)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jobq")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"jobq {jobq_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print jobq's version and exit.")
+    ] = False,
+) -> None:
+    pass
+
+
 app.add_typer(cli_jobs.app, name="job")
 app.add_typer(cli_dlq.app, name="dlq")
 app.command()(cli_ops.enqueue)
@@ -38,12 +65,14 @@ app.command()(cli_ops.api)
 
 @app.command()
 def worker(
+    modules: Modules = None,
     burst: Annotated[bool, typer.Option(help="Exit once the queue is empty instead of waiting for jobs.")] = False,
     processes: Annotated[
         int, typer.Option(min=1, max=256, help="Run this many worker processes and restart any that dies.")
     ] = 1,
+    no_cwd: NoCwd = False,
 ) -> None:
-    """Run a worker: load the task modules, then run jobs until SIGTERM or SIGINT.
+    """Run a worker: load the task modules (jobq worker myapp.jobs), then run jobs until SIGTERM or SIGINT.
 
     On the signal it stops taking jobs, lets running ones finish for JOBQ_SHUTDOWN_GRACE_S, returns
     the rest to the queue (uncharged) and exits 0; a second signal returns them at once and exits hard (128 +
@@ -51,14 +80,20 @@ def worker(
     """
     from worker.observability.logs import configure_logging, init_sentry
 
-    settings = cli_settings()
+    settings = task_settings(modules, no_cwd)
     configure_logging(settings)
     if processes > 1:
         from worker.process.supervisor import Supervisor
 
+        # The children read their settings from the environment, as this process did.
+        children_env = {
+            "JOBQ_TASK_MODULES": ",".join(settings.task_modules),
+            "JOBQ_IMPORT_CWD": "false" if no_cwd else str(settings.import_cwd).lower(),
+        }
+
         if burst:
             fail("--burst and --processes do not mix: run one burst worker per process", 2)
-        raise typer.Exit(Supervisor(processes, base_port=settings.http_port).run())
+        raise typer.Exit(Supervisor(processes, base_port=settings.http_port, env=children_env).run())
     import worker.process.eventloop as eventloop
     from worker.engine.runner import run_worker
 
@@ -104,13 +139,13 @@ app.add_typer(cron_app, name="cron")
 
 
 @cron_app.command("list")
-def cron_list() -> None:
-    """List the schedules found in JOBQ_TASK_MODULES (after JOBQ_CRON), with their last and next runs."""
+def cron_list(modules: Modules = None, no_cwd: NoCwd = False) -> None:
+    """List the schedules found in the task modules (after JOBQ_CRON), with their last and next runs."""
     from worker.engine.scheduler import CronScheduler
     from worker.protocol.connection import codec_for
     from worker.taskdef.cron import effective_schedules, schedules_from_modules
 
-    settings = cli_settings()
+    settings = task_settings(modules, no_cwd)
     declared = run(lambda: schedules_from_modules(settings.task_modules))
     active = {a.schedule.name: a for a in run(lambda: effective_schedules(declared, settings.cron))}
 
@@ -183,14 +218,14 @@ def show_settings(
 
 
 @app.command()
-def tasks() -> None:
-    """List the tasks found in JOBQ_TASK_MODULES, with their payload fields and policies."""
+def tasks(modules: Modules = None, no_cwd: NoCwd = False) -> None:
+    """List the tasks found in the task modules, with their payload fields and policies."""
     from rich.console import Console
     from rich.table import Table
 
     from worker.taskdef.registry import TaskRegistry
 
-    settings = cli_settings()
+    settings = task_settings(modules, no_cwd)
     registry = run(lambda: TaskRegistry.from_modules(settings.task_modules))
     table = Table("task", "payload", "timeout", "tries", "concurrency", title="jobq tasks")
     for t in sorted(registry, key=lambda t: t.name):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -23,6 +23,7 @@ from worker.errors import (
 from worker.protocol.permissions import permission_error, redis_user
 from worker.queue_names import queue_name_problem
 from worker.settings import JobqSettings, load_settings
+from worker.taskdef.modules import use_project_folder
 from worker.timeparse import parse_when_ms
 
 if TYPE_CHECKING:
@@ -86,6 +87,49 @@ def cli_settings(**overrides: Any) -> JobqSettings:
     """The settings from the environment, or exit 2 naming what is wrong."""
     with errors_to_exit_codes():
         return load_settings(**overrides)
+
+
+#: The task modules a command loads, as arguments (``jobq worker myapp.jobs``); JOBQ_TASK_MODULES otherwise.
+Modules = Annotated[
+    list[str] | None,
+    typer.Argument(
+        metavar="[MODULE]...",
+        help="Task modules or packages to load, e.g. myapp.jobs (default: JOBQ_TASK_MODULES). jobq's built-in "
+        "tasks load only when named: tasks (all of them) or tasks.webhooks, tasks.maintenance...",
+        show_default=False,
+    ),
+]
+#: The same as an option, for commands whose arguments are something else (``jobq enqueue``).
+ModuleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--module", "-m", help="A task module to load (repeatable; default: JOBQ_TASK_MODULES).", show_default=False
+    ),
+]
+NoCwd = Annotated[
+    bool,
+    typer.Option(
+        "--no-cwd", help="Do not add the current directory to the import path (default: JOBQ_IMPORT_CWD=true)."
+    ),
+]
+
+
+def task_settings(modules: list[str] | None, no_cwd: bool = False) -> JobqSettings:
+    """The settings of a command that loads task modules: ``modules`` replace JOBQ_TASK_MODULES, and the
+    current directory (the user's project) becomes importable unless ``--no-cwd`` or JOBQ_IMPORT_CWD=false.
+
+    Exits 2 when no task module is named at all.
+    """
+    settings = cli_settings(**({"task_modules": modules} if modules else {}))
+    if not settings.task_modules:
+        fail(
+            "no task modules: name them (jobq worker myapp.jobs) or set JOBQ_TASK_MODULES=myapp.jobs; "
+            "jobq's built-in tasks load when named (tasks, or tasks.webhooks, tasks.maintenance...)",
+            2,
+        )
+    if settings.import_cwd and not no_cwd:
+        use_project_folder()
+    return settings
 
 
 def run(fn: Callable[[], T]) -> T:

@@ -12,6 +12,9 @@ import orjson
 import typer
 
 from worker.cli.common import (
+    ModuleOption,
+    Modules,
+    NoCwd,
     cli_settings,
     err_console,
     fail,
@@ -20,6 +23,7 @@ from worker.cli.common import (
     queue_option,
     renamed_option,
     run,
+    task_settings,
     with_client,
 )
 from worker.client.producer import Client
@@ -41,6 +45,8 @@ def enqueue(
     wait_s: Annotated[float | None, typer.Option(min=0, help="Seconds to wait for the result and print it.")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.001, hidden=True, help="Deprecated: --timeout-s.")] = None,
     wait: Annotated[float | None, typer.Option(min=0, hidden=True, help="Deprecated: --wait-s.")] = None,
+    module: ModuleOption = None,
+    no_cwd: NoCwd = False,
 ) -> None:
     """Validate and enqueue one job; print its id (and, with --wait-s, its result) as JSON.
 
@@ -48,7 +54,7 @@ def enqueue(
     """
     timeout_s = renamed_option("--timeout", timeout, "--timeout-s", timeout_s)
     wait_s = renamed_option("--wait", wait, "--wait-s", wait_s)
-    settings = cli_settings()
+    settings = task_settings(module, no_cwd)
     try:
         payload = orjson.loads(json)
     except orjson.JSONDecodeError as exc:
@@ -122,15 +128,17 @@ def stats(
 
 
 def api(
+    modules: Modules = None,
     dev: Annotated[bool, typer.Option(help="Allow running without JOBQ_API_TOKEN (no authentication!).")] = False,
     host: Annotated[str | None, typer.Option(help="Address to listen on (default: JOBQ_API_HOST).")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (default: JOBQ_API_PORT).")] = None,
+    no_cwd: NoCwd = False,
 ) -> None:
     """Serve the HTTP API and the dashboard until SIGTERM or SIGINT.
 
     Refuses to start without JOBQ_API_TOKEN unless --dev is given.
     """
-    settings = cli_settings()
+    settings = task_settings(modules, no_cwd)
     if settings.api_token is None and not dev:
         fail("JOBQ_API_TOKEN is not set: refusing to serve an unauthenticated API (use --dev on a laptop)", 2)
     if settings.api_token is None:

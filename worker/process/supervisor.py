@@ -66,16 +66,21 @@ class Child:
 class Supervisor:
     """Keeps ``count`` worker processes running until told to stop."""
 
-    def __init__(self, count: int, *, argv: list[str] | None = None, base_port: int = 0) -> None:
-        self._argv = argv or [sys.executable, "-m", "worker", "worker"]
+    def __init__(
+        self, count: int, *, argv: list[str] | None = None, base_port: int = 0, env: dict[str, str] | None = None
+    ) -> None:
+        # -P and the launcher: neither the folder it runs in nor PYTHONPATH can put a user's worker.py in place
+        # of jobq's package (the child appends the folder itself, as this process did: JOBQ_IMPORT_CWD).
+        self._argv = argv or [sys.executable, "-P", "-m", "jobq_launch", "worker"]
         self._base_port = base_port
+        self._env = env or {}  # set for every child on top of this process's environment
         self.children = [Child(i) for i in range(count)]
         self.supervisor_id = f"{socket.gethostname()}:{os.getpid()}"
         self._signals: list[int] = []
         self._exit_code = 0
 
     def _spawn(self, child: Child) -> None:
-        env = dict(os.environ)
+        env = dict(os.environ) | self._env
         if self._base_port:
             env["JOBQ_HTTP_PORT"] = str(self._base_port + child.index)
         env[SLOT_ENV] = f"{child.index} {len(self.children)} {self.supervisor_id}"

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from cronsim import CronSim, CronSimError
 
 from worker.errors import InvalidPayload, InvalidPolicy, SettingsError, TaskDefinitionError
-from worker.taskdef.registry import TaskDef, import_modules
+from worker.taskdef.modules import import_modules
+from worker.taskdef.registry import TaskDef
 
 Misfire = Literal["run_once", "skip"]
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*([smhd])$")

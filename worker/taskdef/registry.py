@@ -8,13 +8,10 @@ collects the ``TaskDef`` objects it finds there.
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 import typing
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
@@ -23,6 +20,7 @@ from worker.deprecations import module_alias
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
 from worker.policy import RetryPolicy
 from worker.taskdef.limits import Limit
+from worker.taskdef.modules import import_modules
 
 if TYPE_CHECKING:
     from worker.taskdef.context import JobContext
@@ -246,34 +244,6 @@ class TaskRegistry:
                 "modules that define your @task functions"
             )
         return registry
-
-
-def import_modules(names: Iterable[str]) -> list[ModuleType]:
-    """Each named module, and every submodule of the packages among them (imported once)."""
-    seen: dict[str, ModuleType] = {}
-    for name in names:
-        for module in _import_tree(name):
-            seen.setdefault(module.__name__, module)
-    return list(seen.values())
-
-
-def _import_tree(module_name: str) -> Iterator[ModuleType]:
-    module = _import(module_name)
-    yield module
-    search_path = getattr(module, "__path__", None)
-    if search_path is None:
-        return
-    for info in pkgutil.walk_packages(search_path, prefix=module.__name__ + "."):
-        yield _import(info.name)
-
-
-def _import(module_name: str) -> ModuleType:
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TaskDefinitionError(
-            f"cannot import task module {module_name!r} (listed in JOBQ_TASK_MODULES): {exc}"
-        ) from exc
 
 
 if TYPE_CHECKING:

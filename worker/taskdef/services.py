@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from worker.settings import JobqSettings
-from worker.taskdef.registry import import_modules
+from worker.taskdef.modules import import_modules
 
 T = TypeVar("T")
 
