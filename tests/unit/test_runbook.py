@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.main import get_command
 
 from worker.cli import app
@@ -67,7 +68,16 @@ def parse(argv: list[str]) -> None:
     asks_help = "--help" in argv  # `jobq CMD --help`: the command must exist; its arguments are not given
     argv = [a for a in argv if a != "--help"]
     command: Any = get_command(app)
-    ctx = command.make_context("jobq", list(argv), resilient_parsing=asks_help)
+    if argv[:1] in (["--install-completion"], ["--show-completion"]):
+        # typer's own options: parsing runs them (installing writes the user's shell profile), so only look them up
+        assert any(argv[0] in p.opts for p in command.params), f"jobq has no option {argv[0]}"
+        return
+    try:
+        ctx = command.make_context("jobq", list(argv), resilient_parsing=asks_help)
+    except typer.Exit as done:  # an eager option (--version, --show-completion) answered during parsing
+        if done.exit_code != 0:
+            raise
+        return
     while hasattr(command, "resolve_command"):  # a group: descend to the named sub-command
         # click keeps the sub-command's name apart from its arguments (``protected_args`` before click 8.2).
         rest = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]

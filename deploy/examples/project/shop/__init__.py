@@ -1,0 +1,1 @@
+"""An example project's package: its task module is ``shop.jobs``."""
