@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The runtime dependencies only (what `make demo` needs); the full development install above includes them.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 
 .PHONY: demo test test-unit lint format bench venv lock redis-server chromium dashboard-shot clean help kubectl
 
@@ -13,11 +15,16 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(STAMP) $(RUNTIME_STAMP)
+
+$(RUNTIME_STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@touch $(RUNTIME_STAMP)
 
 venv: $(STAMP) ## Create .venv and install jobq with its pinned dependencies
 
-demo: $(STAMP) ## Run workers and a producer through a real batch on an embedded Redis
+demo: $(RUNTIME_STAMP) ## Run workers and a producer through a real batch on an embedded Redis (installs the runtime dependencies only)
 	$(BIN)/jobq demo
 
 test: $(STAMP) redis-server chromium kubectl ## Run the whole test suite (unit on fakeredis, integration on a real redis-server)
