@@ -30,6 +30,7 @@ MEASUREMENTS: dict[str, measure.Measurement] = {
     "pickup": measure.pickup,
     "commands": measure.commands_per_job,
     "idle": measure.idle_load,
+    "startup": startup.startup,
     "imports": startup.imports,
 }
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"

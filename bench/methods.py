@@ -46,4 +46,9 @@ METHODS = {
     "redis-py or arq), jobq again with every name of `worker.__all__` fetched (what an eager `__init__` would "
     "load for any import), arq `import arq`. Interpreter start-up is excluded; median of 5 interpreters per "
     "repetition.",
+    "startup": "Wall time of `jobq --version` and `jobq --help` (arq: `arq --version`, `arq --help`) from the "
+    "venv, output discarded, median of 5 runs each; then a worker process (as in the drains) started 3 times on "
+    "an empty queue: from just before the exec to the moment its ready key exists in Redis (jobq: its heartbeat "
+    "`jobq:worker:<host>:<pid>`, written when its loop starts; arq: the key its `on_startup` writes), polled every "
+    "5 ms; median of the 3.",
 }

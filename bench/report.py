@@ -124,6 +124,25 @@ ROWS = [
     Row("idle", "cmds_s", "Redis commands/s, 4 idle worker processes", "/s", 1, "reported (no threshold)", None),
     Row("drain1", "rss_mb", "worker peak RSS (VmHWM after the 1-process drain)", "MB", 1, "≤ 40 MB", _at_most(40)),
     Row(
+        "startup",
+        "version_ms",
+        "`--version` of the command line (jobq, arq), wall time",
+        "ms",
+        0,
+        "≤ 500 ms",
+        _at_most(500),
+    ),
+    Row("startup", "help_ms", "`--help` of the command line, wall time", "ms", 0, "≤ 500 ms", _at_most(500)),
+    Row(
+        "startup",
+        "ready_ms",
+        "a worker process from exec to ready (jobq: its first heartbeat; arq: its start-up hook)",
+        "ms",
+        0,
+        "≤ 1,000 ms",
+        _at_most(1000),
+    ),
+    Row(
         "imports",
         "task_ms",
         "a task module's import, fresh interpreter: jobq `from worker import task`, arq `import arq`",
@@ -283,6 +302,7 @@ def document(
         "drain_commands": "Redis commands per job, pre-filled drain",
         "idle": "Idle load",
         "rss": "Worker peak RSS",
+        "startup": "Start-up",
         "imports": "A task module's import",
     }
     for key, title in titles.items():

@@ -1,4 +1,4 @@
-"""What a task module pays to import its framework: time and memory of the import in a fresh interpreter.
+"""Start-up: the CLI's first answer, a worker's time to ready, and what a task module pays to import jobq.
 
 jobq's top-level package resolves its public names lazily (PEP 562 ``__getattr__`` in ``worker/__init__.py``):
 ``from worker import task`` loads ``worker.taskdef`` and the base modules, not redis-py, arq or the engine.
@@ -9,12 +9,21 @@ This measures that import and, for comparison, the import of every public name (
 from __future__ import annotations
 
 import json
+import socket
 import statistics
 import subprocess
 import sys
+import time
 
-from bench.harness import ROOT, System
+import redis
+
+from bench.harness import JOBQ_BIN, ROOT, System, fresh_queue, reset_redis, running_workers
 from bench.measure import Context, Sample
+from bench.ready import READY_KEY
+
+#: Runs per figure of the CLI and the worker start (median kept).
+CLI_RUNS = 5
+WORKER_STARTS = 3
 
 #: Fresh interpreters per repetition (the median is kept): an import costs a few hundred ms, noisy on 2 cores.
 RUNS = 5
@@ -59,4 +68,41 @@ def imports(ctx: Context, system: System) -> Sample:
     return Sample(
         {"task_ms": lazy["ms"], "task_rss_mb": lazy["rss_mb"], "all_ms": every["ms"], "all_rss_mb": every["rss_mb"]},
         {"modules": lazy["modules"], "all_modules": every["modules"]},
+    )
+
+
+def _wall_ms(argv: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=60)
+    return (time.perf_counter() - start) * 1000
+
+
+def _ready_ms(ctx: Context, system: System, r: redis.Redis) -> float:
+    """From starting the worker process to its being ready: jobq's first heartbeat, arq's start-up hook."""
+    start = time.time()
+    with running_workers(system, ctx.url, fresh_queue(system)) as workers:
+        (pid,) = workers.pids
+        key = f"jobq:worker:{socket.gethostname()}:{pid}" if system.is_jobq else READY_KEY.format(pid=pid)
+        deadline = time.monotonic() + 60
+        while not r.exists(key):
+            workers.check_alive()
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{system.label}: no worker ready within 60 s")
+            time.sleep(0.005)
+        return (time.time() - start) * 1000
+
+
+def startup(ctx: Context, system: System) -> Sample:
+    """``--version`` and ``--help`` of the command line, and a worker process's time from exec to ready."""
+    if system.key == "arq_tuned":
+        return Sample({})  # the same command line and start-up as arq's
+    cli = [str(JOBQ_BIN)] if system.is_jobq else [str(JOBQ_BIN.with_name("arq"))]
+    r = ctx.redis()
+    reset_redis(r)
+    return Sample(
+        {
+            "version_ms": statistics.median(_wall_ms([*cli, "--version"]) for _ in range(CLI_RUNS)),
+            "help_ms": statistics.median(_wall_ms([*cli, "--help"]) for _ in range(CLI_RUNS)),
+            "ready_ms": statistics.median(_ready_ms(ctx, system, r) for _ in range(WORKER_STARTS)),
+        }
     )

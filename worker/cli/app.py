@@ -7,7 +7,7 @@ wrong), 2 bad configuration or usage. Errors go to stderr.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,9 +17,9 @@ import worker.cli.dlq as cli_dlq
 import worker.cli.jobs as cli_jobs
 import worker.cli.ops as cli_ops
 from worker.cli.common import Modules, NoCwd, cli_settings, fail, run, task_settings, with_client
-from worker.client.producer import Client
-from worker.settings import JobqSettings, env_name
-from worker.settings_table import settings_table_markdown
+
+if TYPE_CHECKING:
+    from worker.client.producer import Client
 
 app = typer.Typer(
     name="jobq",
@@ -205,6 +205,8 @@ def show_settings(
 ) -> None:
     """Show the effective settings (secrets hidden) and the variable that sets each one."""
     if markdown:
+        from worker.settings_table import settings_table_markdown
+
         typer.echo(settings_table_markdown())
         return
     from rich.console import Console
@@ -212,6 +214,8 @@ def show_settings(
 
     settings = cli_settings()
     table = Table("variable", "value", title="jobq settings")
+    from worker.settings import JobqSettings, env_name
+
     for name in JobqSettings.model_fields:
         table.add_row(env_name(name), str(getattr(settings, name)))
     Console().print(table)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
-from redis.exceptions import RedisError
 
-from worker.client.producer import Client
 from worker.errors import (
     InvalidJobOptions,
     InvalidPayload,
@@ -20,14 +17,17 @@ from worker.errors import (
     TaskDefinitionError,
     UnknownTaskError,
 )
-from worker.protocol.permissions import permission_error, redis_user
 from worker.queue_names import queue_name_problem
-from worker.settings import JobqSettings, load_settings
 from worker.taskdef.modules import use_project_folder
 from worker.timeparse import parse_when_ms
 
+# The CLI loads only typer and jobq's light base modules when it starts (`jobq --help`, `jobq --version`);
+# settings, redis-py, the client and rich are imported by the commands that use them.
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from worker.client.producer import Client
+    from worker.settings import JobqSettings
 
 T = TypeVar("T")
 
@@ -61,7 +61,13 @@ def errors_to_exit_codes() -> Iterator[None]:
         yield
     except (SettingsError, TaskDefinitionError, InvalidPayload, InvalidJobOptions, UnknownTaskError) as exc:
         fail(str(exc), 2)
-    except (JobqError, RedisError, OSError) as exc:
+    except (JobqError, OSError) as exc:
+        fail(f"{type(exc).__name__}: {exc}", 1)
+    except Exception as exc:
+        from redis.exceptions import RedisError  # loaded already when a command reached Redis
+
+        if not isinstance(exc, RedisError):
+            raise
         fail(f"{type(exc).__name__}: {exc}", 1)
 
 
@@ -85,6 +91,8 @@ def renamed_option(old: str, old_value: T | None, new: str, new_value: T | None)
 
 def cli_settings(**overrides: Any) -> JobqSettings:
     """The settings from the environment, or exit 2 naming what is wrong."""
+    from worker.settings import load_settings
+
     with errors_to_exit_codes():
         return load_settings(**overrides)
 
@@ -140,6 +148,12 @@ def run(fn: Callable[[], T]) -> T:
 
 def with_client(settings: JobqSettings, use: Callable[[Client], Awaitable[T]]) -> T:
     """Run ``use(client)`` on a fresh event loop, closing the client afterwards."""
+    import asyncio
+
+    from redis.exceptions import RedisError
+
+    from worker.client.producer import Client
+    from worker.protocol.permissions import permission_error, redis_user
 
     async def main() -> T:
         async with Client(settings) as client:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,8 +17,10 @@ from worker.cli.common import (
     shorten,
     with_client,
 )
-from worker.client.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
-from worker.client.producer import Client
+
+if TYPE_CHECKING:
+    from worker.client.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
+    from worker.client.producer import Client
 
 app = typer.Typer(
     help="Jobs that failed for good: no tries left, a permanent error, or a job that could not run at all.",
@@ -39,12 +41,16 @@ All = Annotated[bool, typer.Option("--all", help="Select every dead letter (when
 
 
 def _store(client: Client, queue: str | None) -> DeadLetterStore:
+    from worker.client.dead_letters import DeadLetterStore
+
     return DeadLetterStore(
         client.redis, queue or client.settings.queue_name, job_expires_s=client.settings.job_expires_s
     )
 
 
 def _filter(task: str | None, error_type: str | None, since: str | None, until: str | None) -> DeadLetterFilter:
+    from worker.client.dead_letters import DeadLetterFilter
+
     return DeadLetterFilter(task, error_type, parse_when(since, "--since"), parse_when(until, "--until"))
 
 
@@ -127,6 +133,8 @@ def show(job_id: str, queue: Queue = None, as_json: AsJson = False) -> None:
 
 
 def _selection(ids: list[str] | None, where: DeadLetterFilter, select_all: bool, verb: str) -> None:
+    from worker.client.dead_letters import DeadLetterFilter
+
     if not ids and where == DeadLetterFilter() and not select_all:
         fail(f"give job ids, a filter (--task, --error-type, --since, --until) or --all to {verb}", 2)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from worker.cli.common import cli_settings, out_console, print_json, queue_option, renamed_option, shorten, with_client
-from worker.client.results import JobInfo
 from worker.states import JobStatus
+
+if TYPE_CHECKING:
+    from worker.client.results import JobInfo
 
 app = typer.Typer(help="Inspect or abort one job by its id.", no_args_is_help=True)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import signal
 import time
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,13 +24,14 @@ from worker.cli.common import (
     task_settings,
     with_client,
 )
-from worker.client.producer import Client
-from worker.client.stats import QueueStats, known_queues, queue_stats
 from worker.errors import JobFailed, ResultTimeout
-from worker.settings import JobqSettings
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from worker.client.producer import Client
+    from worker.client.stats import QueueStats
+    from worker.settings import JobqSettings
 
 
 def enqueue(
@@ -101,7 +100,11 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Show each queue: ready, deferred and running jobs, the oldest ready job's age, dead letters, workers."""
+    import asyncio
+
     settings = cli_settings()
+
+    from worker.client.stats import known_queues, queue_stats
 
     async def snapshot(client: Client) -> list[QueueStats]:
         names = [queue] if queue else await known_queues(client.redis, settings.queue_name)
@@ -146,10 +149,15 @@ def api(
     from worker.observability.logs import configure_logging
 
     configure_logging(settings)
+    import asyncio
+
     run(lambda: asyncio.run(_serve(settings, host or settings.api_host, port or settings.api_port)))
 
 
 async def _serve(settings: JobqSettings, host: str, port: int) -> None:
+    import asyncio
+    import signal
+
     from worker.http.api import create_app
     from worker.http.server import ApiServer
     from worker.observability.metrics import Metrics
@@ -157,6 +165,8 @@ async def _serve(settings: JobqSettings, host: str, port: int) -> None:
     from worker.taskdef.registry import TaskRegistry
 
     metrics = Metrics()
+    from worker.client.producer import Client
+
     async with Client(settings, registry=TaskRegistry.from_modules(settings.task_modules), metrics=metrics) as client:
         await wait_for_redis(client.redis)
         token = settings.api_token.get_secret_value() if settings.api_token else None
