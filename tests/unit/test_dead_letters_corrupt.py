@@ -208,7 +208,7 @@ def cli_redis(monkeypatch: pytest.MonkeyPatch, make_settings: Any) -> Iterator[f
             settings, redis=ArqRedis(connection_pool=fakeredis.aioredis.FakeRedis(server=server).connection_pool)
         )
 
-    monkeypatch.setattr(worker.cli.common, "Client", client)
+    monkeypatch.setattr(worker.cli.common, "make_client", client)
     monkeypatch.setenv("JOBQ_TASK_MODULES", "tests.sample_tasks")
     sync = fakeredis.FakeRedis(server=server)
     for n, (job_id, (raw, _)) in enumerate(HOSTILE.items()):

@@ -17,7 +17,8 @@ def test_defaults_are_production_safe() -> None:
     assert s.queue_name == "arq:queue"  # arq's own default: stock arq clients find the jobs
     assert s.max_tries == 5
     assert s.result_ttl_s == 3600
-    assert s.task_modules == ["tasks"]
+    assert s.task_modules == []  # jobq's built-in tasks load only when named
+    assert s.import_cwd is True
     assert s.signing_key is None
     assert s.sentry_send_job_args is False
 

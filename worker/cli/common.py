@@ -146,17 +146,23 @@ def run(fn: Callable[[], T]) -> T:
         return fn()
 
 
+def make_client(settings: JobqSettings) -> Client:
+    """The client every command uses (the seam tests replace to run the commands on fakeredis)."""
+    from worker.client.producer import Client
+
+    return Client(settings)
+
+
 def with_client(settings: JobqSettings, use: Callable[[Client], Awaitable[T]]) -> T:
     """Run ``use(client)`` on a fresh event loop, closing the client afterwards."""
     import asyncio
 
     from redis.exceptions import RedisError
 
-    from worker.client.producer import Client
     from worker.protocol.permissions import permission_error, redis_user
 
     async def main() -> T:
-        async with Client(settings) as client:
+        async with make_client(settings) as client:
             try:
                 return await use(client)
             except RedisError as exc:  # a refused permission is named with its fix, and exits 2

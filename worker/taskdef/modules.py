@@ -11,8 +11,9 @@ module of one of those names is handled here, never silently replaced:
 - ``worker``: the package jobq itself runs from, so a user's ``worker.py`` cannot be loaded under that name.
   Naming it as a task module stops with an error that names both files and says to rename the user's.
 - ``tasks``: jobq loads its built-in tasks only when asked (``tasks.webhooks``...). A user's own ``tasks.py``
-  (or ``tasks/`` package) in the project folder is loaded from its file when named ``tasks``; naming it
-  together with one of jobq's ``tasks.*`` modules stops with an error naming both.
+  (or ``tasks/`` package) in the project folder is loaded from its file when named ``tasks`` (or, for a
+  package, one of its submodules); naming it together with one of jobq's ``tasks.*`` modules stops with an
+  error naming both.
 """
 
 from __future__ import annotations
@@ -75,9 +76,11 @@ def _check(names: list[str]) -> Path | None:
                 f"to {_project.name if _project else 'myapp'}_worker.py) and name it instead"
             )
     users_tasks = _users_own("tasks")
-    if users_tasks is None or "tasks" not in names:
+    named = [n for n in names if n == "tasks" or n.startswith("tasks.")]
+    theirs = [n for n in named if n == "tasks" or _in_users_package(users_tasks, n)] if users_tasks else []
+    if users_tasks is None or not theirs:
         return None
-    ours = [n for n in names if n.startswith("tasks.") and not _in_users_package(users_tasks, n)]
+    ours = [n for n in named if n not in theirs]
     if ours:
         raise TaskDefinitionError(
             f"task modules 'tasks' and {ours[0]!r}: 'tasks' is your {users_tasks}, and {ours[0]!r} one of jobq's "
@@ -142,8 +145,10 @@ def _import_tree(module_name: str, users_tasks: Path | None) -> Iterator[ModuleT
 
 def _import(module_name: str, users_tasks: Path | None) -> ModuleType:
     try:
-        if module_name == "tasks" and users_tasks is not None:
-            return _load_users_tasks(users_tasks)
+        if users_tasks is not None and module_name.split(".")[0] == "tasks":
+            package = _load_users_tasks(users_tasks)  # first, so that its submodules are found under it
+            if module_name == "tasks":
+                return package
         return importlib.import_module(module_name)
     except ImportError as exc:
         hint = "" if _project is None else f"; the project folder {_project} is on the import path"
