@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 import venv
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,29 +25,8 @@ INSTALL_TIMEOUT_S = 600
 
 #: The user's own arq-style worker.py: importing it as jobq's package would fail loudly.
 USERS_WORKER_PY = 'raise SystemExit("the user\'s own worker.py was imported")\n'
-#: The user's tasks.py (Celery's usual name): their task module.
-USERS_TASKS_PY = textwrap.dedent(
-    """
-    from pydantic import BaseModel
-
-    from worker import JobContext, task
-
-
-    class Order(BaseModel):
-        order_id: int
-        amount: float
-
-
-    class Receipt(BaseModel):
-        order_id: int
-        total: float
-
-
-    @task(timeout_s=10)
-    async def charge(ctx: JobContext, order: Order) -> Receipt:
-        return Receipt(order_id=order.order_id, total=round(order.amount * 1.2, 2))
-    """
-)
+#: The user's tasks.py (Celery's usual name): their task module, the same as the packaging example's.
+USERS_TASKS_PY = (ROOT / "deploy" / "examples" / "project" / "shop" / "jobs.py").read_text()
 
 
 @pytest.fixture(scope="module")
