@@ -16,7 +16,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import measure, startup
+from bench import fleet, measure, startup
 from bench.harness import ROOT, SYSTEMS, Interrupt
 from bench.report import ROWS, Results, document, table
 from worker.process.embedded import EmbeddedRedis
@@ -30,6 +30,7 @@ MEASUREMENTS: dict[str, measure.Measurement] = {
     "pickup": measure.pickup,
     "commands": measure.commands_per_job,
     "idle": measure.idle_load,
+    "fleet": fleet.fleet,
     "startup": startup.startup,
     "imports": startup.imports,
 }

@@ -51,4 +51,10 @@ METHODS = {
     "an empty queue: from just before the exec to the moment its ready key exists in Redis (jobq: its heartbeat "
     "`jobq:worker:<host>:<pid>`, written when its loop starts; arq: the key its `on_startup` writes), polled every "
     "5 ms; median of the 3.",
+    "fleet": "For K = 1, 4, 16 and 64 worker processes on one queue (jobq, and tuned arq; default arq's 0.5 s "
+    "poll makes its pickup meaningless): all K started and ready, one warm-up job, 1 s to settle, then the idle "
+    "load over 2 s (per worker), then 200 `stamp` jobs enqueued one at a time 10 ms apart. Commands per job are "
+    "`INFO commandstats` calls (Lua-internal ones included) from the first enqueue to the last result, the "
+    "producer's waiting EXISTS calls subtracted; pickup is the task's start minus the moment before its enqueue. "
+    "`--quick` runs K = 1 and 4 only.",
 }

@@ -123,6 +123,32 @@ ROWS = [
     ),
     Row("idle", "cmds_s", "Redis commands/s, 4 idle worker processes", "/s", 1, "reported (no threshold)", None),
     Row("drain1", "rss_mb", "worker peak RSS (VmHWM after the 1-process drain)", "MB", 1, "≤ 40 MB", _at_most(40)),
+    *(
+        Row(
+            "fleet",
+            f"k{k}_cmds",
+            f"fleet, {k} idle workers: Redis commands per trickled job",
+            "",
+            1,
+            "≤ 8",
+            _at_most(8),
+        )
+        for k in (1, 4, 16, 64)
+    ),
+    Row("fleet", "k64_evalsha", "fleet, 64 idle workers: EVALSHA per trickled job", "", 1, "—", None),
+    Row("fleet", "k1_p50_ms", "fleet, 1 idle worker: pickup p50, jobs 10 ms apart", "ms", 2, "≤ 0.8 ms", _at_most(0.8)),
+    Row("fleet", "k1_p99_ms", "fleet, 1 idle worker: pickup p99", "ms", 2, "≤ 1.5 ms", _at_most(1.5)),
+    Row("fleet", "k64_p50_ms", "fleet, 64 idle workers: pickup p50", "ms", 2, "≤ 1.2 ms", _at_most(1.2)),
+    Row("fleet", "k64_p99_ms", "fleet, 64 idle workers: pickup p99", "ms", 2, "—", None),
+    Row(
+        "fleet",
+        "k64_idle_per_worker_s",
+        "fleet, 64 idle workers: Redis commands/s per idle worker",
+        "/s",
+        2,
+        "≤ 1 /s",
+        _at_most(1),
+    ),
     Row(
         "startup",
         "version_ms",
@@ -302,6 +328,7 @@ def document(
         "drain_commands": "Redis commands per job, pre-filled drain",
         "idle": "Idle load",
         "rss": "Worker peak RSS",
+        "fleet": "Fleet sweep",
         "startup": "Start-up",
         "imports": "A task module's import",
     }
