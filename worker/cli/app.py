@@ -28,6 +28,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
+    # Plain help, as click writes it: rendering it with rich doubles the time `jobq --help` takes (0.45 s here).
+    rich_markup_mode=None,
 )
 
 
@@ -134,7 +136,7 @@ def check(
         raise typer.Exit(1)
 
 
-cron_app = typer.Typer(help="Schedules declared in the task modules.", no_args_is_help=True)
+cron_app = typer.Typer(help="Schedules declared in the task modules.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(cron_app, name="cron")
 
 

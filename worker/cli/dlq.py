@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Jobs that failed for good: no tries left, a permanent error, or a job that could not run at all.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 Queue = Annotated[

@@ -13,7 +13,7 @@ from worker.states import JobStatus
 if TYPE_CHECKING:
     from worker.client.results import JobInfo
 
-app = typer.Typer(help="Inspect or abort one job by its id.", no_args_is_help=True)
+app = typer.Typer(help="Inspect or abort one job by its id.", no_args_is_help=True, rich_markup_mode=None)
 
 Queue = Annotated[str | None, typer.Option(help="Queue of the job (default: JOBQ_QUEUE_NAME).", callback=queue_option)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
