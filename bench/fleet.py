@@ -21,7 +21,8 @@ QUICK_FLEET_SIZES = (1, 4)
 JOBS = 200
 GAP_S = 0.01
 SETTLE_S = 1.0
-IDLE_WINDOW_S = 2.0
+IDLE_WINDOW_S = 10.0  # two heartbeats and fallback polls (5 s each) of every worker
+QUIET_S = 2.0  # the idleness before the "first job after a quiet period" pickup
 READY_TIMEOUT_S = 300.0  # 64 processes importing on 2 cores
 
 
@@ -51,6 +52,11 @@ def _one_size(ctx: Context, system: System, k: int) -> dict[str, float]:
                 delta = calls_delta(before, command_calls(r))
                 delta["exists"] = delta.get("exists", 0) - (p.commands_sent - sent_before)
                 finished = await p.results([job_id for job_id, _ in sent])
+                await asyncio.sleep(QUIET_S)
+                t_quiet = time.time()
+                after_quiet = await p.enqueue("stamp")
+                await p.wait_done([after_quiet])
+                (quiet_start,) = await p.results([after_quiet])
             lat_ms = [(f.value - t0) * 1000 for f, (_, t0) in zip(finished, sent, strict=True)]
             q = statistics.quantiles(lat_ms, n=100, method="inclusive")
             return {
@@ -59,6 +65,7 @@ def _one_size(ctx: Context, system: System, k: int) -> dict[str, float]:
                 f"k{k}_p50_ms": q[49],
                 f"k{k}_p99_ms": q[98],
                 f"k{k}_idle_per_worker_s": idle / k,
+                f"k{k}_after_quiet_ms": (quiet_start.value - t_quiet) * 1000,
             }
 
         figures = asyncio.run(go())

@@ -46,11 +46,12 @@ class JobqSettings(RedisSettings):
     )
     max_jobs: int = Field(10, ge=1, description="Jobs one worker process runs at once.")
     poll_delay_s: float = Field(
-        0.5,
+        5.0,
         gt=0,
-        description="Seconds between fallback polls of the queue by an idle worker. jobq producers wake idle "
-        "workers at once; the poll picks up what sends no wake-up: jobs of stock arq producers, and jobs whose "
-        "lease ran out.",
+        description="Seconds between fallback polls of the queue by an idle worker. jobq producers, retries and "
+        "deferred jobs wake one idle worker at once (the queue's marker); the poll picks up what arms no marker: "
+        "jobs of stock arq producers, and jobs whose lease ran out. Set 0.5 (arq's own poll) when stock arq "
+        "producers must be picked up quickly; each poll costs Redis about three commands per idle worker.",
     )
     job_timeout_s: float = Field(300.0, gt=0, description="Default time limit of one try, in seconds.")
     max_tries: int = Field(5, ge=1, description="Default number of tries before a job fails for good.")

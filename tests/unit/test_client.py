@@ -26,8 +26,9 @@ async def keys(h: Harness) -> list[bytes]:
 async def test_enqueue_writes_arqs_layout(harness: Harness) -> None:
     handle = await harness.client.enqueue(sample_tasks.add, {"a": 1, "b": 2}, job_id="j1")
     assert handle.created
-    assert await keys(harness) == [b"arq:job:j1", b"arq:queue"]
+    assert await keys(harness) == [b"arq:job:j1", b"arq:queue", b"jobq:marker:arq:queue"]
     assert await harness.redis.zscore("arq:queue", "j1") == harness.clock.ms()
+    assert await harness.redis.zscore("jobq:marker:arq:queue", "m") == harness.clock.ms()  # wakes one worker
     envelope = orjson.loads(await harness.redis.get("arq:job:j1"))
     assert envelope["v"] == 1
     body: dict[str, Any] = {"t": None, "f": "add", "a": [{"a": 1, "b": 2}], "k": {}, "et": harness.clock.ms()}
@@ -236,7 +237,7 @@ async def test_a_resent_enqueue_answers_what_the_first_send_did_and_writes_nothi
     packed = orjson.dumps(["fresh", "5", "60000", '{"v":1}', "0", "taken", "5", "60000", '{"v":1}', "1"])
     await harness.redis.set("arq:result:taken", "done")
     keys = ["arq:queue", "jobq:enqueued:req-1"]
-    args: list[str | bytes | int] = ["jobq:wake:arq:queue", packed, 60000, ENQUEUE_KEY_PREFIXES]
+    args: list[str | bytes | int] = ["jobq:marker:arq:queue", packed, 60000, ENQUEUE_KEY_PREFIXES]
     assert await script(keys=keys, args=args) == [1, 0]
     await harness.redis.delete("arq:job:fresh")  # meanwhile a worker ran the job
     await harness.redis.zrem("arq:queue", "fresh")

@@ -13,7 +13,7 @@ from tests import cron_tasks
 from tests.unit.harness import Clock, Harness
 from worker import Schedule, SettingsError, TaskDefinitionError
 from worker.engine.scheduler import CronScheduler, tick_job_id
-from worker.protocol.keys import wake_channel
+from worker.protocol.keys import marker_key
 from worker.protocol.serialization import EnvelopeCodec
 from worker.taskdef.cron import Cron, Every, effective_schedules, parse_timing
 
@@ -147,16 +147,13 @@ async def test_a_late_tick_within_the_grace_still_runs(harness: Harness) -> None
     assert len(await queued(harness)) == 3
 
 
-async def test_an_enqueued_tick_wakes_the_idle_workers(harness: Harness) -> None:
-    pubsub = harness.redis.pubsub()
-    await pubsub.subscribe(wake_channel(harness.settings.queue_name))
-    assert (await pubsub.get_message(timeout=1))["type"] == "subscribe"
+async def test_an_enqueued_tick_arms_the_marker_for_its_time(harness: Harness) -> None:
+    marker = marker_key(harness.settings.queue_name)
     clock = Clock(T0.timestamp() + 5)
     cron = scheduler(harness, clock)
     assert await cron.enqueue_due() == 0  # the next tick, at +10 s, is not due yet
+    assert await harness.redis.exists(marker) == 0
     clock.advance(10)
     assert await cron.enqueue_due() == 1
-    message = await pubsub.get_message(timeout=1)
-    assert message is not None
-    assert message["type"] == "message", message
-    await pubsub.aclose()
+    tick_ms = round((T0.timestamp() + 10) * 1000)
+    assert await harness.redis.zrange(marker, 0, -1, withscores=True) == [(b"m", tick_ms)]

@@ -71,7 +71,7 @@ def test_other_errors_are_no_refusal(exc: Exception) -> None:
 
 
 def test_the_acl_line_covers_a_queue_outside_arq_and_escapes_its_pattern() -> None:
-    assert acl_line("arq:queue") == "ACL SETUSER jobq on >PASSWORD ~arq:* ~jobq:* &jobq:wake:* +@all -@dangerous +info"
+    assert acl_line("arq:queue") == "ACL SETUSER jobq on >PASSWORD ~arq:* ~jobq:* +@all -@dangerous +info"
     assert " ~jobs\\*eu " in acl_line("jobs*eu", "app")
 
 

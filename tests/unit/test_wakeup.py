@@ -1,4 +1,4 @@
-"""Idle workers wake on a producer's signal, never miss one, and still poll for stock arq producers."""
+"""Idle workers wake on the queue's marker, never miss one, and still poll for stock arq producers."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ SLOW_POLL_S = 30.0  # a fallback poll this slow never picks a job up within a te
 async def start_idle(h: Harness) -> asyncio.Task[None]:
     loop = asyncio.create_task(h.worker.async_run())
     deadline = time.monotonic() + 2
-    while not h.worker.wakeup.subscribed:
-        assert time.monotonic() < deadline, "the worker never subscribed to its wake-up channel"
+    while not h.worker.marker.blocking:
+        assert time.monotonic() < deadline, "the worker never blocked on its queue's marker"
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.05)  # the loop has claimed nothing and waits
     return loop
@@ -51,7 +51,7 @@ async def test_a_batch_enqueue_wakes_an_idle_worker(make_harness: Any) -> None:
     await stop(h, loop)
 
 
-async def test_a_signal_sent_between_the_claim_and_the_wait_is_not_lost(
+async def test_a_job_enqueued_between_the_claim_and_the_wait_is_not_lost(
     make_harness: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = make_harness(poll_delay_s=SLOW_POLL_S)
@@ -68,7 +68,8 @@ async def test_a_signal_sent_between_the_claim_and_the_wait_is_not_lost(
     monkeypatch.setattr(Leases, "claim_batch", claim_then_enqueue)
     loop = await start_idle(h)
     armed.set()
-    h.worker.wakeup.set()  # one more claim, during which the job is enqueued
+    first = await h.client.enqueue("add", {"a": 2, "b": 2})  # its marker makes one more claim, during which...
+    assert (await first.result(timeout_s=5)).total == 4
     deadline = time.monotonic() + 5
     while not sent or not await h.redis.exists(f"arq:result:{sent[0]}"):
         assert time.monotonic() < deadline, "the wake-up sent during the claim was lost"
@@ -106,10 +107,10 @@ async def test_a_draining_worker_waits_for_its_jobs_instead_of_spinning(
     cycles = 0
     real_cycle = type(h.worker).run_cycle
 
-    async def counting(self: Any) -> int:
+    async def counting(self: Any, **kwargs: Any) -> int:
         nonlocal cycles
         cycles += 1
-        return int(await real_cycle(self))
+        return int(await real_cycle(self, **kwargs))
 
     monkeypatch.setattr(type(h.worker), "run_cycle", counting)
     loop = await start_idle(h)
@@ -119,3 +120,29 @@ async def test_a_draining_worker_waits_for_its_jobs_instead_of_spinning(
     assert cycles < 10  # the loop sleeps until the running job ends (it would spin on the past due time)
     await asyncio.wait_for(loop, 3)
     assert (await h.client.job("busy").wait(timeout_s=1)).success
+
+
+async def test_a_finished_job_costs_no_claim_when_the_last_one_left_nothing_behind(
+    make_harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = make_harness(poll_delay_s=SLOW_POLL_S)
+    real_claim = Leases.claim_batch
+    claims: list[int] = []
+
+    async def counted(self: Leases, now_ms: int, wanted: int, scan: int) -> ClaimBatch:
+        batch = await real_claim(self, now_ms, wanted, scan)
+        claims.append(len(batch.claims))
+        return batch
+
+    monkeypatch.setattr(Leases, "claim_batch", counted)
+    loop = await start_idle(h)
+    assert claims == [0]  # the start-up claim; then the worker blocks on the marker
+    for n in range(3):
+        handle = await h.client.enqueue("add", {"a": n, "b": 1})
+        assert (await handle.result(timeout_s=5)).total == n + 1
+        deadline = time.monotonic() + 5
+        while not h.worker.marker.blocking:
+            assert time.monotonic() < deadline, "the worker did not block again"
+            await asyncio.sleep(0.01)
+    assert claims == [0, 1, 1, 1]  # one claim per job (its marker), none for the freed slots
+    await stop(h, loop)

@@ -3,7 +3,7 @@
 Jobs are written in arq's layout (``arq:job:<id>`` plus a member of the queue's sorted set), so a
 stock arq worker or client configured with jobq's serializer reads them too. An enqueue is one
 Lua script call; a batch is one script call per :data:`BATCH_CHUNK` jobs of a queue. The script
-also wakes the queue's idle workers (see :mod:`worker.engine.wakeup`). The payload and options are
+also wakes one idle worker of the queue (see :mod:`worker.engine.marker`). The payload and options are
 validated before anything is written (see :mod:`worker.client.checks`), and an existing ``job_id``
 is never enqueued twice. Each call carries a random request id that the script records with what it
 created, so a call re-sent after its reply was lost (redis-py retries on a dropped connection) is

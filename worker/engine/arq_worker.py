@@ -25,6 +25,7 @@ from worker.engine.duties import every
 from worker.engine.executor import JobExecutor
 from worker.engine.health import ArqCounter, Heartbeat, WorkerState
 from worker.engine.leases import Leases
+from worker.engine.marker import MarkerWatch
 from worker.engine.probes import start_probes
 from worker.engine.running import RunningTries
 from worker.engine.scheduler import CronScheduler
@@ -82,7 +83,11 @@ class JobqWorker(Worker):
         self._clock = clock
         self._refused: RedisPermissionError | None = None  # a permission Redis refused: the worker stops (exit 2)
         self._probes: AppRunner | None = None
-        self.wakeup = WakeUp(self.pool, self.queue_name)
+        self.wakeup = WakeUp()
+        #: The blocking call on the queue's marker: one ready job wakes one idle worker of the fleet.
+        self.marker = MarkerWatch(
+            self.pool, self.queue_name, self.wakeup, block_s=max(1.0, 2 * settings.poll_delay_s), clock=clock
+        )
         #: The running tries, each owned by its handle (the only way the worker cancels one).
         self.tries = RunningTries(self.tasks, leases, wake=self.wakeup.set, abort_check_s=settings.abort_check_s)
         # What the second and third signals do; a worker embedded in another program never ends its process.
@@ -90,7 +95,9 @@ class JobqWorker(Worker):
             settings.cancel_grace_s + LAST_CHANCE_S, owns_process=arq_kwargs.get("handle_signals", True)
         )
         self.stopping = Stopping(self.tries, state, forced_exit, grace_s=settings.shutdown_grace_s)
-        self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw
+        self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw (used when polling)
+        self._last_claim = -float("inf")  # monotonic time of the last claim: the fallback poll counts from it
+        self._maybe_more = False  # the last claim filled every free slot: a freed slot claims again at once
         self._scan = max(100, 5 * self.max_jobs)
 
     @property
@@ -127,8 +134,9 @@ class JobqWorker(Worker):
         background = [
             self._every(self.leases.lease_ms / 3000, self._renew_leases, "jobq-leases"),
             self._every(self.heartbeat.interval_s, self._beat, "jobq-heartbeat"),
-            asyncio.create_task(self.wakeup.listen(), name="jobq-wakeup"),
         ]
+        if not self.burst:  # a burst claims every round until the queue is empty: nothing to block on
+            background.append(asyncio.create_task(self.marker.run(), name="jobq-marker"))
         # Start-up objects (modules, settings, registry) live as long as the process: keeping them out of
         # the collector's generations makes its full passes over the jobs' short-lived objects cheap.
         gc.freeze()
@@ -151,8 +159,9 @@ class JobqWorker(Worker):
             # Cleared before the claim: a signal sent while claiming makes the wait below return at once.
             self.wakeup.clear()
             try:
-                await self.run_cycle()
+                await self.run_cycle(when_needed=True)
             except TRANSIENT as exc:
+                self._maybe_more = True  # a signal this round consumed is not lost: the next round claims
                 self.state.redis_failed(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
@@ -161,6 +170,7 @@ class JobqWorker(Worker):
                 if (refused := self._refusal(exc)) is not None:
                     raise refused from exc
                 # Refused by Redis (out of memory, a key of the wrong type): the loop goes on, other jobs too.
+                self._maybe_more = True
                 logger.error("a claim round failed (%s: %s); again in %.1fs", type(exc).__name__, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
@@ -169,30 +179,56 @@ class JobqWorker(Worker):
             backoff = RECONNECT_MIN_S
             if self.burst and not self.tasks and await self.pool.zcard(self.queue_name) == 0:
                 return
-            await self.wakeup.wait(self._idle_wait_s())
+            claiming = not self.stopping.requested and self.tries.free_slots(self.max_jobs) > 0
+            self.marker.accept(claiming)
+            await self.wakeup.wait(self._idle_wait_s(claiming))
 
-    def _idle_wait_s(self) -> float:
-        """How long the loop may sleep: until a signal, the next deferred job, an abort check or the fallback poll."""
-        wait_s = self.poll_delay_s
-        claiming = not self.stopping.requested and self.tries.free_slots(self.max_jobs) > 0
-        if self._next_due_ms is not None and claiming:  # with no free slot, a finished job wakes the loop
-            wait_s = min(wait_s, self._next_due_ms / 1000 - self._clock())
+    def _idle_wait_s(self, claiming: bool) -> float:
+        """How long the loop may sleep: until a signal, the awaited due time, an abort check or the fallback poll."""
+        wait_s = self.poll_delay_s  # with no free slot, a finished job wakes the loop
+        if claiming:
+            wait_s = self._last_claim + self.poll_delay_s - time.monotonic()
+            now_ms = round(self._clock() * 1000)
+            if not self.marker.available and self._next_due_ms is not None:  # polling: this worker's own timer
+                wait_s = min(wait_s, (self._next_due_ms - now_ms) / 1000)
+            if (awaited_s := self.marker.wait_s(now_ms)) is not None:
+                wait_s = min(wait_s, awaited_s)
         abort_check_s = self.tries.abort_check_in_s(time.monotonic())
         return wait_s if abort_check_s is None else min(wait_s, abort_check_s)
 
-    async def run_cycle(self) -> int:
-        """One round of the loop: claim due jobs into free slots, check aborts, enqueue cron ticks."""
+    def _claim_needed(self, now_ms: int) -> bool:
+        """Whether this round of the loop claims: a marker came, the awaited time came, the last claim left
+        work behind, the fallback poll is due, or the marker does not reach this worker (it polls)."""
+        needed = self.marker.take_signal() or self._maybe_more or not self.marker.available
+        if self.marker.due(now_ms):
+            self.marker.done_waiting()
+            needed = True
+        return needed or time.monotonic() - self._last_claim >= self.poll_delay_s
+
+    async def run_cycle(self, *, when_needed: bool = False) -> int:
+        """One round of the loop: claim due jobs into free slots, check aborts, enqueue cron ticks.
+
+        ``when_needed``: claim only when something says there is work (see :meth:`_claim_needed`); the live
+        loop passes it, so a finished job or an abort check costs no claim. Without it the round always claims.
+        """
         claimed = 0
         if not self.stopping.requested:
             if self.scheduler is not None:
                 await self.scheduler.enqueue_due()
             free = self.tries.free_slots(self.max_jobs)
-            if free > 0:
-                batch = await self.leases.claim_batch(round(self._clock() * 1000), free, self._scan)
+            now_ms = round(self._clock() * 1000)
+            if free > 0 and (not when_needed or self._claim_needed(now_ms)):
+                batch = await self.leases.claim_batch(now_ms, free, self._scan)
+                self._last_claim = time.monotonic()
+                self._maybe_more = len(batch.claims) >= free
                 self._next_due_ms = batch.next_due_ms
                 for claim in batch.claims:
                     self.tries.start(claim, self.run_claimed)
                     claimed += 1
+            elif free <= 0 and self.marker.due(now_ms):
+                await self.marker.hand_back()  # full when the awaited time came: another worker takes it
+        else:
+            await self.marker.hand_back()  # stopping: what this worker waited for goes back to the fleet
         self.state.running = len(self.tries)
         await self.tries.check_aborts_if_due(self.pool, self.queue_name)
         return claimed

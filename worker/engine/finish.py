@@ -21,7 +21,7 @@ from arq.connections import ArqRedis
 
 from worker.engine.finish_batch import FinishBatcher
 from worker.errors import CorruptJobRecord
-from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store
+from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store, marker_key
 from worker.protocol.redis_retry import with_redis_retries
 from worker.protocol.scripts import Scripts
 
@@ -70,6 +70,7 @@ class TryRecorder:
         retry_deadline_s: float = 300.0,
     ) -> None:
         self.queue = queue
+        self._marker = marker_key(queue)  # armed by a retry, a deferral and a release (an idle worker takes the job)
         self._redis = redis
         self._bounds = bounds
         self._deadline_s = retry_deadline_s
@@ -126,23 +127,30 @@ class TryRecorder:
     async def retry(self, k: JobKeys, token: str, next_score_ms: int, last_error: bytes, keep_ms: int) -> None:
         """Count the failure and schedule the next try at ``next_score_ms``."""
         keys = [k.queue, k.in_progress, k.meta, k.job, k.retry]
-        args = [k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S, token]
+        args = [k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S, token, self._marker]
         await self._run(self._retry, f"retry of job {k.job_id}", keys, args)
 
     async def defer(self, k: JobKeys, token: str, next_score_ms: int) -> None:
         """Give the start back (not a try) and run the job again at ``next_score_ms``."""
         keys = [k.queue, k.in_progress, k.retry]
-        await self._run(self._defer, f"deferral of job {k.job_id}", keys, [k.job_id, next_score_ms, token])
+        args = [k.job_id, next_score_ms, token, self._marker]
+        await self._run(self._defer, f"deferral of job {k.job_id}", keys, args)
 
     async def interrupt(self, k: JobKeys, token: str) -> None:
         """The try was cut short: release the lease so another worker runs the job now (not charged).
 
         Tried for a few seconds only: if Redis is away, the lease runs out on its own and the job comes back.
         """
-        await self._run(self._release, f"release of job {k.job_id}", [k.in_progress], [token], deadline_s=5.0)
+        await self._run(
+            self._release, f"release of job {k.job_id}", [k.in_progress], [token, self._marker], deadline_s=5.0
+        )
 
     async def give_back(self, k: JobKeys, token: str) -> None:
         """The job was claimed (its start counted) but its try never began: undo the start, release the lease."""
         await self._run(
-            self._give_back, f"give-back of job {k.job_id}", [k.in_progress, k.retry], [token], deadline_s=5.0
+            self._give_back,
+            f"give-back of job {k.job_id}",
+            [k.in_progress, k.retry],
+            [token, self._marker],
+            deadline_s=5.0,
         )

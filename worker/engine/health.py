@@ -99,22 +99,35 @@ class WorkerState:
         return orjson.dumps(data)
 
 
+#: Every how many beats a worker also drops the index entries of workers whose heartbeat ran out.
+PRUNE_EVERY = 12
+
+
 class Heartbeat:
-    """Writes one worker's heartbeat, and removes it on a clean shutdown."""
+    """Writes one worker's heartbeat, and removes it on a clean shutdown.
+
+    A beat is one round trip of two commands (the key and the index entry; no MULTI/EXEC: readers
+    take the index's scores for what they are, and an entry without its key is a worker gone). Every
+    :data:`PRUNE_EVERY` th beat, the first included, also drops the entries of workers gone for good:
+    an idle worker's whole cost to Redis is its beat and its fallback poll.
+    """
 
     def __init__(self, redis: ArqRedis, state: WorkerState, interval_s: float) -> None:
         self._redis = redis
         self._state = state
         self.interval_s = interval_s
         self._ttl_ms = round(interval_s * 3000)
+        self._beats = 0
 
     async def beat(self) -> None:
         """Write the heartbeat now (one round trip)."""
         now_ms = round(time.time() * 1000)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=False) as pipe:
             pipe.set(worker_key(self._state.worker_id), self._state.to_json(), px=self._ttl_ms)
             pipe.zadd(WORKERS_INDEX, {self._state.worker_id: now_ms})
-            pipe.zremrangebyscore(WORKERS_INDEX, "-inf", now_ms - self._ttl_ms)
+            if self._beats % PRUNE_EVERY == 0:
+                pipe.zremrangebyscore(WORKERS_INDEX, "-inf", now_ms - self._ttl_ms)
+            self._beats += 1
             slot = self._state.slot
             if slot is not None:
                 record = supervisor_key(slot.supervisor)

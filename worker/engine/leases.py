@@ -23,7 +23,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 from worker.engine.finish import RETRY_COUNTER_TTL_S, StartedTry
-from worker.protocol.keys import ABORT_PREFIX, META_PREFIX
+from worker.protocol.keys import ABORT_PREFIX, META_PREFIX, marker_key
 from worker.protocol.redis_retry import TRANSIENT
 from worker.protocol.scripts import Scripts
 
@@ -71,6 +71,7 @@ class Leases:
         self.lease_ms = max(1, round(lease_ttl_s * 1000))
         self._redis = redis
         self._queue = queue
+        self._marker = marker_key(queue)
         self._max_envelope_bytes = max_envelope_bytes
         scripts = Scripts.of(redis)  # worker/protocol/lua/<name>.lua
         self._claim = scripts["claim"]
@@ -100,7 +101,7 @@ class Leases:
             self._next_token += wanted  # reserved before the call: concurrent claims never share a number
             args = [
                 now_ms, wanted, scan, self.lease_ms, self._token_prefix, first, RETRY_COUNTER_TTL_S,
-                self._max_envelope_bytes, CLAIM_KEY_PREFIXES,
+                self._max_envelope_bytes, CLAIM_KEY_PREFIXES, self._marker,
             ]  # fmt: skip
         self._unanswered = args
         try:

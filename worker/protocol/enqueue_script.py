@@ -1,7 +1,7 @@
 """The one writer of new jobs (``worker/protocol/lua/enqueue.lua``): how to call it, and what its refusals mean.
 
 A producer's enqueue, a cron tick and a dead-letter replay all go through :func:`call_enqueue`: the same
-checks, the same record that answers a re-sent call, the same wake-up of the queue's idle workers. A cron
+checks, the same record that answers a re-sent call, the same wake-up of one idle worker (the queue's marker). A cron
 tick and a replay add a :class:`Guard` that the script checks before writing.
 """
 
@@ -25,9 +25,9 @@ from worker.protocol.keys import (
     dead_letter_store,
     enqueue_record,
     job_key_prefix,
+    marker_key,
     result_key_prefix,
     retry_key_prefix,
-    wake_channel,
 )
 from worker.protocol.scripts import ScriptCall
 from worker.redis_settings import RedisSettings
@@ -100,7 +100,7 @@ async def call_enqueue(
     """
     # A new request id per call, the same for redis-py's re-sends of it: the script answers those from its record.
     keys = [queue, enqueue_record(os.urandom(12).hex())]
-    args: list[str | bytes | int] = [wake_channel(queue), packed, record_ttl, ENQUEUE_KEY_PREFIXES, "", ""]
+    args: list[str | bytes | int] = [marker_key(queue), packed, record_ttl, ENQUEUE_KEY_PREFIXES, "", ""]
     if guard is not None:
         keys.extend(guard.keys)
         args[4:] = [guard.kind, guard.value]

@@ -31,9 +31,10 @@ __all__ = [
     "dead_letter_store",
     "enqueue_record",
     "limit_key",
+    "marker_key",
+    "marker_timer_key",
     "queue_name_problem",
     "supervisor_key",
-    "wake_channel",
     "worker_key",
 ]
 
@@ -88,9 +89,15 @@ def limit_key(name: str, key: str) -> str:
     return f"jobq:limit:{name}:{key}"
 
 
-def wake_channel(queue: str) -> str:
-    """Pub/sub channel on which producers tell the idle workers of ``queue`` that a job is waiting."""
-    return f"jobq:wake:{queue}"
+def marker_key(queue: str) -> str:
+    """The sorted set idle workers of ``queue`` block on (one member, scored by when to look next; see
+    ``worker/protocol/lua/includes/marker.lua``); ``<marker>:timer`` holds the due time a worker waits for."""
+    return f"jobq:marker:{queue}"
+
+
+def marker_timer_key(queue: str) -> str:
+    """The time (ms) the worker that popped a future marker waits for, so claims do not arm it again."""
+    return marker_key(queue) + ":timer"
 
 
 #: Sorted set of the live workers' ids, scored by their last heartbeat (ms).

@@ -2,7 +2,8 @@
 
 Producers and workers share one ACL user (deploy/README.md). It needs the keys ``arq:*`` and
 ``jobq:*`` and the queue's own key, Lua scripting (every enqueue, claim and finish is a script) and
-write commands; the wake-up channels ``jobq:wake:*`` are optional (without them idle workers poll).
+write commands; ``BZPOPMIN`` on the queue's marker ``jobq:marker:<queue>`` is optional (without it idle
+workers poll: :mod:`worker.engine.marker`).
 The script ``permission_probe`` (``worker/protocol/lua/permission_probe.lua``) tries exactly that on
 keys no job can have, in one round trip: workers run it at start-up (and exit 2 naming what is missing
 instead of crash-looping), producers once per client and queue (and refuse to enqueue jobs no worker
@@ -64,7 +65,7 @@ def probe_keys(queue: str) -> list[str]:
 def acl_line(queue: str, user: str = "jobq") -> str:
     """The ``ACL SETUSER`` line that gives ``user`` what jobq needs on ``queue`` (deploy/README.md shows it)."""
     patterns = "~arq:* ~jobq:*" + ("" if queue.startswith("arq:") else f" ~{_pattern(queue)}")
-    return f"ACL SETUSER {user} on >PASSWORD {patterns} &jobq:wake:* +@all -@dangerous +info"
+    return f"ACL SETUSER {user} on >PASSWORD {patterns} +@all -@dangerous +info"
 
 
 def is_refusal(message: str) -> bool:
@@ -111,8 +112,6 @@ def _refused_of(exc: BaseException) -> list[str]:
     found = _COMMAND.search(text)
     if found:
         return [f"command {found.group(1)}"]
-    if "channel" in text:
-        return ["access to the wake-up channels jobq:wake:* (optional: grant &jobq:wake:*)"]
     if "key" in text:
         return ["access to a key jobq uses (arq:*, jobq:* or the queue's key)"]
     return ["a command jobq's scripts call (they need +@all -@dangerous, or at least +@write)"]

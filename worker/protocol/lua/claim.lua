@@ -17,6 +17,7 @@
     ARGV[9]   prefixes        the prefixes of a job's keys, as one JSON array: in-progress
                               (arq:in-progress:), job (arq:job:), tries counter (arq:retry:), meta
                               (jobq:meta:), abort marker (jobq:abort:)
+    ARGV[10]  marker_key      the queue's marker (jobq:marker:<queue>, see includes/marker.lua)
 
   Keys built here: the ids are found by this script in the queue, so their keys cannot be passed in
   KEYS without a round trip before every claim; each is one of the prefixes joined to an id. (On a
@@ -29,21 +30,28 @@
     job is then dead-lettered, not run). The next score is the earliest future one when the script saw
     it, so an idle worker knows when to look again.
 
+  The marker: a claim that took all it wanted while more due jobs wait arms it for now (one more idle
+  worker wakes and takes them); one that saw the next deferred job arms it for that job's time, unless
+  a worker waits for that time already. So a queue wakes as many workers as it has work for.
+
   Safe to send twice (redis-py sends it again when the reply is lost): the leases already holding one
   of this call's tokens are answered again, as they are, without counting another start.
 ]]
 local queue_key = KEYS[1]
-local now, wanted, scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local now_arg, wanted, scan = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = tonumber(now_arg)
 local lease_ms, token_prefix, first = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local retry_ttl_s, max_bytes = ARGV[7], tonumber(ARGV[8])
 local prefixes = cjson.decode(ARGV[9])
+local marker_key = ARGV[10]
 local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack(prefixes)
 
 --- @include "mget"
 --- @include "records"
+--- @include "marker"
 
 local ids, scores, envelopes, aborts, mine = {}, {}, {}, {}, {}
-local next_score = ''
+local next_score, more = '', false
 -- Due jobs held by running tries stay at the front of the queue: look at windows of twice the
 -- wanted number until enough are free. Each window is one range (due and future entries alike: the
 -- first future one is the next due time) and one MGET of the lease, envelope and abort marker of
@@ -65,7 +73,6 @@ while #ids < wanted and offset < scan do
   end
   local found = mget(probe)
   for n = 1, #probe / 3 do
-    if #ids >= wanted then break end
     local lease = found[3 * n - 2]
     local ours = false
     if lease and string.sub(lease, 1, #token_prefix) == token_prefix then
@@ -73,6 +80,10 @@ while #ids < wanted and offset < scan do
       ours = number ~= nil and number >= first and number < first + wanted
     end
     if not lease or ours then
+      if #ids >= wanted then
+        more = true  -- a due job this call leaves to another worker
+        break
+      end
       local c = #ids + 1
       ids[c] = entries[2 * n - 1]
       scores[c] = entries[2 * n]
@@ -81,8 +92,17 @@ while #ids < wanted and offset < scan do
       mine[c] = ours and lease
     end
   end
-  if next_score ~= '' or #entries < 2 * window then break end
+  if more or next_score ~= '' or #entries < 2 * window then break end
+  if #ids >= wanted then
+    more = true  -- the window ended with the jobs taken: more may follow it
+    break
+  end
   offset = offset + window
+end
+if more then
+  arm(marker_key, now_arg)
+elseif next_score ~= '' then
+  arm_unless_awaited(marker_key, next_score, now)
 end
 local used = {}
 for c = 1, #ids do

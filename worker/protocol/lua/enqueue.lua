@@ -1,5 +1,5 @@
 --[[
-  enqueue: write a batch of arq jobs (or one) and wake the queue's idle workers. The one writer of new jobs:
+  enqueue: write a batch of arq jobs (or one) and wake one idle worker of the queue. The one writer of new jobs:
   a producer's enqueue and enqueue_many, a cron tick (guard 'tick') and a dead-letter replay (guard
   'replay') all call it.
 
@@ -10,7 +10,7 @@
                            guard 'replay': the queue's dead letters (hash: job id -> entry JSON);
                            no guard: absent
     KEYS[4]  index_key     guard 'replay': the dead letters' index (sorted set); otherwise absent
-    ARGV[1]  wake_channel  the pub/sub channel of the queue's idle workers
+    ARGV[1]  marker_key    the queue's marker (jobq:marker:<queue>), armed for the earliest job written
     ARGV[2]  jobs          one JSON array: id, score (ms), job key TTL (ms), envelope, flag, id, ...
                            (one argument: packing thousands of arguments costs the client more than the
                            script costs Redis). The flag: '0' an id drawn at random (it cannot be taken:
@@ -41,17 +41,19 @@
   The record is written first, with SET NX and the answer of a call of random ids only (all created):
   so the common call pays one command for it, and a re-send one more (GET). Ids given by the caller
   are checked with one MGET of their result keys and abort markers (a new job clears a marker left
-  under its id). Each job is one SET NX, one ZADD queues them all, one PUBLISH wakes the idle workers.
+  under its id). Each job is one SET NX, one ZADD queues them all, one ZADD of the marker wakes one idle worker (see
+  includes/marker.lua; a deferred job's score arms it for that time).
   The ZADD is the queue's type check: when it fails, the jobs this call created and its record are
   deleted again and nothing else has been written yet.
 ]]
 local queue_key, record_key, guard_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local wake_channel, jobs, record_ttl, prefixes = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], cjson.decode(ARGV[4])
+local marker_key, jobs, record_ttl, prefixes = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], cjson.decode(ARGV[4])
 local guard, guard_value = ARGV[5], ARGV[6]
 local job_prefix, result_prefix, abort_prefix = prefixes[1], prefixes[2], prefixes[3]
 local retry_prefix, meta_prefix = prefixes[4], prefixes[5]
 
 --- @include "mget"
+--- @include "marker"
 
 -- Check every job before writing anything.
 if #jobs % 5 ~= 0 then return redis.error_reply('JOBQ_BAD_JOB 1') end
@@ -90,7 +92,7 @@ end
 
 local found = {}
 if #probe > 0 then found = mget(probe) end
-local created, members, written, cleared = {}, {}, {}, {}
+local created, members, written, cleared, earliest, first_score = {}, {}, {}, {}, nil, nil
 for n = 1, count do
   local i = 5 * n - 4
   local id, at = jobs[i], probed[n]
@@ -98,6 +100,7 @@ for n = 1, count do
   if not (at and found[at - 1]) and redis.call('SET', job_prefix .. id, jobs[i + 3], 'PX', jobs[i + 2], 'NX') then
     created[n] = 1
     members[#members + 1] = jobs[i + 1]
+    if not earliest or tonumber(jobs[i + 1]) < earliest then earliest, first_score = tonumber(jobs[i + 1]), jobs[i + 1] end
     members[#members + 1] = id
     written[#written + 1] = job_prefix .. id
     if at and found[at] then cleared[#cleared + 1] = abort_prefix .. id end
@@ -125,6 +128,5 @@ if guard == 'replay' and created[1] == 1 then
   redis.call('ZREM', index_key, jobs[1])
 end
 if not random_only then redis.call('SET', record_key, table.concat(created), 'PX', record_ttl) end
--- pcall: a user without access to the channel still enqueues (its jobs wait for the fallback poll).
-if #members > 0 then redis.pcall('PUBLISH', wake_channel, '1') end
+if first_score then arm(marker_key, first_score) end
 return created

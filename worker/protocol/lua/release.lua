@@ -3,13 +3,18 @@
   charged). Fenced by the lease token.
 
   Input:
-    KEYS[1]  lease_key  the job's in-progress key (its lease)
-    ARGV[1]  token      the lease token of this worker's try
+    KEYS[1]  lease_key   the job's in-progress key (its lease)
+    ARGV[1]  token       the lease token of this worker's try
+    ARGV[2]  marker_key  the queue's marker (see includes/marker.lua), armed for now: an idle worker takes
+                         the job (in ARGV: a user without access to it still releases; workers then poll)
 
   Output:
     1 (released, or gone already); -1 (another worker holds the lease: nothing written).
 ]]
-local lease_key = KEYS[1]
+local lease_key, marker_key = KEYS[1], ARGV[2]
+
+--- @include "marker"
+
 local token = ARGV[1]
 
 if redis.pcall('GET', lease_key) ~= token then
@@ -17,4 +22,5 @@ if redis.pcall('GET', lease_key) ~= token then
   return -1
 end
 redis.call('DEL', lease_key)
+arm(marker_key, 0)
 return 1

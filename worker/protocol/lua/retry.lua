@@ -13,16 +13,20 @@
     ARGV[4]  keep_ms      the new TTL of the job and meta keys (ms)
     ARGV[5]  retry_ttl_s  the new TTL of the tries counter (s)
     ARGV[6]  token        the lease token of this worker's try
+    ARGV[7]  marker_key   the queue's marker (see includes/marker.lua), armed for the next try (in ARGV: a
+                          user without access to it still retries; workers then poll)
 
   Output:
     1; -1 (lease lost: nothing written); or a text naming a corrupt meta record (nothing written).
     A second send of the same call finds its own last error and returns 1.
 ]]
 local queue_key, lease_key, meta_key, job_key, retry_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local marker_key = ARGV[7]
 local job_id, next_score, last_error = ARGV[1], ARGV[2], ARGV[3]
 local keep_ms, retry_ttl_s, token = ARGV[4], ARGV[5], ARGV[6]
 
 --- @include "records"
+--- @include "marker"
 
 if redis.pcall('GET', lease_key) ~= token then
   if redis.pcall('HGET', meta_key, 'last_error') == last_error then return 1 end
@@ -38,4 +42,5 @@ redis.call('PEXPIRE', meta_key, keep_ms)
 redis.call('PEXPIRE', job_key, keep_ms)
 redis.call('EXPIRE', retry_key, retry_ttl_s)
 redis.call('DEL', lease_key)
+arm(marker_key, next_score)
 return 1
