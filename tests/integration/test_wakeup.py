@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from tests.harness import sync_reply
 from tests.integration.harness import StartWorker
 from worker.client.producer import Client
 from worker.process.embedded import EmbeddedRedis
@@ -22,7 +23,8 @@ SLOW_POLL_S = "30"  # the fallback poll never picks a job up within these tests
 
 def blocked_clients(r: redis.Redis) -> int:
     """How many connections are blocked in BZPOPMIN right now (CLIENT LIST's cmd and flags)."""
-    return sum(1 for c in r.client_list() if c.get("cmd") == "bzpopmin" and "b" in c.get("flags", ""))
+    clients = sync_reply(r.client_list())
+    return sum(c.get("cmd") == "bzpopmin" and "b" in c.get("flags", "") for c in clients)
 
 
 def wait_blocked(settings: JobqSettings, count: int = 1, timeout_s: float = 60) -> None:
@@ -101,7 +103,8 @@ async def test_without_the_marker_jobs_still_enqueue_and_run_by_polling(
 
 
 def command_calls(r: redis.Redis) -> Counter[str]:
-    return Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in r.info("commandstats").items()})
+    stats = sync_reply(r.info("commandstats"))
+    return Counter({k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()})
 
 
 async def test_sixteen_idle_workers_run_500_trickled_jobs_exactly_once_at_a_cost_per_job_of_one_worker(
@@ -123,7 +126,7 @@ async def test_sixteen_idle_workers_run_500_trickled_jobs_exactly_once_at_a_cost
         for handle in handles:
             assert (await handle.result(timeout_s=60)) is not None
         delta = command_calls(r) - before
-    starts = Counter(e.split(b"|")[0] for e in r.lrange(f"probe:{run}:starts", 0, -1))
+    starts = Counter(e.split(b"|")[0] for e in sync_reply(r.lrange(f"probe:{run}:starts", 0, -1)))
     assert sorted(starts) == sorted(h.job_id.encode() for h in handles)
     assert set(starts.values()) == {1}, "a job ran twice"
     # The task's own RPUSH and EXPIRE, and the result waits (EXISTS, GET), are not the queue's cost.
