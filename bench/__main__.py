@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): measure jobq, bare arq and tuned bare arq side by side.
+"""``python -m bench`` (``make bench``): measure jobq, bare arq and tuned bare arq side by side (and SAQ's enqueue).
 
 Everything runs against one embedded redis-server started here; worker processes are started and
 stopped by pid for each measurement. A full run takes the median of 3 repetitions and writes
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import fleet, measure, startup
-from bench.harness import ROOT, SYSTEMS, Interrupt
+from bench.harness import PRODUCER_MEASUREMENTS, ROOT, SYSTEMS, Interrupt
 from bench.report import ROWS, Results, document, table
 from worker.process.embedded import EmbeddedRedis
 
@@ -46,7 +46,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help=f"run only this measurement (repeatable): {', '.join(MEASUREMENTS)}",
     )  # fmt: skip
     parser.add_argument(
-        "--systems", default=",".join(s.key for s in SYSTEMS), help="comma-separated: jobq,arq,arq_tuned"
+        "--systems", default=",".join(s.key for s in SYSTEMS), help="comma-separated: jobq,arq,arq_tuned,saq"
     )
     parser.add_argument(
         "--output", type=Path, help="write the results here (default: bench/RESULTS.md on a full run, else none)"
@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         for rep in range(1, repeats + 1):
             for name in names:
                 for system in systems:
+                    if system.producer_only and name not in PRODUCER_MEASUREMENTS:
+                        continue
                     Interrupt.check()
                     t = time.monotonic()
                     print(

@@ -1,4 +1,4 @@
-"""What every measurement needs: the three systems, worker subprocesses, and Redis's command counters.
+"""What every measurement needs: the systems, worker subprocesses, and Redis's command counters.
 
 Workers are real OS processes started here and stopped by their pid (SIGTERM, then SIGKILL), on every
 exit path: :func:`running_workers` is a context manager.
@@ -32,9 +32,10 @@ STOP_TIMEOUT_S = 15.0
 class System:
     """One of the queues under test."""
 
-    key: str  #: "jobq", "arq" or "arq_tuned"
+    key: str  #: "jobq", "arq", "arq_tuned" or "saq"
     label: str
     max_jobs: int  #: concurrency of one worker process outside the I/O-bound run
+    producer_only: bool = False  #: only the producer is measured (no worker of it is ever started)
 
     @property
     def is_jobq(self) -> bool:
@@ -45,7 +46,11 @@ class System:
 JOBQ = System("jobq", "jobq", 100)
 ARQ = System("arq", "arq (default)", 10)
 ARQ_TUNED = System("arq_tuned", "arq tuned", 100)
-SYSTEMS = (JOBQ, ARQ, ARQ_TUNED)
+#: SAQ's producer (``Queue.enqueue``), the peer issue 15 measures jobq's enqueue against.
+SAQ = System("saq", "SAQ", 0, producer_only=True)
+SYSTEMS = (JOBQ, ARQ, ARQ_TUNED, SAQ)
+#: The measurements a producer-only system takes part in.
+PRODUCER_MEASUREMENTS = frozenset({"enqueue"})
 
 
 def fresh_queue(system: System) -> str:

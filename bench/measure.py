@@ -39,7 +39,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    enqueue={"jobq": 10_000, "arq": 5_000, "arq_tuned": 5_000},
+    enqueue={"jobq": 10_000, "arq": 5_000, "arq_tuned": 5_000, "saq": 10_000},
     batch={"jobq": 50_000, "arq": 5_000, "arq_tuned": 5_000},
     drain={"jobq": 30_000, "arq": 800, "arq_tuned": 5_000},
     io_jobs=2_000,
@@ -47,7 +47,7 @@ FULL = Sizes(
     commands={"jobq": 1_000, "arq": 500, "arq_tuned": 1_000},
 )
 QUICK = Sizes(
-    enqueue={"jobq": 1_000, "arq": 1_000, "arq_tuned": 1_000},
+    enqueue={"jobq": 1_000, "arq": 1_000, "arq_tuned": 1_000, "saq": 1_000},
     batch={"jobq": 10_000, "arq": 1_000, "arq_tuned": 1_000},
     drain={"jobq": 2_000, "arq": 200, "arq_tuned": 2_000},
     io_jobs=2_000,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 METHODS = {
     "enqueue": "One producer, no worker running, a fresh queue: N no-op jobs (jobq {enqueue_jobq}, arq "
-    "{enqueue_arq}, arq tuned {enqueue_arq_tuned}), each its own awaited call "
-    "(jobq `Client.enqueue`, arq `ArqRedis.enqueue_job`), after one untimed job to open the connection. "
-    "jobs / elapsed seconds. The tuned-arq producer runs on uvloop, the others on asyncio's loop.",
+    "{enqueue_arq}, arq tuned {enqueue_arq_tuned}, SAQ {enqueue_saq}), each its own awaited call "
+    "(jobq `Client.enqueue`, arq `ArqRedis.enqueue_job`, SAQ `Queue.enqueue` with its defaults, "
+    "`Queue.from_url`), after one untimed job to open the connection. "
+    "jobs / elapsed seconds. The tuned-arq producer runs on uvloop, the others on asyncio's loop. "
+    "SAQ is measured for its producer only (no SAQ worker is started).",
     "batch": "jobq: one `Client.enqueue_many` call with {batch_jobq} no-op jobs (payload validation included; "
     "jobq pipelines 1,000 jobs per round trip). arq has no batch API: its figure is `asyncio.gather` over "
     "100 `enqueue_job` calls at a time, {batch_arq} jobs.",

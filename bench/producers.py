@@ -1,4 +1,4 @@
-"""Producers for the three systems behind one interface, and reading finished jobs' timestamps.
+"""Producers for the systems behind one interface (SAQ's enqueues only), and reading finished jobs' timestamps.
 
 jobq is driven through its public API only (``worker.Client``); arq through ``arq.connections``. Both
 store results in arq's layout (``arq:result:<id>``, a dict with ``st``/``ft`` = start/finish time in
@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import result_key_prefix
+from saq import Queue as SaqQueue
 
 from bench.harness import System
 from worker import Client, EnvelopeCodec, JobRequest, load_settings
@@ -48,6 +49,7 @@ class Producer:
         self._raw = aioredis.Redis.from_url(url)
         self._client: Client | None = None
         self._arq: ArqRedis | None = None
+        self._saq: SaqQueue | None = None
         self._decode: Callable[[bytes], dict[str, Any]] = (
             EnvelopeCodec().loads if system.is_jobq else pickle.loads  # arq's default serializer
         )
@@ -56,6 +58,9 @@ class Producer:
         if self.system.is_jobq:
             settings = load_settings(redis_url=self.url, queue_name=self.queue, task_modules=["bench.tasks"])
             self._client = Client(settings)
+        elif self.system.key == "saq":
+            self._saq = SaqQueue.from_url(self.url, name=self.queue)
+            await self._saq.connect()
         else:
             self._arq = await create_pool(RedisSettings.from_dsn(self.url), default_queue_name=self.queue)
         return self
@@ -65,6 +70,8 @@ class Producer:
             await self._client.close()
         if self._arq is not None:
             await self._arq.aclose()
+        if self._saq is not None:
+            await self._saq.disconnect()
         await self._raw.aclose()
 
     async def enqueue(self, task: str, **kwargs: Any) -> str:
@@ -72,6 +79,10 @@ class Producer:
         if self._client is not None:
             handle = await self._client.enqueue(task, kwargs)
             return handle.job_id
+        if self._saq is not None:
+            saq_job = await self._saq.enqueue(task, **kwargs)
+            assert saq_job is not None
+            return saq_job.key
         assert self._arq is not None
         job = await self._arq.enqueue_job(task, *kwargs.values(), _queue_name=self.queue)
         assert job is not None

@@ -78,7 +78,15 @@ def _min_value(limit: float) -> Verdict:
 
 
 ROWS = [
-    Row("enqueue", "jobs_s", "enqueue, one await per job", "jobs/s", 0, "≥ 2x arq", _at_least(2, "arq")),
+    Row(
+        "enqueue",
+        "jobs_s",
+        "enqueue, one await per job",
+        "jobs/s",
+        0,
+        "≥ 2x arq and ≥ 1.3x SAQ",
+        _both(_at_least(2, "arq"), _at_least(1.3, "saq")),
+    ),
     Row(
         "batch",
         "jobs_s",
@@ -259,7 +267,7 @@ def machine() -> str:
     binary = shutil.which("redis-server") or "redis-server"
     out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
     redis_version = re.search(r"v=(\S+)", out)
-    libs = ", ".join(f"{name} {version(name)}" for name in ("arq", "redis", "hiredis", "uvloop"))
+    libs = ", ".join(f"{name} {version(name)}" for name in ("arq", "redis", "hiredis", "uvloop", "saq"))
     return (
         f"{platform.machine()}, {os.cpu_count()} cores ({cpu}), Linux {platform.release()}; "
         f"Python {platform.python_version()}; redis-server {redis_version.group(1) if redis_version else '?'}; {libs}"
