@@ -1,9 +1,9 @@
 """The arq ``Worker`` subclass jobq runs (built from the settings by :mod:`worker.engine.assembly`).
 
-arq is pinned exactly; every override lives here with a one-line reason, so an arq upgrade has one
-file to re-check. arq still provides the worker's shape (construction, signal wiring; jobq overrides close); jobq
-replaces its polling loop (leased claims with fencing tokens, a loop that outlives Redis outages,
-cron, graceful drain) and its job runner (:class:`~worker.engine.executor.JobExecutor`).
+arq is pinned exactly; every override lives here with a one-line reason, so an arq upgrade has one file to re-check.
+arq still provides the worker's shape (construction, signal wiring; jobq overrides close); jobq replaces its polling
+loop (leased claims with fencing tokens, a loop that outlives Redis outages, cron, graceful drain; when it claims is
+:mod:`worker.engine.pacing`) and its job runner (:class:`~worker.engine.executor.JobExecutor`).
 """
 
 from __future__ import annotations
@@ -26,17 +26,18 @@ from worker.engine.executor import JobExecutor
 from worker.engine.health import ArqCounter, Heartbeat, WorkerState
 from worker.engine.leases import Leases
 from worker.engine.marker import MarkerWatch
+from worker.engine.pacing import ClaimPacing
 from worker.engine.probes import start_probes
+from worker.engine.refusal import Refusal
 from worker.engine.running import RunningTries
 from worker.engine.scheduler import CronScheduler
 from worker.engine.stopping import Stopping, give_back_all
 from worker.engine.try_handle import CancelReason, TryHandle
 from worker.engine.wakeup import WakeUp
-from worker.errors import RedisPermissionError
 from worker.observability.metrics import Metrics
 from worker.process.forced_exit import LAST_CHANCE_S, ForcedExit
 from worker.protocol.connection import close_redis
-from worker.protocol.permissions import permission_error, redis_user
+from worker.protocol.permissions import redis_user
 from worker.protocol.redis_retry import TRANSIENT
 from worker.settings import JobqSettings
 from worker.states import TryTally
@@ -81,7 +82,7 @@ class JobqWorker(Worker):
         self.scheduler = scheduler
         self._settings = settings
         self._clock = clock
-        self._refused: RedisPermissionError | None = None  # a permission Redis refused: the worker stops (exit 2)
+        self.refusal = Refusal(user=redis_user(settings), queue=self.queue_name)  # a refused permission: exit 2
         self._probes: AppRunner | None = None
         self.wakeup = WakeUp()
         #: The blocking call on the queue's marker: one ready job wakes one idle worker of the fleet.
@@ -95,9 +96,8 @@ class JobqWorker(Worker):
             settings.cancel_grace_s + LAST_CHANCE_S, owns_process=arq_kwargs.get("handle_signals", True)
         )
         self.stopping = Stopping(self.tries, state, forced_exit, grace_s=settings.shutdown_grace_s)
-        self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw (used when polling)
-        self._last_claim = -float("inf")  # monotonic time of the last claim: the fallback poll counts from it
-        self._maybe_more = False  # the last claim filled every free slot: a freed slot claims again at once
+        #: When a round claims and how long the loop sleeps (marker signals, due times, the fallback poll).
+        self.pacing = ClaimPacing(self.marker, self.poll_delay_s, clock=clock)
         self._scan = max(100, 5 * self.max_jobs)
 
     @property
@@ -121,18 +121,14 @@ class JobqWorker(Worker):
         )  # fmt: skip
         self.ctx["redis"] = self.pool
         if self.executor.services is not None:
-            for declared in resources_from_modules(self._settings.task_modules):
-                await self.executor.services.resources.get(declared)  # opened now, not by the first job
-        if self._settings.http_port:
+            await self.executor.services.resources.open_all(resources_from_modules(self._settings.task_modules))
+        if port := self._settings.http_port:
+            stale_s = 3 * self._settings.health_interval_s
             self._probes = await start_probes(
-                self.state,
-                self._settings.http_port,
-                redis_stale_after_s=3 * self._settings.health_interval_s,
-                metrics=self.metrics,
-                refresh=self.refresh_metrics,
+                self.state, port, redis_stale_after_s=stale_s, metrics=self.metrics, refresh=self.refresh_metrics
             )
         background = [
-            self._every(self.leases.lease_ms / 3000, self._renew_leases, "jobq-leases"),
+            self._every(self.leases.lease_ms / 3000, self.renew_leases, "jobq-leases"),
             self._every(self.heartbeat.interval_s, self._beat, "jobq-heartbeat"),
         ]
         if not self.burst:  # a burst claims every round until the queue is empty: nothing to block on
@@ -152,8 +148,7 @@ class JobqWorker(Worker):
         while True:
             self.state.last_loop = time.monotonic()
             self._reap()
-            if self._refused is not None:
-                raise self._refused
+            self.refusal.raise_if_refused()
             if self.stopping.requested and not self.tries:
                 return
             # Cleared before the claim: a signal sent while claiming makes the wait below return at once.
@@ -161,16 +156,16 @@ class JobqWorker(Worker):
             try:
                 await self.run_cycle(when_needed=True)
             except TRANSIENT as exc:
-                self._maybe_more = True  # a signal this round consumed is not lost: the next round claims
+                self.pacing.round_failed()
                 self.state.redis_failed(exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
                 continue
             except ResponseError as exc:
-                if (refused := self._refusal(exc)) is not None:
+                if (refused := self.refusal.of(exc)) is not None:
                     raise refused from exc
                 # Refused by Redis (out of memory, a key of the wrong type): the loop goes on, other jobs too.
-                self._maybe_more = True
+                self.pacing.round_failed()
                 logger.error("a claim round failed (%s: %s); again in %.1fs", type(exc).__name__, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, RECONNECT_MAX_S)
@@ -181,34 +176,12 @@ class JobqWorker(Worker):
                 return
             claiming = not self.stopping.requested and self.tries.free_slots(self.max_jobs) > 0
             self.marker.accept(claiming)
-            await self.wakeup.wait(self._idle_wait_s(claiming))
-
-    def _idle_wait_s(self, claiming: bool) -> float:
-        """How long the loop may sleep: until a signal, the awaited due time, an abort check or the fallback poll."""
-        wait_s = self.poll_delay_s  # with no free slot, a finished job wakes the loop
-        if claiming:
-            wait_s = self._last_claim + self.poll_delay_s - time.monotonic()
-            now_ms = round(self._clock() * 1000)
-            if not self.marker.available and self._next_due_ms is not None:  # polling: this worker's own timer
-                wait_s = min(wait_s, (self._next_due_ms - now_ms) / 1000)
-            if (awaited_s := self.marker.wait_s(now_ms)) is not None:
-                wait_s = min(wait_s, awaited_s)
-        abort_check_s = self.tries.abort_check_in_s(time.monotonic())
-        return wait_s if abort_check_s is None else min(wait_s, abort_check_s)
-
-    def _claim_needed(self, now_ms: int) -> bool:
-        """Whether this round of the loop claims: a marker came, the awaited time came, the last claim left
-        work behind, the fallback poll is due, or the marker does not reach this worker (it polls)."""
-        needed = self.marker.take_signal() or self._maybe_more or not self.marker.available
-        if self.marker.due(now_ms):
-            self.marker.done_waiting()
-            needed = True
-        return needed or time.monotonic() - self._last_claim >= self.poll_delay_s
+            await self.wakeup.wait(self.pacing.idle_wait_s(claiming, self.tries.abort_check_in_s(time.monotonic())))
 
     async def run_cycle(self, *, when_needed: bool = False) -> int:
         """One round of the loop: claim due jobs into free slots, check aborts, enqueue cron ticks.
 
-        ``when_needed``: claim only when something says there is work (see :meth:`_claim_needed`); the live
+        ``when_needed``: claim only when something says there is work (:meth:`ClaimPacing.needed`); the live
         loop passes it, so a finished job or an abort check costs no claim. Without it the round always claims.
         """
         claimed = 0
@@ -216,12 +189,10 @@ class JobqWorker(Worker):
             if self.scheduler is not None:
                 await self.scheduler.enqueue_due()
             free = self.tries.free_slots(self.max_jobs)
-            now_ms = round(self._clock() * 1000)
-            if free > 0 and (not when_needed or self._claim_needed(now_ms)):
+            now_ms = self.pacing.now_ms()
+            if free > 0 and (not when_needed or self.pacing.needed(now_ms)):
                 batch = await self.leases.claim_batch(now_ms, free, self._scan)
-                self._last_claim = time.monotonic()
-                self._maybe_more = len(batch.claims) >= free
-                self._next_due_ms = batch.next_due_ms
+                self.pacing.claimed(filled=len(batch.claims) >= free, next_due_ms=batch.next_due_ms)
                 for claim in batch.claims:
                     self.tries.start(claim, self.run_claimed)
                     claimed += 1
@@ -236,7 +207,7 @@ class JobqWorker(Worker):
     def _reap(self) -> None:
         for job_id, error in self.tries.reap():
             logger.error("job %s ended with an unexpected error", job_id, exc_info=error)
-            self._refused = self._refused or self._refusal(error)
+            self.refusal.note(error)
 
     async def run_due_jobs(self) -> int:
         """Claim every job due now, run them to their end, and return how many were started.
@@ -274,17 +245,9 @@ class JobqWorker(Worker):
         return asyncio.create_task(every(interval_s, duty, self.state, self._stops_on), name=name)
 
     def _stops_on(self, exc: ResponseError) -> bool:
-        self._refused = self._refused or self._refusal(exc)
+        refused = self.refusal.note(exc)
         self.wakeup.set()
-        return self._refused is not None
-
-    def _refusal(self, exc: BaseException | None) -> RedisPermissionError | None:
-        # A permission Redis refuses is configuration, not an outage: the worker stops (exit 2), naming it.
-        return None if exc is None else permission_error(exc, user=redis_user(self._settings), queue=self.queue_name)
-
-    async def _renew_leases(self) -> None:
-        await self.renew_leases()
-        self.state.redis_ok()
+        return refused
 
     async def renew_leases(self) -> None:
         """Renew the leases of the running jobs once, stopping the tries whose lease another worker has."""
@@ -304,7 +267,6 @@ class JobqWorker(Worker):
     async def _beat(self) -> None:
         self.state.running = len(self.tasks)
         await self.heartbeat.beat()
-        self.state.redis_ok()
 
     # --- abort and stop ----------------------------------------------------------------------
 

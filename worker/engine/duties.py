@@ -20,11 +20,12 @@ async def every(
     state: WorkerState,
     refused: Callable[[ResponseError], bool],
 ) -> None:
-    """Run ``duty`` every ``interval_s``; an outage is recorded in ``state`` and the duty goes on; a
-    refusal that ``refused`` takes for a missing permission ends it (the worker then stops)."""
+    """Run ``duty`` every ``interval_s``; a success and an outage are recorded in ``state`` and the duty goes on;
+    a refusal that ``refused`` takes for a missing permission ends it (the worker then stops)."""
     while True:
         try:
             await duty()
+            state.redis_ok()
         except TRANSIENT as exc:
             if cancel_requested():  # the stop came as a timeout (worker.process.eventloop.cancel_requested)
                 raise asyncio.CancelledError from exc

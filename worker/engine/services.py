@@ -36,6 +36,11 @@ class Resources:
                 self._values[wanted] = await self._stack.enter_async_context(wanted.factory(self._settings))
             return cast(T, self._values[wanted])
 
+    async def open_all(self, declared: Iterable[Resource[Any]]) -> None:
+        """Open every resource of ``declared`` now (a worker's start-up), not when a job first asks."""
+        for wanted in declared:
+            await self.get(wanted)
+
     def is_open(self, wanted: Resource[Any]) -> bool:
         """Whether ``wanted`` has been opened (and not closed since)."""
         return wanted in self._values

@@ -1,0 +1,73 @@
+"""When the worker's loop claims, and how long it may sleep between rounds.
+
+A round claims only when something says there is work: the queue's marker came (one enqueue wakes one idle
+worker), the due time this worker waits for came, the last claim filled every free slot (more may wait), the
+fallback poll is due (jobs written by a stock arq producer arm no marker), or the marker does not reach this
+worker at all (its ACL user lacks BZPOPMIN or the marker's key: it polls). So a finished job or an abort check
+costs Redis no claim.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from worker.engine.marker import MarkerWatch
+
+__all__ = ["ClaimPacing"]
+
+
+class ClaimPacing:
+    """The claim decisions of one worker's loop, kept between its rounds."""
+
+    def __init__(
+        self,
+        marker: MarkerWatch,
+        poll_delay_s: float,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.marker = marker
+        self.poll_delay_s = poll_delay_s
+        self._clock = clock
+        self._monotonic = monotonic
+        self._last_claim = -float("inf")  # monotonic time of the last claim: the fallback poll counts from it
+        self._maybe_more = False  # the last claim filled every free slot: a freed slot claims again at once
+        self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw (used when polling)
+
+    def now_ms(self) -> int:
+        """The wall clock in ms, as the claim's scores are."""
+        return round(self._clock() * 1000)
+
+    def needed(self, now_ms: int) -> bool:
+        """Whether this round claims (and takes the marker's signal and awaited due time if it came)."""
+        needed = self.marker.take_signal() or self._maybe_more or not self.marker.available
+        if self.marker.due(now_ms):
+            self.marker.done_waiting()
+            needed = True
+        return needed or self._monotonic() - self._last_claim >= self.poll_delay_s
+
+    def claimed(self, *, filled: bool, next_due_ms: int | None) -> None:
+        """Record a claim: whether it filled every free slot, and the next deferred job it saw."""
+        self._last_claim = self._monotonic()
+        self._maybe_more = filled
+        self._next_due_ms = next_due_ms
+
+    def round_failed(self) -> None:
+        """A round failed (Redis down or refusing): the next one claims, so a signal it consumed is not lost."""
+        self._maybe_more = True
+
+    def idle_wait_s(self, claiming: bool, abort_check_s: float | None) -> float:
+        """How long the loop may sleep: until a signal, the awaited due time, an abort check or the fallback poll.
+
+        ``claiming``: the worker has free slots and is not stopping; otherwise a finished job wakes the loop.
+        """
+        wait_s = self.poll_delay_s
+        if claiming:
+            wait_s = self._last_claim + self.poll_delay_s - self._monotonic()
+            now_ms = self.now_ms()
+            if not self.marker.available and self._next_due_ms is not None:  # polling: this worker's own timer
+                wait_s = min(wait_s, (self._next_due_ms - now_ms) / 1000)
+            if (awaited_s := self.marker.wait_s(now_ms)) is not None:
+                wait_s = min(wait_s, awaited_s)
+        return wait_s if abort_check_s is None else min(wait_s, abort_check_s)
