@@ -3,7 +3,11 @@ and Sentinel discovery. Each case enqueues and reads back a job, so the whole cl
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,13 +15,14 @@ import pytest
 import redis
 import trustme
 from redis.exceptions import AuthenticationError, ConnectionError, NoPermissionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.integration.harness import StartWorker
 from tests.integration.servers import ServerProcess, start_server
 from worker import JobStatus
 from worker.client.producer import Client
 from worker.process.embedded import EmbeddedRedis
-from worker.protocol.connection import create_redis
+from worker.protocol.connection import close_redis, create_redis
 from worker.settings import JobqSettings
 
 
@@ -176,3 +181,35 @@ async def test_sentinel_finds_the_master_for_producer_and_worker(
     )
     async with Client(s) as client:
         assert (await (await client.enqueue("add", {"a": 3, "b": 4})).result(timeout_s=10)).total == 7
+
+
+async def test_a_write_the_server_never_reads_times_out_and_drops_the_connection() -> None:
+    """A command's send is bounded by JOBQ_REDIS_SOCKET_TIMEOUT_S (worker.protocol.fast_send): to a stopped server
+    that reads nothing, a large write fails with redis-py's TimeoutError and the connection is closed; once the
+    server runs again, the next command connects anew."""
+    with EmbeddedRedis.start("redis-server") as server:
+        pool = create_redis(JobqSettings(redis_url=server.url, redis_socket_timeout_s=1.0))
+        pid = server.pid
+        assert pid is not None
+        try:
+            connection = await pool.connection_pool.get_connection()
+            await connection.send_command("PING")  # connected: the handshake is done
+            assert await connection.read_response() == b"PONG"
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                with pytest.raises(RedisTimeoutError, match="Timeout writing to socket"):
+                    await connection.send_command("SET", "big", b"x" * (64 * 1024 * 1024))
+                assert time.monotonic() - started < 20  # the timeout's second, not a hang
+                assert not connection.is_connected
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            await pool.connection_pool.release(connection)
+            assert await pool.ping()
+            # The closed connection's transport still flushes what it buffered, then ends: wait for that.
+            deadline = time.monotonic() + 60
+            while (await pool.info("clients"))["connected_clients"] > 1:
+                assert time.monotonic() < deadline, "the timed-out connection never ended"
+                await asyncio.sleep(0.05)
+        finally:
+            await close_redis(pool)
