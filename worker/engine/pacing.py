@@ -25,12 +25,10 @@ class ClaimPacing:
         marker: MarkerWatch,
         poll_delay_s: float,
         clock: Callable[[], float] = time.time,
-        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.marker = marker
         self.poll_delay_s = poll_delay_s
         self._clock = clock
-        self._monotonic = monotonic
         self._last_claim = -float("inf")  # monotonic time of the last claim: the fallback poll counts from it
         self._maybe_more = False  # the last claim filled every free slot: a freed slot claims again at once
         self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw (used when polling)
@@ -45,11 +43,11 @@ class ClaimPacing:
         if self.marker.due(now_ms):
             self.marker.done_waiting()
             needed = True
-        return needed or self._monotonic() - self._last_claim >= self.poll_delay_s
+        return needed or time.monotonic() - self._last_claim >= self.poll_delay_s
 
     def claimed(self, *, filled: bool, next_due_ms: int | None) -> None:
         """Record a claim: whether it filled every free slot, and the next deferred job it saw."""
-        self._last_claim = self._monotonic()
+        self._last_claim = time.monotonic()
         self._maybe_more = filled
         self._next_due_ms = next_due_ms
 
@@ -64,7 +62,7 @@ class ClaimPacing:
         """
         wait_s = self.poll_delay_s
         if claiming:
-            wait_s = self._last_claim + self.poll_delay_s - self._monotonic()
+            wait_s = self._last_claim + self.poll_delay_s - time.monotonic()
             now_ms = self.now_ms()
             if not self.marker.available and self._next_due_ms is not None:  # polling: this worker's own timer
                 wait_s = min(wait_s, (self._next_due_ms - now_ms) / 1000)

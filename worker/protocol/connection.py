@@ -15,7 +15,7 @@ from arq.connections import ArqRedis
 from redis.asyncio import ConnectionPool
 from redis.asyncio.connection import Connection, parse_url
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -100,7 +100,11 @@ def _sentinel_master(settings: JobqSettings, kwargs: dict[str, Any], *, tls: boo
     sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py's Sentinel is untyped
         settings.sentinel_addresses, sentinel_kwargs=sentinel_kwargs, **kwargs
     )
-    return cast(ArqRedis, sentinel.master_for(settings.redis_sentinel_master, redis_class=ArqRedis, db=int(db or 0)))
+    managed = FAST_SEND[SentinelManagedSSLConnection if tls else SentinelManagedConnection]
+    master = sentinel.master_for(
+        settings.redis_sentinel_master, redis_class=ArqRedis, db=int(db or 0), connection_class=managed
+    )
+    return cast(ArqRedis, master)
 
 
 async def close_redis(redis: ArqRedis) -> None:

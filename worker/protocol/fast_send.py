@@ -14,10 +14,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["FAST_SEND", "FastSendConnection", "FastSendSSLConnection", "FastSendUnixConnection"]
+__all__ = [
+    "FAST_SEND",
+    "FastSendConnection",
+    "FastSendSSLConnection",
+    "FastSendSentinelConnection",
+    "FastSendSentinelSSLConnection",
+    "FastSendUnixConnection",
+]
 
 
 class _FastSend(AbstractConnection):
@@ -64,9 +72,19 @@ class FastSendUnixConnection(_FastSend, UnixDomainSocketConnection):
     """A Unix socket connection (``unix://``)."""
 
 
+class FastSendSentinelConnection(_FastSend, SentinelManagedConnection):
+    """A TCP connection to the master a sentinel named."""
+
+
+class FastSendSentinelSSLConnection(_FastSend, SentinelManagedSSLConnection):
+    """A TLS connection to the master a sentinel named."""
+
+
 #: redis-py's connection class -> the one jobq uses instead.
 FAST_SEND: dict[type[Any], type[AbstractConnection]] = {
     Connection: FastSendConnection,
     SSLConnection: FastSendSSLConnection,
     UnixDomainSocketConnection: FastSendUnixConnection,
+    SentinelManagedConnection: FastSendSentinelConnection,
+    SentinelManagedSSLConnection: FastSendSentinelSSLConnection,
 }
