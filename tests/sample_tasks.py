@@ -160,6 +160,34 @@ async def fleet_fetch(ctx: JobContext, payload: FleetIn) -> str:
     return payload.host
 
 
+class CappedIn(BaseModel):
+    run: str
+    seconds: float
+
+
+async def _probed_sleep(ctx: JobContext, payload: CappedIn) -> int:
+    """Records how many jobs of the run run at once (``probe:<run>:max``) and each try's start."""
+    current, peak = f"probe:{payload.run}:now", f"probe:{payload.run}:max"
+    await reply(ctx.redis.eval(CONCURRENCY_LUA, 2, current, peak))
+    try:
+        await asyncio.sleep(payload.seconds)
+    finally:
+        await ctx.redis.decr(current)
+    return ctx.try_number
+
+
+@task(timeout_s=30, concurrency=4)
+async def capped(ctx: JobContext, payload: CappedIn) -> int:
+    """At most 4 at once in one worker: the others wait for a slot."""
+    return await _probed_sleep(ctx, payload)
+
+
+@task(timeout_s=30)
+async def uncapped(ctx: JobContext, payload: CappedIn) -> int:
+    """The same work as ``capped``, without the limit (the baseline of its Redis cost)."""
+    return await _probed_sleep(ctx, payload)
+
+
 class TimedIn(BaseModel):
     run: str
     failures: int

@@ -14,6 +14,7 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from worker.client.dead_letters import DeadLetter, DeadLetterFilter, DeadLetterStore
     from worker.client.handle import JobHandle
+    from worker.client.pause import QueuePause
     from worker.client.producer import Client
     from worker.client.results import JobInfo, JobResult
     from worker.client.stats import QueueStats, queue_stats
@@ -94,6 +95,7 @@ _SOURCES: dict[str, str] = {
     "EnvelopeCodec": "protocol.serialization",
     "JobqSettings": "settings",
     "Outcome": "states",
+    "QueuePause": "client.pause",
     "QueueStats": "client.stats",
     "TERMINAL_OUTCOMES": "states",
     "TaskRegistry": "taskdef.registry",
@@ -160,6 +162,7 @@ __all__ += [
     "EnvelopeCodec",
     "JobqSettings",
     "Outcome",
+    "QueuePause",
     "QueueStats",
     "TaskRegistry",
     "load_settings",

@@ -69,7 +69,11 @@ class JobqSettings(RedisSettings):
         "quarantined in the dead letters.",
     )
     slot_retry_s: float = Field(
-        0.5, gt=0, description="Seconds before a job that found no free concurrency slot is tried again (jittered)."
+        5.0,
+        gt=0,
+        description="A job that finds every slot of its concurrency limit taken waits, parked, until a slot frees "
+        "(not a try, no polling); each full limit is also re-checked this often (seconds), which bounds the wait "
+        "caused by a slot whose holder crashed. Each re-check of a limit still full costs about 20 Redis commands.",
     )
     limit_lease_s: float = Field(
         30.0,

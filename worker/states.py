@@ -22,7 +22,7 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"  #: after a failure: no tries left or permanent; the job is in the dead letters
     ABORTED = "aborted"  #: cancelled on request; never retried
     INTERRUPTED = "interrupted"  #: cut short by a shutdown or a crashed worker; runs again, not charged
-    DEFERRED = "deferred"  #: no free concurrency slot; runs again shortly, not charged
+    WAITING = "waiting"  #: no free concurrency slot: parked until one frees; not a try, not charged
     LEASE_LOST = "lease_lost"  #: another worker took the job over; this worker recorded nothing
 
 
@@ -31,7 +31,7 @@ TERMINAL_OUTCOMES = frozenset({Outcome.SUCCEEDED, Outcome.DEAD_LETTERED, Outcome
 #: What can happen to a try that did not succeed.
 FAILURES = frozenset({Outcome.FAILED, Outcome.TIMED_OUT})
 #: Outcomes that do not use up one of the job's tries: the job runs again as if this try never was.
-UNCHARGED_OUTCOMES = frozenset({Outcome.INTERRUPTED, Outcome.DEFERRED, Outcome.LEASE_LOST})
+UNCHARGED_OUTCOMES = frozenset({Outcome.INTERRUPTED, Outcome.WAITING, Outcome.LEASE_LOST})
 #: Outcomes of a failed try that will run again (a retry): only these count as "retried".
 RETRIED_OUTCOMES = frozenset({Outcome.RETRYING})
 #: Outcomes of a try that ended its job without success.
@@ -44,7 +44,7 @@ class TryTally(StrEnum):
     SUCCEEDED = "succeeded"  #: the job is done
     FAILED = "failed"  #: the job ended without success (dead-lettered or aborted)
     RETRIED = "retried"  #: the try failed and the job will run again
-    UNCHARGED = "uncharged"  #: not a try of the job's: interrupted, deferred or lost to another worker
+    UNCHARGED = "uncharged"  #: not a try: interrupted, parked to wait for a slot, or lost to another worker
 
 
 def tally_of(outcome: Outcome) -> TryTally | None:
@@ -66,6 +66,7 @@ class JobStatus(StrEnum):
 
     DEFERRED = "deferred"  #: queued, its time to run has not come yet
     QUEUED = "queued"  #: queued and due; waiting for a free worker
+    WAITING = "waiting"  #: due, but parked until a slot of its task's concurrency limit frees
     IN_PROGRESS = "in_progress"  #: a worker is running a try
     RETRYING = "retrying"  #: a try failed; waiting for the next one
     SUCCEEDED = "succeeded"  #: finished; the result is stored

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
@@ -13,6 +14,40 @@ from tests.dashboard_scenario import CHROMIUM, CHROMIUM_ARGS, TOKEN, live_system
 from worker.client.producer import Client
 from worker.client.stats import queue_stats
 from worker.settings import JobqSettings
+
+if TYPE_CHECKING:
+    from playwright.async_api import Dialog, Page
+
+
+async def pause_and_resume_from_the_page(page: Page, client: Client, queue: str) -> None:
+    """The Pause button asks first, pauses through the API and shows the badge; Resume takes it away."""
+    dialogs: list[str] = []
+
+    async def answer(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        await (dialog.dismiss() if len(dialogs) == 1 else dialog.accept())  # the first is declined
+
+    page.on("dialog", answer)
+    toggle = page.locator("[data-testid=pause-toggle]")
+    await toggle.click()
+    assert len(dialogs) == 1
+    assert (await toggle.text_content(), await toggle.is_enabled()) == ("Pause", True)
+    assert await client.pause_of(queue) is None  # declined: nothing paused
+    await toggle.focus()
+    await page.keyboard.press("Enter")  # the keyboard works as well as the mouse
+    await page.wait_for_selector("[data-testid=queue-paused]", state="visible", timeout=15_000)
+    assert f'Pause queue "{queue}"?' in dialogs[1]
+    pause = await client.pause_of(queue)
+    assert pause is not None
+    assert pause.by == "dashboard"
+    assert await toggle.text_content() == "Resume"
+    assert await toggle.get_attribute("aria-label") == f"Resume queue {queue}"
+    row = page.locator(f"[data-testid=queue-row][data-queue='{queue}']")
+    await row.locator("[data-testid=queue-row-paused]").wait_for(timeout=15_000)
+    await row.locator("button[data-testid=queue-pause]").click()  # resuming asks nothing
+    await page.wait_for_selector("[data-testid=queue-paused]", state="hidden", timeout=15_000)
+    assert await client.pause_of(queue) is None
+    assert len(dialogs) == 2
 
 
 async def test_dashboard_shows_live_numbers_and_replays_a_dead_letter(settings: JobqSettings, tmp_path: Path) -> None:
@@ -31,11 +66,14 @@ async def test_dashboard_shows_live_numbers_and_replays_a_dead_letter(settings: 
             stats = await queue_stats(client.redis, settings.queue_name)
             shown = {
                 k: await page.text_content(f"[data-testid=queue-{k}]")
-                for k in ("ready", "running", "deferred", "dead", "workers")
+                for k in ("ready", "waiting", "running", "deferred", "dead", "workers")
             }
             # Running jobs hold leases: they are neither ready nor counted in the oldest ready age.
-            assert shown == {"ready": "0", "running": "3", "deferred": "2", "dead": "1", "workers": "1"}
-            assert (stats.ready, stats.running, stats.deferred, stats.dead_letters, stats.workers) == (0, 3, 2, 1, 1)
+            assert shown == {"ready": "0", "waiting": "0", "running": "3", "deferred": "2", "dead": "1", "workers": "1"}
+            assert (stats.ready, stats.waiting, stats.running, stats.deferred, stats.dead_letters, stats.workers) == (
+                0, 0, 3, 2, 1, 1
+            )  # fmt: skip
+            assert not await page.is_visible("[data-testid=queue-paused]")
             assert (stats.oldest_ready_age_s, await page.text_content("[data-testid=queue-oldest]")) == (0.0, "0 s")
             assert await page.locator("[data-testid=running-row]").count() == 3
             running_text = await page.text_content("[data-testid=running]") or ""
@@ -55,4 +93,5 @@ async def test_dashboard_shows_live_numbers_and_replays_a_dead_letter(settings: 
             )
             await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
             assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+            await pause_and_resume_from_the_page(page, client, settings.queue_name)
             await browser.close()

@@ -17,9 +17,10 @@ from tests.integration.lossy_proxy import ReplyDroppingProxy
 from worker.client.producer import Client
 from worker.engine.finish import DeadLetterBounds, TryRecorder
 from worker.engine.leases import Claim, Leases
+from worker.engine.limiter import Gate
 from worker.process.embedded import EmbeddedRedis
 from worker.protocol.connection import close_redis, create_redis
-from worker.protocol.keys import JobKeys, dead_letter_store
+from worker.protocol.keys import JobKeys, dead_letter_store, waiting_key
 from worker.protocol.scripts import source
 from worker.settings import JobqSettings
 
@@ -40,7 +41,7 @@ def lossy(redis_server: EmbeddedRedis) -> Iterator[ReplyDroppingProxy]:
 @pytest.fixture
 async def via_proxy(settings: JobqSettings, lossy: ReplyDroppingProxy) -> AsyncIterator[ArqRedis]:
     redis = create_redis(settings.model_copy(update={"redis_url": lossy.url}))
-    for name in ("claim", "finish_many", "retry", "defer", "dead_letter"):
+    for name in ("claim", "finish_many", "retry", "park", "dead_letter"):
         await redis.script_load(source(name))  # loaded: the first lost reply is the script's own, not a NOSCRIPT
     yield redis
     await close_redis(redis)
@@ -129,16 +130,18 @@ async def test_a_retry_whose_reply_is_lost_counts_one_failure(
     assert await client.redis.exists(keys.in_progress) == 0
 
 
-async def test_a_deferral_whose_reply_is_lost_gives_the_start_back_once(
+async def test_a_parking_whose_reply_is_lost_gives_the_start_back_once(
     client: Client, via_proxy: ArqRedis, lossy: ReplyDroppingProxy
 ) -> None:
     (claim,) = await _claimed(client, 1)
     recorder = _recorder(via_proxy, client.settings.queue_name)
     keys = recorder.keys(claim.job_id)
+    gate = Gate.local("add")
     lossy.drop_replies(b"EVALSHA")
-    await recorder.defer(keys, claim.token, now_ms() + 1234)
+    assert await recorder.park(keys, claim.token, claim.due_ms, gate, now_ms() + 5000) is True  # parked, once
     assert lossy.dropped == 1
     assert await client.redis.get(keys.retry) == b"0"
+    assert await client.redis.zrange(waiting_key(keys.queue, gate.name), 0, -1) == [claim.job_id.encode()]
 
 
 async def test_a_dead_letter_whose_reply_is_lost_is_written_once(

@@ -47,6 +47,7 @@ def acl_settings(settings: JobqSettings, user: str) -> JobqSettings:
 WITHOUT_MARKER = [
     "~arq:*", "~test:*", "~probe:*", "~jobq:meta:*", "~jobq:abort:*", "~jobq:done:*", "~jobq:enqueued:*",
     "~jobq:dlq:*", "~jobq:worker:*", "~jobq:workers", "~jobq:supervisor:*", "~jobq:limit:*", "~jobq:cron:*",
+    "~jobq:paused:*", "~jobq:gates:*", "~jobq:waiting:*",
 ]  # fmt: skip
 
 
@@ -135,8 +136,9 @@ async def test_sixteen_idle_workers_run_500_trickled_jobs_exactly_once_at_a_cost
     per_job = sum(delta.values()) / 500
     # 16 commands per job with one worker (enqueue 5, wake and claim 6, finish 5; see the README's
     # Performance section), plus the idle fleet's beats and polls: had every idle worker raced for each job
-    # (the pub/sub wake-up), this was 60 and more.
-    assert per_job < 20, (per_job, delta.most_common(12))
+    # (the pub/sub wake-up), this was 60 and more. Each claim also reads the queue's gate index (ZRANGE: jobs
+    # waiting for a slot) and its pause (EXISTS, not counted here): about one command per job more.
+    assert per_job < 21, (per_job, delta.most_common(12))
     assert delta["evalsha"] / 500 < 3.5, delta
     r.close()
 

@@ -41,7 +41,7 @@ def protected_routes() -> list[tuple[str, str]]:
 
 
 def test_every_v1_route_is_protected() -> None:
-    assert len(protected_routes()) == 14  # a route added later is covered by the parametrised test below
+    assert len(protected_routes()) == 16  # a route added later is covered by the parametrised test below
 
 
 @pytest.mark.parametrize(("method", "path"), protected_routes())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 from arq.jobs import Job
 
 from tests.unit.harness import Harness
-from worker import JobFailed, JobNotFound, JobStatus, ResultTimeout
+from worker import JobFailed, JobNotFound, JobStatus, ResultTimeout, queue_stats
 
 
 async def test_job_runs_and_its_result_is_stored_with_the_ttl(harness: Harness) -> None:
@@ -143,19 +145,28 @@ async def test_undecodable_job_is_marked_failed_and_the_worker_keeps_going(
     assert await harness.redis.zcard("arq:queue") == 0
 
 
-async def test_job_without_free_task_slot_is_deferred_without_charging_a_try(harness: Harness) -> None:
-    first = await harness.client.enqueue("limited", {"seconds": 0.05}, job_id="first")
+async def test_a_job_without_a_free_task_slot_waits_parked_and_the_freed_slot_puts_it_back(harness: Harness) -> None:
+    first = await harness.client.enqueue("limited", {"seconds": 0.3}, job_id="first")
     second = await harness.client.enqueue("limited", {"seconds": 0.0}, job_id="second")
-    assert await harness.run_due() == 2
-    assert (await first.wait(timeout_s=1)).success
-    score = await harness.redis.zscore("arq:queue", "second")
-    assert score is not None
-    assert harness.clock.ms() < score <= harness.clock.ms() + harness.settings.slot_retry_s * 1000
-    assert await harness.redis.get("arq:retry:second") == b"0"
-    harness.clock.advance(harness.settings.slot_retry_s)
-    assert await harness.run_due() == 1
+    due_ms = await harness.redis.zscore("arq:queue", "second")
+    assert await harness.worker.run_cycle() == 2  # both claimed; "first" runs, "second" finds the slot taken
+    for _ in range(200):  # the park is written while "first" runs
+        if (await second.status()).status is JobStatus.WAITING:
+            break
+        await asyncio.sleep(0.01)
+    info = await second.status()
+    assert (info.status, info.tries, info.interruptions) == (JobStatus.WAITING, 0, 0)
+    assert await harness.redis.get("arq:retry:second") == b"0"  # its start was given back: not a try
+    assert await harness.redis.zrange("jobq:waiting:arq:queue:task:limited", 0, -1) == [b"second"]
+    assert (await queue_stats(harness.redis, "arq:queue", now=harness.clock())).waiting == 1
+    assert (await first.wait(timeout_s=5)).success
+    await harness.worker.executor.flush()
+    # The slot "first" gave back put "second" back at its due time, with no clock advanced.
+    assert await harness.redis.zscore("arq:queue", "second") == due_ms
+    assert await harness.redis.exists("jobq:waiting:arq:queue:task:limited", "jobq:gates:arq:queue") == 0
+    await harness.run_due()
     result = await second.wait(timeout_s=1)
-    assert (result.success, result.tries) == (True, 1)
+    assert (result.success, result.tries, result.interruptions) == (True, 1, 0)
 
 
 async def test_result_is_readable_with_stock_arq(harness: Harness) -> None:

@@ -73,7 +73,7 @@ def test_the_direct_line_reads_as_the_record_path_writes_it(
         ("b", "flaky", 1, 3, Outcome.RETRYING, 1.5, "FlakyError: boom", Outcome.FAILED),
         ("c", "slow", 3, 3, Outcome.DEAD_LETTERED, 30.0, "timed out", Outcome.TIMED_OUT),
         ("d", "?", 0, 0, Outcome.LEASE_LOST, 0.0, "lost"),
-        ("e", "add", 1, 1, Outcome.DEFERRED, 0.0),
+        ("e", "add", 1, 1, Outcome.WAITING, 0.0),
     ]
     written = []
     for direct in (True, False):

@@ -100,7 +100,7 @@ def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
         "dead_lettered": ("jobq_jobs_dead_lettered", "Jobs moved to the dead letters.", job),
         "aborted": ("jobq_jobs_aborted", "Jobs aborted on request.", job),
         "interrupted": ("jobq_jobs_interrupted", "Tries cut short by shutdown.", job),
-        "deferred": ("jobq_jobs_deferred", "Starts given back for want of a slot.", job),
+        "parked": ("jobq_jobs_parked", "Jobs parked to wait for a concurrency slot (not tries).", job),
     }
     made: dict[str, Any] = {key: Counter(*spec, registry=r) for key, spec in counters.items()}
     made["duration"] = Histogram(
@@ -112,6 +112,9 @@ def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
     gauges = [
         ("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",)),
         ("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",)),
+        ("jobq_queue_waiting_jobs", "Due jobs parked until a concurrency slot frees.", ("queue",)),
+        ("jobq_queue_oldest_waiting_age_seconds", "How long the oldest parked job has been due.", ("queue",)),
+        ("jobq_queue_paused", "1 while the queue is paused.", ("queue",)),
         ("jobq_queue_in_progress_jobs", "Jobs running on live workers.", ("queue",)),
         ("jobq_queue_oldest_ready_age_seconds", "Wait of the oldest due job not yet running.", ("queue",)),
         ("jobq_queue_dead_letters", "Dead letters kept.", ("queue",)),
@@ -136,7 +139,6 @@ def test_tallied_tries_export_what_prometheus_client_would() -> None:
         (Outcome.RETRYING, Outcome.FAILED),
         (Outcome.DEAD_LETTERED, Outcome.TIMED_OUT),
         (Outcome.ABORTED, None),
-        (Outcome.DEFERRED, None),
         (Outcome.INTERRUPTED, None),
     ]
     by_outcome = {
@@ -145,7 +147,6 @@ def test_tallied_tries_export_what_prometheus_client_would() -> None:
         Outcome.DEAD_LETTERED: "dead_lettered",
         Outcome.ABORTED: "aborted",
         Outcome.INTERRUPTED: "interrupted",
-        Outcome.DEFERRED: "deferred",
     }
 
     def run(start: int, stop: int) -> None:
@@ -163,8 +164,10 @@ def test_tallied_tries_export_what_prometheus_client_would() -> None:
                 reason = "timeout" if failure is Outcome.TIMED_OUT else "error"
                 direct["failed"].labels("q", task, reason).inc()
             direct[by_outcome[outcome]].labels("q", task).inc()
-            if outcome is not Outcome.DEFERRED:
-                direct["duration"].labels("q", task, outcome.value).observe(max(0.0, amount))
+            direct["duration"].labels("q", task, outcome.value).observe(max(0.0, amount))
+            if i % 5 == 0:
+                tallied.job_parked("q", task)
+                direct["parked"].labels("q", task).inc()
             tallied.job_enqueued("q", task)
             direct["enqueued"].labels("q", task).inc()
 

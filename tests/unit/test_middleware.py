@@ -140,14 +140,18 @@ async def test_an_abort_found_at_the_start_is_seen_by_after_try_only(harness: Ha
     assert isinstance(events[0][5], JobAborted)
 
 
-async def test_a_deferral_is_seen_with_its_cause(harness: Harness, events: list[Any]) -> None:
-    await harness.client.enqueue("limited", {"seconds": 0.05}, job_id="first")
+async def test_a_job_waiting_for_a_slot_is_not_a_try_no_hook_sees_it(harness: Harness, events: list[Any]) -> None:
+    await harness.client.enqueue("limited", {"seconds": 0.1}, job_id="first")
     await harness.client.enqueue("limited", {"seconds": 0.0}, job_id="second")
-    await run_all(worker_with(harness, Recording("r")))
-    ends = {e[2]: e for e in events if e[1] == "after"}
-    assert ends["first"][3] is Outcome.SUCCEEDED
-    assert ends["second"][3] is Outcome.DEFERRED
-    assert type(ends["second"][5]).__name__ == "NoFreeSlot"
+    worker = worker_with(harness, Recording("r"))
+    await run_all(worker)  # "second" waits for the slot, and the slot "first" gives back puts it back
+    await run_all(worker)
+    assert [e[1:3] for e in events] == [
+        ("before", "first"),
+        ("after", "first"),
+        ("before", "second"),
+        ("after", "second"),
+    ]
 
 
 async def test_middleware_from_the_setting_class_and_instance(

@@ -16,6 +16,7 @@ import typer
 import worker.cli.dlq as cli_dlq
 import worker.cli.jobs as cli_jobs
 import worker.cli.ops as cli_ops
+import worker.cli.queues as cli_queues
 from worker.cli.common import Modules, NoCwd, cli_settings, fail, run, task_settings, with_client
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ def _options(
 
 app.add_typer(cli_jobs.app, name="job")
 app.add_typer(cli_dlq.app, name="dlq")
+app.add_typer(cli_queues.app, name="queue")
 app.command()(cli_ops.enqueue)
 app.command()(cli_ops.stats)
 app.command()(cli_ops.api)

@@ -81,12 +81,12 @@ def enqueue(
 def _table(all_stats: list[QueueStats]) -> Table:
     from rich.table import Table
 
-    table = Table("queue", "ready", "deferred", "running", "oldest ready", "dead letters", "workers",
-                  title=f"jobq queues at {time.strftime('%H:%M:%S')}")  # fmt: skip
+    table = Table("queue", "ready", "waiting", "deferred", "running", "oldest ready", "dead letters", "workers",
+                  "paused", title=f"jobq queues at {time.strftime('%H:%M:%S')}")  # fmt: skip
     for s in all_stats:
         table.add_row(
-            s.queue, str(s.ready), str(s.deferred), str(s.running), f"{s.oldest_ready_age_s:.1f}s",
-            str(s.dead_letters), str(s.workers),
+            s.queue, str(s.ready), str(s.waiting), str(s.deferred), str(s.running), f"{s.oldest_ready_age_s:.1f}s",
+            str(s.dead_letters), str(s.workers), "yes" if s.paused else "",
         )  # fmt: skip
     return table
 
@@ -99,7 +99,8 @@ def stats(
     interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes with --watch.")] = 2.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Show each queue: ready, deferred and running jobs, the oldest ready job's age, dead letters, workers."""
+    """Show each queue: ready, waiting (due, parked until a concurrency slot frees), deferred and running jobs,
+    the oldest ready job's age, dead letters, workers, and whether it is paused (`jobq queue pause`)."""
     import asyncio
 
     settings = cli_settings()

@@ -24,6 +24,7 @@ import worker.client.checks as checks
 from worker.client.checks import MAX_JOB_ID_LEN
 from worker.client.enqueue_write import EnqueueWriter, PreparedJob, record_ttl_ms
 from worker.client.handle import HandleContext, JobHandle
+from worker.client.pause import QueuePause, default_by, pause_queue, queue_pause, resume_queue
 from worker.deprecations import renamed_argument
 from worker.errors import EnvelopeTooLarge
 from worker.observability.metrics import Metrics
@@ -133,6 +134,21 @@ class Client:
         if wait is not None:
             wait_s = renamed_argument("Client.abort", "wait", wait, "wait_s", wait_s)
         return await self.job(job_id, queue=queue).abort(wait_s=wait_s)
+
+    async def pause(self, queue: str | None = None, *, by: str | None = None) -> bool:
+        """Pause a queue (the settings' by default): workers stop claiming from it, enqueues still land, running
+        jobs finish; it lasts until :meth:`resume`. ``by`` is recorded with it (the host name by default).
+        ``False`` when the queue was paused already."""
+        name = self._queue(queue, "Client.pause(queue=...)")
+        return await pause_queue(self.redis, name, by=default_by() if by is None else by, now_ms=self._now_ms())
+
+    async def resume(self, queue: str | None = None) -> bool:
+        """Resume a paused queue; an idle worker claims from it at once. ``False`` when it was not paused."""
+        return await resume_queue(self.redis, self._queue(queue, "Client.resume(queue=...)"))
+
+    async def pause_of(self, queue: str | None = None) -> QueuePause | None:
+        """The pause in force on a queue, or ``None`` when it is not paused."""
+        return await queue_pause(self.redis, self._queue(queue, "Client.pause_of(queue=...)"))
 
     def _new_handle(
         self, job_id: str, queue: str, task_def: TaskDef[Any, Any] | None, *, created: bool

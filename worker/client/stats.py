@@ -1,5 +1,5 @@
-"""A snapshot of one queue: ready, deferred and running jobs, the oldest ready job's age, dead
-letters and live workers — read in two round trips."""
+"""A snapshot of one queue: ready, waiting, deferred and running jobs, the oldest ready and waiting jobs'
+ages, whether it is paused, dead letters and live workers — read in two round trips."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import orjson
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from worker.protocol.keys import WORKERS_INDEX, dead_letter_index, worker_key
+from worker.protocol.keys import WORKERS_INDEX, dead_letter_index, paused_key, worker_key
+from worker.protocol.waiting import WAITING_BASE
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,14 @@ class QueueStats:
     dead_letters: int
     workers: int  #: live workers serving this queue
     processed: int = 0  #: tries finished by the live workers since they started (for throughput)
+    waiting: int = 0  #: due, but parked until a slot of their concurrency limit frees (backlog too)
+    oldest_waiting_age_s: float = 0.0  #: how long the oldest parked job has been due (0 when none)
+    paused: bool = False  #: no worker claims from the queue until it is resumed
+
+    @property
+    def backlog(self) -> int:
+        """Due jobs not running: ready ones and parked ones."""
+        return self.ready + self.waiting
 
     def to_dict(self) -> dict[str, Any]:
         """The snapshot as plain data."""
@@ -53,7 +62,10 @@ async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) 
         pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=LEASE_WINDOW, withscores=True)
         pipe.zcard(dead_letter_index(queue))
         pipe.zrange(WORKERS_INDEX, 0, -1)
-        total, due, first_due, dead, members = await pipe.execute()
+        pipe.zcount(queue, WAITING_BASE, "+inf")
+        pipe.zrangebyscore(queue, WAITING_BASE, "+inf", start=0, num=1, withscores=True)
+        pipe.exists(paused_key(queue))
+        total, due, first_due, dead, members, parked, first_parked, paused = await pipe.execute()
     lease_keys = [in_progress_key_prefix + raw.decode(errors="replace") for raw, _ in first_due]
     beat_keys = [worker_key(m.decode()) for m in members]
     found = await redis.mget(lease_keys + beat_keys) if lease_keys or beat_keys else []  # one round trip for both
@@ -62,17 +74,21 @@ async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) 
     live = [orjson.loads(b) for b in beats if b is not None]
     mine = [w for w in live if w.get("queue") == queue]
     oldest_age = max(0.0, now - waiting[0] / 1000) if waiting else 0.0
+    oldest_parked_age = max(0.0, now - (first_parked[0][1] - WAITING_BASE) / 1000) if first_parked else 0.0
     return QueueStats(
         queue=queue,
         at=now,
         queued=int(total),
         ready=max(0, int(due) - (len(first_due) - len(waiting))),
-        deferred=int(total) - int(due),
+        deferred=int(total) - int(due) - int(parked),
         running=sum(int(w.get("running", 0)) for w in mine),
         oldest_ready_age_s=round(oldest_age, 3),
         dead_letters=int(dead),
         workers=len(mine),
         processed=sum(int(w.get(k, 0)) for w in mine for k in ("succeeded", "failed", "retried")),
+        waiting=int(parked),
+        oldest_waiting_age_s=round(oldest_parked_age, 3),
+        paused=bool(paused),
     )
 
 

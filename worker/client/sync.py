@@ -223,6 +223,14 @@ class SyncClient:
             wait_s = renamed_argument("SyncClient.abort", "wait", wait, "wait_s", wait_s)
         return self._run(lambda c: c.abort(job_id, queue=queue, wait_s=wait_s))
 
+    def pause(self, queue: str | None = None, *, by: str | None = None) -> bool:
+        """Pause a queue; see :meth:`Client.pause`."""
+        return self._run(lambda c: c.pause(queue, by=by))
+
+    def resume(self, queue: str | None = None) -> bool:
+        """Resume a paused queue; see :meth:`Client.resume`."""
+        return self._run(lambda c: c.resume(queue))
+
     def job(
         self, job_id: str, *, task: TaskDef[Any, Any] | str | None = None, queue: str | None = None
     ) -> SyncJobHandle[Any]:

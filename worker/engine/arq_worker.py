@@ -192,7 +192,8 @@ class JobqWorker(Worker):
             now_ms = self.pacing.now_ms()
             if free > 0 and (not when_needed or self.pacing.needed(now_ms)):
                 batch = await self.leases.claim_batch(now_ms, free, self._scan)
-                self.pacing.claimed(filled=len(batch.claims) >= free, next_due_ms=batch.next_due_ms)
+                filled = len(batch.claims) >= free
+                self.pacing.claimed(filled=filled, next_due_ms=batch.next_due_ms, paused=batch.paused)
                 for claim in batch.claims:
                     self.tries.start(claim, self.run_claimed)
                     claimed += 1

@@ -134,7 +134,12 @@ def build_worker(
     return JobqWorker(
         executor=executor,
         leases=Leases(
-            redis, settings.queue_name, worker_id, settings.lease_ttl_s, max_envelope_bytes=settings.max_envelope_bytes
+            redis,
+            settings.queue_name,
+            worker_id,
+            settings.lease_ttl_s,
+            max_envelope_bytes=settings.max_envelope_bytes,
+            slot_recheck_s=settings.slot_retry_s,
         ),
         heartbeat=Heartbeat(redis, state, settings.health_interval_s),
         state=state,

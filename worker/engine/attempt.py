@@ -1,4 +1,4 @@
-"""One try of a task: its concurrency slots and its timeout.
+"""One try of a task: its concurrency slots (taken before the try begins) and its timeout.
 
 The task runs in a task of its own so that the timeout holds even when the task swallows its
 cancellation: after ``timeout_s`` it is cancelled; if it has not stopped ``cancel_grace_s`` later,
@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-from worker.engine.limiter import DistributedLimiter, NoFreeSlot
+from worker.engine.limiter import DistributedLimiter, Gate, NoFreeSlot
 from worker.errors import JobTimeout
 from worker.taskdef.context import JobContext
 from worker.taskdef.registry import TaskDef, TaskRegistry
@@ -32,26 +31,43 @@ class AttemptRunner:
         self._local = {t.name: asyncio.Semaphore(t.concurrency) for t in registry if t.concurrency}
         self.abandoned: set[asyncio.Future[Any]] = set()
 
-    async def run(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
-        """Run one try under the task's limits and timeout; raise :class:`NoFreeSlot` when full."""
-        if task_def.limit is None and task_def.name not in self._local:  # no slots to take
-            return await self._with_timeout(task_def, ctx, payload)
-        async with self._local_slot(task_def):
-            if task_def.limit is None:
-                return await self._with_timeout(task_def, ctx, payload)
-            async with self._limiter.slot(task_def.limit, payload, holder=f"{ctx.job_id}:{ctx.attempt}"):
-                return await self._with_timeout(task_def, ctx, payload)
-
-    @contextlib.asynccontextmanager
-    async def _local_slot(self, task_def: TaskDef[Any, Any]) -> AsyncIterator[None]:
+    async def take_slots(
+        self, task_def: TaskDef[Any, Any], payload: Any, holder: str, queue: str
+    ) -> contextlib.AsyncExitStack:
+        """Take the task's concurrency slots (per worker, then fleet-wide) for one try, or raise
+        :class:`NoFreeSlot` holding none; closing the stack gives them back."""
+        stack = contextlib.AsyncExitStack()
         slots = self._local.get(task_def.name)
-        if slots is None:
-            yield
-            return
-        if slots.locked():
-            raise NoFreeSlot(f"task {task_def.name!r} already runs {task_def.concurrency} jobs in this worker")
-        async with slots:
-            yield
+        if slots is not None:
+            if slots.locked():
+                raise NoFreeSlot(
+                    f"task {task_def.name!r} already runs {task_def.concurrency} jobs in this worker",
+                    Gate.local(task_def.name),
+                )
+            await slots.acquire()
+            stack.push_async_callback(self._give_back_local, slots, task_def.name, queue)
+        if task_def.limit is not None:
+            try:
+                await stack.enter_async_context(self._limiter.slot(task_def.limit, payload, holder, queue))
+            except BaseException:
+                await stack.aclose()
+                raise
+        return stack
+
+    async def _give_back_local(self, slots: asyncio.Semaphore, task: str, queue: str) -> None:
+        slots.release()
+        await self._limiter.unpark(queue, Gate.local(task))  # one job waiting for this task's slots comes back
+
+    async def parked(self, gate: Gate, queue: str) -> None:
+        """A job was parked on ``gate``: if a per-worker slot freed while it was parked (and so woke nobody), put
+        one waiting job back. (A fleet limit's park script checks its slots itself.)"""
+        slots = None if gate.task is None else self._local.get(gate.task)
+        if slots is not None and not slots.locked():
+            await self._limiter.unpark(queue, gate)
+
+    async def run(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
+        """Run one try under the task's timeout (its slots taken already: :meth:`take_slots`)."""
+        return await self._with_timeout(task_def, ctx, payload)
 
     async def _with_timeout(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
         running = asyncio.ensure_future(task_def.fn(ctx, payload))

@@ -119,7 +119,6 @@ class JobExecutor:
                     ),
                 )
             job.due_ms = try_.claim.due_ms
-            ends.middleware.before_try(job)
             return await self._attempt(try_, job, task_def, policy)
         except LeaseLost as lost:
             return ends.lease_lost(try_, job, f"{lost}: another worker holds the job now", lost)
@@ -161,17 +160,35 @@ class JobExecutor:
             services=self.services,
         )
         # Each end is marked on the handle before its shielded write is even scheduled: from then on an
-        # abort or a lost lease no longer cancels the try (see TryHandle.cancel).
+        # abort or a lost lease no longer cancels the try (see TryHandle.cancel). The try begins (its hooks run)
+        # once its slots are taken: a job that waits for one has not started a try.
+        queue = self._config.queue_name
         try:
             payload = task_def.payload_from_call(job.args, kwargs)
-            value = await self._attempts.run(task_def, ctx, payload)
+            slots = await self._attempts.take_slots(task_def, payload, f"{job.keys.job_id}:{job.try_number}", queue)
+        except NoFreeSlot as exc:
+            try_.end()
+            if self.metrics is not None:
+                self.metrics.job_parked(queue, task_def.name)
+            waited = await asyncio.shield(ends.wait(try_, job, exc))
+            await self._attempts.parked(exc.gate, queue)
+            return waited
+        except asyncio.CancelledError:
+            ends.middleware.before_try(job)
+            try_.end()
+            return await asyncio.shield(ends.cancelled(try_, job))
+        except Exception as exc:
+            ends.middleware.before_try(job)
+            try_.end()
+            return await asyncio.shield(ends.failed(try_, job, policy, exc))
+        ends.middleware.before_try(job)
+        try:
+            async with slots:
+                value = await self._attempts.run(task_def, ctx, payload)
             result = ends.result(job, success=True, value=task_def.dump_result(value), outcome=Outcome.SUCCEEDED)
         except asyncio.CancelledError:
             try_.end()
             return await asyncio.shield(ends.cancelled(try_, job))
-        except NoFreeSlot as exc:
-            try_.end()
-            return await asyncio.shield(ends.defer(try_, job, exc))
         except Exception as exc:
             try_.end()
             return await asyncio.shield(ends.failed(try_, job, policy, exc))

@@ -2,7 +2,7 @@
 
 The claim counts the start of a try and loads its job (:mod:`worker.engine.leases`: a try has no
 other start), and a successful or aborted end is written with the other ends of the same loop
-iteration (:mod:`worker.engine.finish_batch`); the scripts here cover the rest (retry, deferral, dead
+iteration (:mod:`worker.engine.finish_batch`); the scripts here cover the rest (retry, parking, dead
 letter, release, give-back).
 
 Every transition is one Lua script, so no crash can leave a job half-moved: a dead-lettered job is
@@ -20,8 +20,16 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from worker.engine.finish_batch import FinishBatcher
+from worker.engine.limiter import Gate
 from worker.errors import CorruptJobRecord
-from worker.protocol.keys import JobKeys, dead_letter_index, dead_letter_store, marker_key
+from worker.protocol.keys import (
+    JobKeys,
+    dead_letter_index,
+    dead_letter_store,
+    marker_key,
+    waiting_gates_key,
+    waiting_key,
+)
 from worker.protocol.redis_retry import with_redis_retries
 from worker.protocol.scripts import Scripts
 
@@ -70,14 +78,16 @@ class TryRecorder:
         retry_deadline_s: float = 300.0,
     ) -> None:
         self.queue = queue
-        self._marker = marker_key(queue)  # armed by a retry, a deferral and a release (an idle worker takes the job)
+        self._marker = marker_key(
+            queue
+        )  # armed by a retry, a release, a slot found free (an idle worker takes the job)
         self._redis = redis
         self._bounds = bounds
         self._deadline_s = retry_deadline_s
         scripts = Scripts.of(redis)  # worker/protocol/lua/<name>.lua
         self._dead_letter = scripts["dead_letter"]
         self._retry = scripts["retry"]
-        self._defer = scripts["defer"]
+        self._park = scripts["park"]
         self._release = scripts["release"]
         self._give_back = scripts["give_back"]
         self.batcher = FinishBatcher(redis, queue)
@@ -130,11 +140,15 @@ class TryRecorder:
         args = [k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S, token, self._marker]
         await self._run(self._retry, f"retry of job {k.job_id}", keys, args)
 
-    async def defer(self, k: JobKeys, token: str, next_score_ms: int) -> None:
-        """Give the start back (not a try) and run the job again at ``next_score_ms``."""
-        keys = [k.queue, k.in_progress, k.retry]
-        args = [k.job_id, next_score_ms, token, self._marker]
-        await self._run(self._defer, f"deferral of job {k.job_id}", keys, args)
+    async def park(self, k: JobKeys, token: str, due_ms: int, gate: Gate, recheck_at_ms: int) -> bool:
+        """Give the start back (not a try) and park the job on ``gate`` until a slot frees; ``False`` when a
+        slot of the fleet limit freed meanwhile (the job is then released for an idle worker to claim now)."""
+        keys = [k.queue, k.in_progress, k.retry, waiting_gates_key(k.queue), waiting_key(k.queue, gate.name)]
+        args: list[Any] = [k.job_id, token, due_ms, gate.name, recheck_at_ms, self._marker]
+        if gate.limit_key is not None:
+            keys.append(gate.limit_key)
+            args.append(gate.max_holders)
+        return int(await self._run(self._park, f"parking of job {k.job_id}", keys, args)) == 1
 
     async def interrupt(self, k: JobKeys, token: str) -> None:
         """The try was cut short: release the lease so another worker runs the job now (not charged).

@@ -23,7 +23,7 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
 from worker.engine.finish import RETRY_COUNTER_TTL_S, StartedTry
-from worker.protocol.keys import ABORT_PREFIX, META_PREFIX, marker_key
+from worker.protocol.keys import ABORT_PREFIX, META_PREFIX, marker_key, paused_key, waiting_gates_key, waiting_prefix
 from worker.protocol.redis_retry import TRANSIENT
 from worker.protocol.scripts import Scripts
 
@@ -49,10 +49,12 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class ClaimBatch:
-    """What one claim call got: the jobs, and when the next deferred job is due (ms), if known."""
+    """What one claim call got: the jobs, when the next deferred job (or gate re-check) is due (ms), if known,
+    and whether the queue is paused (then nothing was claimed)."""
 
     claims: list[Claim]
     next_due_ms: int | None
+    paused: bool = False
 
 
 class Leases:
@@ -66,12 +68,16 @@ class Leases:
         lease_ttl_s: float,
         *,
         max_envelope_bytes: int = DEFAULT_MAX_ENVELOPE_BYTES,
+        slot_recheck_s: float = 5.0,
     ) -> None:
         self.worker_id = worker_id
         self.lease_ms = max(1, round(lease_ttl_s * 1000))
         self._redis = redis
         self._queue = queue
         self._marker = marker_key(queue)
+        self._keys = [queue, paused_key(queue), waiting_gates_key(queue)]
+        self._waiting_prefix = waiting_prefix(queue)
+        self._recheck_ms = max(1, round(slot_recheck_s * 1000))
         self._max_envelope_bytes = max_envelope_bytes
         scripts = Scripts.of(redis)  # worker/protocol/lua/<name>.lua
         self._claim = scripts["claim"]
@@ -101,11 +107,11 @@ class Leases:
             self._next_token += wanted  # reserved before the call: concurrent claims never share a number
             args = [
                 now_ms, wanted, scan, self.lease_ms, self._token_prefix, first, RETRY_COUNTER_TTL_S,
-                self._max_envelope_bytes, CLAIM_KEY_PREFIXES, self._marker,
+                self._max_envelope_bytes, CLAIM_KEY_PREFIXES, self._marker, self._waiting_prefix, self._recheck_ms,
             ]  # fmt: skip
         self._unanswered = args
         try:
-            raw, raw_next = await self._claim([self._queue], args)
+            raw, raw_next, paused = await self._claim(self._keys, args)
         except TRANSIENT:
             raise  # perhaps run: the next claim sends the same call again
         except BaseException:
@@ -128,7 +134,7 @@ class Leases:
             )  # fmt: skip
             claims.append(Claim(job_id, token, int(float(raw_score)), start))
             self.held[job_id] = token
-        return ClaimBatch(claims, int(float(raw_next)) if raw_next else None)
+        return ClaimBatch(claims, int(float(raw_next)) if raw_next else None, paused=bool(paused))
 
     async def settle(self) -> None:
         """Send a claim whose reply was lost again, so its jobs are held (and can be given back) now."""

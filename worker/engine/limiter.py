@@ -1,13 +1,14 @@
-"""Enforcing the fleet-wide concurrency limits tasks declare (:class:`~worker.taskdef.limits.Limit`).
+"""Enforcing the concurrency limits tasks declare: a fleet-wide :class:`~worker.taskdef.limits.Limit`, and a
+task's per-worker ``concurrency``.
 
-A fleet-wide limit (:class:`Limit`) is a Redis sorted set per key whose members are the holders
-(one per running try) scored by the expiry of their lease. A holder renews its lease every third of
-the lease while its job runs; the slots of a crashed worker are not renewed and free themselves
-when their lease runs out. Lease times come from the Redis server's clock, so workers whose clocks
-disagree still agree on who holds a slot.
+A fleet-wide limit is a Redis sorted set per key whose members are the holders (one per running try) scored
+by the expiry of their lease. A holder renews its lease every third of the lease while its job runs; the
+slots of a crashed worker are not renewed and free themselves when their lease runs out. Lease times come
+from the Redis server's clock, so workers whose clocks disagree still agree on who holds a slot.
 
-A job that finds no free slot is not kept waiting in the worker: :class:`NoFreeSlot` makes the
-executor defer it for a moment without charging a try.
+A job that finds no free slot raises :class:`NoFreeSlot`, naming the limit's :class:`Gate`: the executor
+parks the job on it (``lua/includes/waiting.lua``), uncharged, and each slot given back puts one waiting
+job back (:meth:`DistributedLimiter.slot`, :meth:`DistributedLimiter.unpark`).
 """
 
 from __future__ import annotations
@@ -16,41 +17,70 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
-from worker.protocol.keys import limit_key
+from worker.protocol.keys import limit_key, marker_key, waiting_gates_key, waiting_key
 from worker.protocol.scripts import Scripts
+from worker.protocol.waiting import limit_gate, local_gate
 from worker.taskdef.limits import Limit
 
 logger = logging.getLogger("jobq.limits")
 
 
-class NoFreeSlot(Exception):
-    """Every slot of a concurrency limit is taken; the job should be deferred, uncharged."""
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """A concurrency limit that jobs wait on while it is full."""
 
-    def __init__(self, what: str) -> None:
+    name: str  #: its name in the queue's gate index: ``task:<task>`` or ``limit:<name>:<key>``
+    limit_key: str | None = None  #: a fleet limit's holders (``None``: a task's per-worker concurrency)
+    max_holders: int = 0  #: a fleet limit's size
+    task: str | None = None  #: the task whose per-worker concurrency this is (``None``: a fleet limit)
+
+    @classmethod
+    def local(cls, task: str) -> Gate:
+        """The gate of ``task``'s per-worker ``concurrency``."""
+        return cls(local_gate(task), task=task)
+
+    @classmethod
+    def of_limit(cls, limit: Limit, key: str) -> Gate:
+        """The gate of one key of a fleet-wide limit."""
+        return cls(limit_gate(limit.name, key), limit_key(limit.name, key), limit.max_concurrent)
+
+
+class NoFreeSlot(Exception):
+    """Every slot of a concurrency limit is taken; the job waits on ``gate``, uncharged."""
+
+    def __init__(self, what: str, gate: Gate) -> None:
         super().__init__(what)
         self.what = what
+        self.gate = gate
 
 
 class DistributedLimiter:
-    """Takes, renews and gives back fleet-wide slots in Redis."""
+    """Takes, renews and gives back fleet-wide slots in Redis, and puts waiting jobs back when slots free."""
 
     def __init__(self, redis: ArqRedis, lease_s: float) -> None:
         self._redis = redis
         self._lease_ms = max(1, round(lease_s * 1000))
-        scripts = Scripts.of(redis)  # worker/protocol/lua/limit_*.lua
+        scripts = Scripts.of(redis)  # worker/protocol/lua/limit_*.lua, unpark.lua
         self._acquire = scripts["limit_acquire"]
         self._renew = scripts["limit_renew"]
+        self._release = scripts["limit_release"]
+        self._unpark = scripts["unpark"]
 
     @contextlib.asynccontextmanager
-    async def slot(self, limit: Limit, payload: Any, holder: str) -> AsyncIterator[None]:
+    async def slot(self, limit: Limit, payload: Any, holder: str, queue: str) -> AsyncIterator[None]:
         """Hold one slot of ``limit`` for ``payload`` while the block runs, or raise :class:`NoFreeSlot`."""
-        key = limit_key(limit.name, str(limit.key(payload)))
+        value = str(limit.key(payload))
+        gate = Gate.of_limit(limit, value)
+        key = gate.limit_key
+        assert key is not None
         if not await self._acquire([key], [holder, self._lease_ms, limit.max_concurrent]):
-            raise NoFreeSlot(f"limit {limit.name!r} is full for key {key.rsplit(':', 1)[-1]!r}")
+            raise NoFreeSlot(f"limit {limit.name!r} is full for key {value!r}", gate)
         renewer = asyncio.create_task(self._keep_renewed(key, holder), name=f"jobq-lease-{holder}")
         try:
             yield
@@ -58,8 +88,24 @@ class DistributedLimiter:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
-            # Shielded: a cancelled job must still give its slot back.
-            await asyncio.shield(self._redis.zrem(key, holder))
+            # Shielded: a cancelled job must still give its slot back (and wake a job waiting for it).
+            keys = [key, queue, waiting_gates_key(queue), waiting_key(queue, gate.name)]
+            args = [holder, gate.name, marker_key(queue)]
+            await asyncio.shield(self._give_back(self._release, keys, args, f"slot of {key}"))
+
+    async def unpark(self, queue: str, gate: Gate) -> None:
+        """A slot of ``gate`` freed in this worker: put one job waiting on it back (errors are logged: the
+        gate's re-check puts it back later)."""
+        keys = [queue, waiting_gates_key(queue), waiting_key(queue, gate.name)]
+        args = [gate.name, marker_key(queue)]
+        await asyncio.shield(self._give_back(self._unpark, keys, args, f"waiting job of {gate.name} on {queue!r}"))
+
+    async def _give_back(self, script: Any, keys: list[str], args: list[Any], what: str) -> None:
+        try:
+            await script(keys, args)
+        except (RedisError, OSError) as exc:  # Redis away: the holder's lease, or the gate's re-check, frees it
+            logger.warning("could not give back the %s (%s: %s); the gate's re-check does it later", what,
+                           type(exc).__name__, exc)  # fmt: skip
 
     async def _keep_renewed(self, key: str, holder: str) -> None:
         interval_s = self._lease_ms / 3000

@@ -11,13 +11,14 @@ RETRYING            failure counted, next try scheduled by re-scoring the job in
 DEAD_LETTERED       no tries left, permanent error, or the job cannot run at all: dead letter
 ABORTED             aborted on request: stored as aborted, never retried
 INTERRUPTED         cut short by shutdown: back on the queue at once, not charged
-DEFERRED            no free concurrency slot: back on the queue shortly, not charged
+WAITING             no free concurrency slot: parked until one frees; not a try, no hook sees it
 LEASE_LOST          another worker holds the lease: nothing written
 ==================  =========================================================================
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +33,8 @@ from worker.policy import RandomDraw, RetryPolicy, decide
 from worker.protocol.serialization import EnvelopeCodec, error_to_dict
 from worker.states import Outcome
 from worker.taskdef.registry import TaskDef, TaskRegistry
+
+logger = logging.getLogger("jobq.job")
 
 
 class TryEnds:
@@ -97,12 +100,17 @@ class TryEnds:
         detail = f"{decision.failure}: {type(exc).__name__}: {exc}; next try in {delay_s:.2f}s ({decision.reason})"
         return self.ended(job, Outcome.RETRYING, detail, failure=decision.failure, error=exc)
 
-    async def defer(self, try_: TryHandle, job: TryJob, exc: NoFreeSlot) -> Outcome:
-        """No free concurrency slot: the start is given back and the job runs again shortly."""
+    async def wait(self, try_: TryHandle, job: TryJob, exc: NoFreeSlot) -> Outcome:
+        """No free concurrency slot: the start is given back and the job waits, parked on the limit's gate,
+        until a slot frees. Not a try: no middleware hook sees it (one debug line is logged)."""
         try_.end()
-        delay_s = self._config.slot_retry_s * (0.5 + self._draw() / 2)
-        await self._recorder.defer(job.keys, job.token, self._now_ms() + round(delay_s * 1000))
-        return self.ended(job, Outcome.DEFERRED, f"{exc.what}; again in {delay_s:.2f}s", error=exc)
+        recheck_at_ms = self._now_ms() + round(self._config.slot_retry_s * 1000)
+        due_ms = job.started_ms if job.due_ms is None else job.due_ms
+        parked = await self._recorder.park(job.keys, job.token, due_ms, exc.gate, recheck_at_ms)
+        logger.debug(
+            "job %s (%s) %s: %s", job.keys.job_id, job.task, "waits for a slot" if parked else "is back", exc.what
+        )
+        return Outcome.WAITING
 
     async def abort(self, try_: TryHandle, job: TryJob) -> Outcome:
         """The job's abort was requested: stored as aborted, never retried."""

@@ -5,6 +5,10 @@ worker), the due time this worker waits for came, the last claim filled every fr
 fallback poll is due (jobs written by a stock arq producer arm no marker), or the marker does not reach this
 worker at all (its ACL user lacks BZPOPMIN or the marker's key: it polls). So a finished job or an abort check
 costs Redis no claim.
+
+A claim that finds the queue paused claims nothing, and the worker then claims only when the marker comes (a
+resume arms it, and the claim that follows wakes the next worker while due jobs are left) or, at the latest,
+every :data:`PAUSED_POLL_FACTOR` fallback polls: a paused queue costs its idle workers almost no claims.
 """
 
 from __future__ import annotations
@@ -14,7 +18,10 @@ from collections.abc import Callable
 
 from worker.engine.marker import MarkerWatch
 
-__all__ = ["ClaimPacing"]
+__all__ = ["PAUSED_POLL_FACTOR", "ClaimPacing"]
+
+#: While its queue is paused, a worker's fallback poll comes this many times less often.
+PAUSED_POLL_FACTOR = 12
 
 
 class ClaimPacing:
@@ -32,6 +39,8 @@ class ClaimPacing:
         self._last_claim = -float("inf")  # monotonic time of the last claim: the fallback poll counts from it
         self._maybe_more = False  # the last claim filled every free slot: a freed slot claims again at once
         self._next_due_ms: int | None = None  # the earliest deferred job the last claim saw (used when polling)
+        #: The last claim found the queue paused.
+        self.paused = False
 
     def now_ms(self) -> int:
         """The wall clock in ms, as the claim's scores are."""
@@ -43,13 +52,17 @@ class ClaimPacing:
         if self.marker.due(now_ms):
             self.marker.done_waiting()
             needed = True
-        return needed or time.monotonic() - self._last_claim >= self.poll_delay_s
+        return needed or time.monotonic() - self._last_claim >= self._poll_s()
 
-    def claimed(self, *, filled: bool, next_due_ms: int | None) -> None:
-        """Record a claim: whether it filled every free slot, and the next deferred job it saw."""
+    def _poll_s(self) -> float:
+        return self.poll_delay_s * (PAUSED_POLL_FACTOR if self.paused and self.marker.available else 1)
+
+    def claimed(self, *, filled: bool, next_due_ms: int | None, paused: bool = False) -> None:
+        """Record a claim: whether it filled every free slot, the next deferred job it saw, whether it was paused."""
         self._last_claim = time.monotonic()
-        self._maybe_more = filled
+        self._maybe_more = filled and not paused
         self._next_due_ms = next_due_ms
+        self.paused = paused
 
     def round_failed(self) -> None:
         """A round failed (Redis down or refusing): the next one claims, so a signal it consumed is not lost."""
@@ -62,7 +75,7 @@ class ClaimPacing:
         """
         wait_s = self.poll_delay_s
         if claiming:
-            wait_s = self._last_claim + self.poll_delay_s - time.monotonic()
+            wait_s = self._last_claim + self._poll_s() - time.monotonic()
             now_ms = self.now_ms()
             if not self.marker.available and self._next_due_ms is not None:  # polling: this worker's own timer
                 wait_s = min(wait_s, (self._next_due_ms - now_ms) / 1000)

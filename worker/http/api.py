@@ -1,5 +1,5 @@
-"""The HTTP API (``jobq api``): enqueue from any language, inspect and abort jobs, queue stats, dead
-letters, the dashboard, and an OpenAPI document at ``/openapi.json``.
+"""The HTTP API (``jobq api``): enqueue from any language, inspect and abort jobs, queue stats, pause and
+resume queues, dead letters, the dashboard, and an OpenAPI document at ``/openapi.json``.
 
 Every ``/v1`` route needs ``Authorization: Bearer <JOBQ_API_TOKEN>``; ``/dashboard``, ``/openapi.json``,
 ``/livez`` and ``/metrics`` are open. Errors are JSON ``{"error": ..., "fields": [{"field", "message"}]}``:
@@ -42,6 +42,8 @@ from worker.http.models import (
     EnqueueBody,
     EnqueuedOut,
     JobOut,
+    PauseBody,
+    PauseOut,
     ResultOut,
     RunningOut,
     StatsOut,
@@ -143,6 +145,25 @@ async def queues(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     client = request.app[CLIENT]
     return _json(StatsOut.of(await queue_stats(client.redis, queue_of(request), now=client.clock())))
+
+
+#: Who a pause through the API records when its body names no one.
+API_PAUSED_BY = "api"
+
+
+async def pause(request: web.Request) -> web.Response:
+    """Pause the queue of the path; the optional body says who pauses (``api`` otherwise)."""
+    queue = queue_of(request, request.match_info["queue"])
+    body: PauseBody = await read_body(request, PauseBody)
+    changed = await request.app[CLIENT].pause(queue, by=API_PAUSED_BY if body.by is None else body.by)
+    return _json(PauseOut(queue=queue, paused=True, changed=changed))
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Resume the queue of the path."""
+    queue = queue_of(request, request.match_info["queue"])
+    changed = await request.app[CLIENT].resume(queue)
+    return _json(PauseOut(queue=queue, paused=False, changed=changed))
 
 
 async def running(request: web.Request) -> web.Response:
@@ -277,6 +298,9 @@ def create_app(client: Client, metrics_: Metrics, *, token: str | None) -> web.A
     r.add_get("/v1/jobs/{job_id}/result", job_result)
     r.add_post("/v1/jobs/{job_id}/abort", job_abort)
     r.add_get("/v1/queues", queues)
+    # Any queue name may be in the path, braces too (aiohttp's default segment refuses them): {tenant}:emails.
+    r.add_post("/v1/queues/{queue:[^/]+}/pause", pause)
+    r.add_post("/v1/queues/{queue:[^/]+}/resume", resume)
     r.add_get("/v1/stats", stats)
     r.add_get("/v1/running", running)
     r.add_get("/v1/dead-letters", dead_letters)

@@ -171,10 +171,33 @@ class StatsOut(BaseModel):
     dead_letters: int
     workers: int
     processed: int
+    waiting: int = Field(description="Due jobs parked until a slot of their concurrency limit frees.")
+    oldest_waiting_age_s: float = Field(description="How long the oldest parked job has been due (0 when none).")
+    paused: bool = Field(description="No worker claims from the queue until it is resumed.")
 
     @classmethod
     def of(cls, stats: QueueStats) -> StatsOut:
         return cls.model_validate(stats.to_dict())
+
+
+#: The longest ``by`` a pause records (what :func:`worker.client.pause.pause_queue` keeps at most).
+MAX_PAUSE_BY_LEN = 200
+
+
+class PauseBody(BaseModel):
+    """Who pauses a queue, recorded with the pause (optional: the body may be left out)."""
+
+    by: str | None = Field(
+        None, max_length=MAX_PAUSE_BY_LEN, description="Who or what pauses the queue (default: `api`)."
+    )
+
+
+class PauseOut(BaseModel):
+    """A queue's pause state after a pause or resume; ``changed`` is false when it already was so."""
+
+    queue: str
+    paused: bool
+    changed: bool
 
 
 class RunningOut(BaseModel):

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from worker.http.models import (
+    MAX_PAUSE_BY_LEN,
     AbortOut,
     CountOut,
     DeadLetterOut,
@@ -16,6 +17,8 @@ from worker.http.models import (
     EnqueuedOut,
     ErrorOut,
     JobOut,
+    PauseBody,
+    PauseOut,
     ResultOut,
     RunningOut,
     StatsOut,
@@ -27,8 +30,8 @@ from worker.taskdef.registry import TaskRegistry
 
 REF = "#/components/schemas/{model}"
 _MODELS: list[type[BaseModel]] = [
-    AbortOut, CountOut, DeadLetterOut, DeadLetterSelection, EnqueueBody, EnqueuedOut, ErrorOut, JobOut, ResultOut,
-    RunningOut, StatsOut, TaskOut,
+    AbortOut, CountOut, DeadLetterOut, DeadLetterSelection, EnqueueBody, EnqueuedOut, ErrorOut, JobOut, PauseBody,
+    PauseOut, ResultOut, RunningOut, StatsOut, TaskOut,
 ]  # fmt: skip
 
 
@@ -79,6 +82,13 @@ QUEUE = _param(
     {"type": "string", "minLength": 1, "maxLength": MAX_QUEUE_NAME_LEN},
 )
 JOB_ID = _param("job_id", "path", "The job's id.")
+#: The queue a /v1/queues/{queue}/... route works on, named in the path (percent-encoded).
+QUEUE_IN_PATH = _param(
+    "queue",
+    "path",
+    "The queue, percent-encoded (`/` as `%2F`); the rules of the `queue` parameter apply.",
+    {"type": "string", "minLength": 1, "maxLength": MAX_QUEUE_NAME_LEN},
+)
 #: The batch routes own /v1/dead-letters/replay and /purge, so these two ids cannot name a dead letter there.
 DEAD_LETTER_ID = _param(
     "job_id",
@@ -146,6 +156,17 @@ def _paths() -> dict[str, Any]:
             {"200": _answer("The status after the request.", _ref(AbortOut)), **NOT_FOUND}, params=[*job, WAIT])},
         "/v1/queues": {"get": _op("Known queues (the default and those of live workers).",
                                   {"200": _answer("Queue names.", {"type": "array", "items": {"type": "string"}})})},
+        "/v1/queues/{queue}/pause": {"post": _op(
+            "Pause a queue: no worker claims its jobs until it is resumed; enqueues still land and running jobs "
+            f'finish. An optional JSON body, `PauseBody` (`{{"by": "..."}}`, at most {MAX_PAUSE_BY_LEN} characters), '
+            "says who pauses (default `api`); a pause in force is kept as it is.",
+            {"200": _answer("Paused; `changed` is false when it was paused already.", _ref(PauseOut)),
+             **BODY_ERRORS},
+            params=[QUEUE_IN_PATH])},
+        "/v1/queues/{queue}/resume": {"post": _op(
+            "Resume a paused queue: an idle worker claims from it at once.",
+            {"200": _answer("Resumed; `changed` is false when it was not paused.", _ref(PauseOut))},
+            params=[QUEUE_IN_PATH])},
         "/v1/stats": {"get": _op("A queue right now.", {"200": _answer("Stats.", _ref(StatsOut))}, params=[QUEUE])},
         "/v1/running": {"get": _op("Jobs running now.", {"200": _answer("Running jobs.", _array(RunningOut))},
                                    params=[QUEUE, _limit(RUNNING_LIMIT)])},

@@ -36,7 +36,7 @@ _LEVELS = {
     Outcome.DEAD_LETTERED: logging.ERROR,
     Outcome.ABORTED: logging.WARNING,
     Outcome.INTERRUPTED: logging.INFO,
-    Outcome.DEFERRED: logging.DEBUG,
+    Outcome.WAITING: logging.DEBUG,
 }
 _TRY_MESSAGE = "job %s %s try %d/%d %s in %.3fs%s"
 # The Logger methods a record goes through, as logging defines them. Code that wraps one to see every

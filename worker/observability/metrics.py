@@ -13,11 +13,14 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 ``jobq_jobs_dead_lettered_total``          jobs moved to the dead letters
 ``jobq_jobs_aborted_total``                jobs aborted on request
 ``jobq_jobs_interrupted_total``            tries cut short by shutdown (not charged)
-``jobq_jobs_deferred_total``               starts given back for want of a concurrency slot
+``jobq_jobs_parked_total``                 jobs parked to wait for a concurrency slot (not tries)
 ``jobq_job_duration_seconds``              histogram of try durations, by ``outcome``
 ``jobq_job_pickup_latency_seconds``        histogram of the wait between due and started
 ``jobq_queue_ready_jobs``                  due jobs waiting for a worker (running ones excluded)
 ``jobq_queue_deferred_jobs``               jobs waiting for their time or their next try
+``jobq_queue_waiting_jobs``                due jobs parked until a concurrency slot frees
+``jobq_queue_oldest_waiting_age_seconds``  how long the oldest parked job has been due
+``jobq_queue_paused``                      1 while the queue is paused
 ``jobq_queue_in_progress_jobs``            jobs running, as reported by live workers
 ``jobq_queue_oldest_ready_age_seconds``    how long the oldest waiting due job has waited
 ``jobq_queue_dead_letters``                dead letters kept
@@ -54,6 +57,12 @@ class QueueSnapshot(Protocol):
     def ready(self) -> int: ...
     @property
     def deferred(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def oldest_waiting_age_s(self) -> float: ...
+    @property
+    def paused(self) -> bool: ...
     @property
     def running(self) -> int: ...
     @property
@@ -193,7 +202,7 @@ class Metrics:
         dead_lettered = _Counter("jobq_jobs_dead_lettered", "Jobs moved to the dead letters.", _JOB)
         aborted = _Counter("jobq_jobs_aborted", "Jobs aborted on request.", _JOB)
         interrupted = _Counter("jobq_jobs_interrupted", "Tries cut short by shutdown.", _JOB)
-        deferred = _Counter("jobq_jobs_deferred", "Starts given back for want of a slot.", _JOB)
+        self._parked = _Counter("jobq_jobs_parked", "Jobs parked to wait for a concurrency slot (not tries).", _JOB)
         self._duration = _Histogram(
             "jobq_job_duration_seconds", "Duration of tries.", (*_JOB, "outcome"), DURATION_BUCKETS
         )
@@ -201,9 +210,17 @@ class Metrics:
             "jobq_job_pickup_latency_seconds", "Wait between due and started.", _JOB, LATENCY_BUCKETS
         )
         counters = (self._enqueued, self._started, self._succeeded, self._failed, retried, dead_lettered, aborted)
-        r.register(_TallyCollector((*counters, interrupted, deferred, self._duration, self._pickup)))
+        r.register(_TallyCollector((*counters, interrupted, self._parked, self._duration, self._pickup)))
         self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",), registry=r)
         self.deferred_jobs = Gauge("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",), registry=r)
+        self.waiting = Gauge(
+            "jobq_queue_waiting_jobs", "Due jobs parked until a concurrency slot frees.", ("queue",), registry=r
+        )
+        self.oldest_waiting_age = Gauge(
+            "jobq_queue_oldest_waiting_age_seconds", "How long the oldest parked job has been due.", ("queue",),
+            registry=r,
+        )  # fmt: skip
+        self.paused = Gauge("jobq_queue_paused", "1 while the queue is paused.", ("queue",), registry=r)
         self.in_progress = Gauge("jobq_queue_in_progress_jobs", "Jobs running on live workers.", ("queue",), registry=r)
         self.oldest_age = Gauge(
             "jobq_queue_oldest_ready_age_seconds", "Wait of the oldest due job not yet running.", ("queue",), registry=r
@@ -221,7 +238,6 @@ class Metrics:
             Outcome.DEAD_LETTERED: dead_lettered,
             Outcome.ABORTED: aborted,
             Outcome.INTERRUPTED: interrupted,
-            Outcome.DEFERRED: deferred,
         }
         # A try's tallies by what it was: one dict look-up a try instead of one per metric.
         self._started_by: dict[tuple[str, str], tuple[_CounterTally, _HistogramTally | None]] = {}
@@ -257,15 +273,19 @@ class Metrics:
     def _end_tallies(
         self, queue: str, task: str, outcome: Outcome, failure: Outcome | None
     ) -> tuple[tuple[_CounterTally, ...], _HistogramTally | None]:
-        """What a try ending so counts: its counters, and its duration histogram (none when deferred)."""
+        """What a try ending so counts: its counters, and its duration histogram."""
         counts = []
         if failure is not None:
             counts.append(self._failed.tally(queue, task, "timeout" if failure is Outcome.TIMED_OUT else "error"))
         counter = self._by_outcome.get(outcome)
         if counter is not None:
             counts.append(counter.tally(queue, task))
-        duration = None if outcome is Outcome.DEFERRED else self._duration.tally(queue, task, outcome.value)
+        duration = self._duration.tally(queue, task, outcome.value)
         return tuple(counts), duration
+
+    def job_parked(self, queue: str, task: str) -> None:
+        """A job of this worker's found its concurrency limit full and was parked (no try started)."""
+        self._parked.tally(queue, task).total += 1
 
     def job_enqueued(self, queue: str, task: str) -> None:
         """A producer in this process created a job."""
@@ -276,6 +296,9 @@ class Metrics:
         q = stats.queue
         self.ready.labels(q).set(stats.ready)
         self.deferred_jobs.labels(q).set(stats.deferred)
+        self.waiting.labels(q).set(stats.waiting)
+        self.oldest_waiting_age.labels(q).set(stats.oldest_waiting_age_s)
+        self.paused.labels(q).set(1 if stats.paused else 0)
         self.in_progress.labels(q).set(stats.running)
         self.oldest_age.labels(q).set(stats.oldest_ready_age_s)
         self.dead_letters.labels(q).set(stats.dead_letters)

@@ -21,7 +21,7 @@ _SPAN_STATUS = {
     Outcome.SUCCEEDED: "ok",
     Outcome.ABORTED: "cancelled",
     Outcome.INTERRUPTED: "aborted",
-    Outcome.DEFERRED: "resource_exhausted",
+    Outcome.WAITING: "resource_exhausted",
     Outcome.LEASE_LOST: "aborted",
 }
 

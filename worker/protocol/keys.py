@@ -33,8 +33,12 @@ __all__ = [
     "limit_key",
     "marker_key",
     "marker_timer_key",
+    "paused_key",
     "queue_name_problem",
     "supervisor_key",
+    "waiting_gates_key",
+    "waiting_key",
+    "waiting_prefix",
     "worker_key",
 ]
 
@@ -98,6 +102,28 @@ def marker_key(queue: str) -> str:
 def marker_timer_key(queue: str) -> str:
     """The time (ms) the worker that popped a future marker waits for, so claims do not arm it again."""
     return marker_key(queue) + ":timer"
+
+
+def paused_key(queue: str) -> str:
+    """Present while ``queue`` is paused (a string: the pause as JSON, ``{"at": ms, "by": "..."}``); no TTL:
+    a pause lasts until it is resumed."""
+    return f"jobq:paused:{queue}"
+
+
+def waiting_gates_key(queue: str) -> str:
+    """Sorted set of the gates (full concurrency limits) that jobs of ``queue`` wait on, each scored by when
+    it is next re-checked (ms) if no freed slot wakes it first; see ``includes/waiting.lua``."""
+    return f"jobq:gates:{queue}"
+
+
+def waiting_prefix(queue: str) -> str:
+    """What a gate's name is appended to for :func:`waiting_key` (the claim builds those keys from it)."""
+    return f"jobq:waiting:{queue}:"
+
+
+def waiting_key(queue: str, gate: str) -> str:
+    """Sorted set of the jobs of ``queue`` waiting on ``gate`` for a slot, scored by their due time (ms)."""
+    return waiting_prefix(queue) + gate
 
 
 #: Sorted set of the live workers' ids, scored by their last heartbeat (ms).

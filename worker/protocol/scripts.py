@@ -35,9 +35,9 @@ __all__ = [
 ]
 
 ScriptName = Literal[
-    "abort", "claim", "dead_letter", "dead_letter_trim", "defer",
-    "enqueue", "finish_many", "give_back", "limit_acquire", "limit_renew", "permission_probe", "release",
-    "renew_leases", "retry",
+    "abort", "claim", "dead_letter", "dead_letter_trim", "enqueue", "finish_many", "give_back",
+    "limit_acquire", "limit_release", "limit_renew", "park", "pause", "permission_probe", "release",
+    "renew_leases", "retry", "unpark",
 ]  # fmt: skip
 #: Every script, by the name of its file.
 SCRIPT_NAMES: tuple[ScriptName, ...] = get_args(ScriptName)

@@ -6,6 +6,9 @@
 
   Input:
     KEYS[1]   queue_key       the queue (sorted set)
+    KEYS[2]   paused_key      present while the queue is paused (jobq:paused:<queue>): nothing is claimed
+    KEYS[3]   gates_key       the gates jobs of the queue wait on for a slot (jobq:gates:<queue>, see
+                              includes/waiting.lua), scored by their re-check times
     ARGV[1]   now             now (ms)
     ARGV[2]   wanted          how many jobs to claim at most
     ARGV[3]   scan            how many due entries to look at, at most
@@ -18,17 +21,23 @@
                               (arq:in-progress:), job (arq:job:), tries counter (arq:retry:), meta
                               (jobq:meta:), abort marker (jobq:abort:)
     ARGV[10]  marker_key      the queue's marker (jobq:marker:<queue>, see includes/marker.lua)
+    ARGV[11]  waiting_prefix  what a gate's name is appended to for its waiting set (jobq:waiting:<queue>:)
+    ARGV[12]  recheck_ms      how long a gate whose re-check came waits for its next one (ms)
 
-  Keys built here: the ids are found by this script in the queue, so their keys cannot be passed in
-  KEYS without a round trip before every claim; each is one of the prefixes joined to an id. (On a
-  Redis Cluster the queue and the prefixes would need one hash tag.)
+  Keys built here: the ids are found by this script in the queue, and the gates in the gate index, so
+  their keys cannot be passed in KEYS without a round trip before every claim; each is one of the
+  prefixes joined to an id, or the waiting prefix joined to a gate. (On a Redis Cluster the queue and
+  the prefixes would need one hash tag.)
 
   Output:
-    {{id, token, score, envelope, tries started, failures, abort flag, problem, ...}, next score or ''}
+    {{id, token, score, envelope, tries started, failures, abort flag, problem, ...}, next score or '',
+     paused (1 or 0)}
     The envelope is '' when the job key is gone, and its size (a number) when it is over max_bytes: it
     is not sent. The problem is '' or says which of the job's keys holds what jobq never writes (the
     job is then dead-lettered, not run). The next score is the earliest future one when the script saw
-    it, so an idle worker knows when to look again.
+    it (a job's due time, or a gate's re-check), so an idle worker knows when to look again. Jobs parked
+    on a gate (scored above every due time) are never claimed: a gate whose re-check came first puts one
+    of its jobs back at its due time.
 
   The marker: a claim that took all it wanted while more due jobs wait arms it for now (one more idle
   worker wakes and takes them); one that saw the next deferred job arms it for that job's time, unless
@@ -43,15 +52,37 @@ local now = tonumber(now_arg)
 local lease_ms, token_prefix, first = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local retry_ttl_s, max_bytes = ARGV[7], tonumber(ARGV[8])
 local prefixes = cjson.decode(ARGV[9])
-local marker_key = ARGV[10]
+local marker_key, waiting_prefix, recheck_ms = ARGV[10], ARGV[11], tonumber(ARGV[12])
+local paused_key, gates_key = KEYS[2], KEYS[3]
 local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack(prefixes)
 
 --- @include "mget"
 --- @include "records"
 --- @include "marker"
+--- @include "waiting"
+
+local nothing = {}
+if redis.call('EXISTS', paused_key) == 1 then return {nothing, '', 1} end
+
+-- Gates whose re-check came put one waiting job each back (a few per call, in one range); the first gate
+-- not yet due is when to look again, unless a job is due earlier.
+local gate_next = ''
+local gates = redis.call('ZRANGE', gates_key, 0, 7, 'WITHSCORES')
+for i = 1, #gates, 2 do
+  if tonumber(gates[i + 1]) > now then
+    if gate_next == '' or tonumber(gates[i + 1]) < tonumber(gate_next) then gate_next = gates[i + 1] end
+    break
+  end
+  local recheck_at = score_text(now + recheck_ms)
+  unpark(queue_key, gates_key, waiting_prefix .. gates[i], gates[i], 1, recheck_at)
+  if gate_next == '' and redis.call('EXISTS', waiting_prefix .. gates[i]) == 1 then
+    gate_next = recheck_at  -- the gate still has jobs waiting: its next re-check
+  end
+end
+if gate_next == '' and #gates == 16 then gate_next = now_arg end  -- more gates may be due: look again soon
 
 local ids, scores, envelopes, aborts, mine = {}, {}, {}, {}, {}
-local next_score, more = '', false
+local next_score, more, ended = '', false, false
 -- Due jobs held by running tries stay at the front of the queue: look at windows of twice the
 -- wanted number until enough are free. Each window is one range (due and future entries alike: the
 -- first future one is the next due time) and one MGET of the lease, envelope and abort marker of
@@ -63,7 +94,8 @@ while #ids < wanted and offset < scan do
   local probe = {}
   for i = 1, #entries, 2 do
     if tonumber(entries[i + 1]) > now then
-      next_score = entries[i + 1]
+      ended = true  -- parked jobs (above every due time) are not a next due time
+      if tonumber(entries[i + 1]) < WAITING_BASE then next_score = entries[i + 1] end
       break
     end
     local id = entries[i]
@@ -92,12 +124,15 @@ while #ids < wanted and offset < scan do
       mine[c] = ours and lease
     end
   end
-  if more or next_score ~= '' or #entries < 2 * window then break end
+  if more or ended or #entries < 2 * window then break end
   if #ids >= wanted then
     more = true  -- the window ended with the jobs taken: more may follow it
     break
   end
   offset = offset + window
+end
+if gate_next ~= '' and (next_score == '' or tonumber(gate_next) < tonumber(next_score)) then
+  next_score = gate_next
 end
 if more then
   arm(marker_key, now_arg)
@@ -153,4 +188,4 @@ for c, id in ipairs(ids) do
   claimed[n + 7] = aborts[c]
   claimed[n + 8] = problem
 end
-return {claimed, next_score}
+return {claimed, next_score, 0}
