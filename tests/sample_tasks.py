@@ -142,6 +142,16 @@ return now
 """
 
 
+async def _probed_sleep(ctx: JobContext, probe: str, seconds: float) -> None:
+    """Sleep, recording how many jobs sharing ``probe`` run at once (``<probe>:now``, peak in ``<probe>:max``)."""
+    current, peak = f"{probe}:now", f"{probe}:max"
+    await reply(ctx.redis.eval(CONCURRENCY_LUA, 2, current, peak))
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        await ctx.redis.decr(current)
+
+
 class FleetIn(BaseModel):
     run: str
     host: str
@@ -151,12 +161,7 @@ class FleetIn(BaseModel):
 @task(timeout_s=30, limit=Limit(name="fleet-host", max_concurrent=2, key=lambda p: f"{p.run}:{p.host}"))
 async def fleet_fetch(ctx: JobContext, payload: FleetIn) -> str:
     """Records how many jobs of the same host run at once, across all worker processes."""
-    current, peak = f"probe:{payload.run}:{payload.host}:now", f"probe:{payload.run}:{payload.host}:max"
-    await reply(ctx.redis.eval(CONCURRENCY_LUA, 2, current, peak))
-    try:
-        await asyncio.sleep(payload.seconds)
-    finally:
-        await ctx.redis.decr(current)
+    await _probed_sleep(ctx, f"probe:{payload.run}:{payload.host}", payload.seconds)
     return payload.host
 
 
@@ -165,27 +170,18 @@ class CappedIn(BaseModel):
     seconds: float
 
 
-async def _probed_sleep(ctx: JobContext, payload: CappedIn) -> int:
-    """Records how many jobs of the run run at once (``probe:<run>:max``) and each try's start."""
-    current, peak = f"probe:{payload.run}:now", f"probe:{payload.run}:max"
-    await reply(ctx.redis.eval(CONCURRENCY_LUA, 2, current, peak))
-    try:
-        await asyncio.sleep(payload.seconds)
-    finally:
-        await ctx.redis.decr(current)
-    return ctx.try_number
-
-
 @task(timeout_s=30, concurrency=4)
 async def capped(ctx: JobContext, payload: CappedIn) -> int:
     """At most 4 at once in one worker: the others wait for a slot."""
-    return await _probed_sleep(ctx, payload)
+    await _probed_sleep(ctx, f"probe:{payload.run}", payload.seconds)
+    return ctx.try_number
 
 
 @task(timeout_s=30)
 async def uncapped(ctx: JobContext, payload: CappedIn) -> int:
     """The same work as ``capped``, without the limit (the baseline of its Redis cost)."""
-    return await _probed_sleep(ctx, payload)
+    await _probed_sleep(ctx, f"probe:{payload.run}", payload.seconds)
+    return ctx.try_number
 
 
 class TimedIn(BaseModel):
