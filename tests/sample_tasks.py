@@ -227,3 +227,20 @@ async def gated(ctx: JobContext, payload: GateIn) -> str:
     if not await ctx.redis.exists(f"probe:gate:{payload.gate}"):
         raise PermanentError(f"gate {payload.gate} is closed")
     return "passed"
+
+
+@task(timeout_s=5, priority=7)
+async def urgent_add(ctx: JobContext, payload: AddIn) -> AddOut:
+    """``add`` with a default priority of 7 (tests/unit/test_priority.py)."""
+    return AddOut(total=payload.a + payload.b)
+
+
+class OrderedIn(BaseModel):
+    run: str
+    tag: str
+
+
+@task(timeout_s=30)
+async def ordered(ctx: JobContext, payload: OrderedIn) -> None:
+    """Records the order jobs start in (``order:<run>``, a list of tags)."""
+    await reply(ctx.redis.rpush(f"order:{payload.run}", payload.tag))

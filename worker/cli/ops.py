@@ -41,6 +41,9 @@ def enqueue(
     defer_by: Annotated[float | None, typer.Option(min=0, help="Seconds before the job may run.")] = None,
     timeout_s: Annotated[float | None, typer.Option(min=0.001, help="Time limit of each try, in seconds.")] = None,
     queue: Annotated[str | None, typer.Option(help="Queue (default: JOBQ_QUEUE_NAME).", callback=queue_option)] = None,
+    priority: Annotated[
+        int | None, typer.Option(min=0, max=255, help="Priority, 0-255: higher runs first (default: the task's).")
+    ] = None,
     wait_s: Annotated[float | None, typer.Option(min=0, help="Seconds to wait for the result and print it.")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.001, hidden=True, help="Deprecated: --timeout-s.")] = None,
     wait: Annotated[float | None, typer.Option(min=0, hidden=True, help="Deprecated: --wait-s.")] = None,
@@ -60,7 +63,9 @@ def enqueue(
         fail(f"--json is not valid JSON: {exc}", 2)
 
     async def go(client: Client) -> dict[str, Any]:
-        handle = await client.enqueue(task, payload, job_id=job_id, defer_by=defer_by, timeout_s=timeout_s, queue=queue)
+        handle = await client.enqueue(
+            task, payload, job_id=job_id, defer_by=defer_by, timeout_s=timeout_s, queue=queue, priority=priority
+        )
         answer: dict[str, Any] = {"job_id": handle.job_id, "queue": handle.queue_name, "created": handle.created}
         if wait_s:
             try:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from worker.errors import InvalidJobOptions, InvalidPayload
+from worker.protocol.priority import MAX_PRIORITY
 from worker.taskdef.registry import TaskDef
 
 MAX_JOB_ID_LEN = 256
@@ -114,6 +115,17 @@ def check_timeout(task_def: TaskDef[Any, Any], timeout: object, at: str) -> floa
             field="timeout_s",
         )
     return float(timeout)
+
+
+def check_priority(task_def: TaskDef[Any, Any], priority: object, at: str) -> int:
+    """A job's priority: an integer from 0 (the default) to :data:`~worker.protocol.priority.MAX_PRIORITY`."""
+    if type(priority) is not int or not 0 <= priority <= MAX_PRIORITY:
+        raise InvalidJobOptions(
+            f"priority must be an integer from 0 (the default) to {MAX_PRIORITY} for task {task_def.name!r}"
+            f" (higher runs first){at}, got {priority!r:.40}",
+            field="priority",
+        )
+    return priority
 
 
 def task_name(task: object) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
-from worker.protocol.enqueue_script import JobFlag, call_enqueue, pack_jobs, record_ttl_ms, script_error
+from worker.protocol.enqueue_script import JobFlag, Priorities, call_enqueue, pack_jobs, record_ttl_ms, script_error
 from worker.protocol.permissions import PermissionCheck, redis_user
 from worker.protocol.scripts import Scripts
 from worker.settings import JobqSettings
@@ -31,6 +31,8 @@ class PreparedJob:
     ttl_ms: int
     body: bytes
     flag: JobFlag  #: GIVEN_ID for an id given by the caller (it may exist already), RANDOM_ID for a random one
+    priority: int = 0  #: its priority within the queue (see worker.protocol.priority)
+    now_ms: int = 0  #: the producer's time when it was prepared (tells a due job from a deferred one)
 
 
 class EnqueueWriter:
@@ -48,7 +50,9 @@ class EnqueueWriter:
         queue = jobs[0].queue
         await self._permissions.ensure(queue)
         try:
-            return await call_enqueue(self._script, queue, packed, self._record_ttl_ms)
+            values = [p.priority for p in jobs]
+            priorities = Priorities(values, jobs[0].now_ms) if any(values) else None
+            return await call_enqueue(self._script, queue, packed, self._record_ttl_ms, priorities=priorities)
         except ResponseError as exc:
             raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
 

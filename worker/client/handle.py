@@ -14,8 +14,9 @@ from worker.client.results import JobInfo, JobResult, at
 from worker.deprecations import renamed_argument
 from worker.errors import JobFailed, JobNotFound, ResultTimeout, SerializationError
 from worker.protocol.keys import JobKeys, dead_letter_store
+from worker.protocol.priority import QueueScore
 from worker.protocol.serialization import EnvelopeCodec
-from worker.protocol.waiting import due_of, is_waiting
+from worker.protocol.waiting import is_waiting
 from worker.states import JobStatus
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class JobHandle(Generic[R]):
             status=self._open_status(bool(running), score, failures),
             tries=failures + (1 if running else 0),
             interruptions=max(0, int(started or 0) - failures - (1 if running else 0)),
-            scheduled_at=at(due_of(score)) if score is not None else None,
+            scheduled_at=at(QueueScore.of(score).due_ms) if score is not None else None,
             last_error=self._last_error(meta.get(b"last_error")),
             progress=float(meta[b"progress"]) if b"progress" in meta else None,
             progress_message=meta.get(b"progress_message", b"").decode() or None,

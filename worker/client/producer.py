@@ -167,6 +167,7 @@ class Client:
         timeout_s: float | None = None,
         queue: str | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
     ) -> JobHandle[R]: ...
     @overload
     async def enqueue(
@@ -180,6 +181,7 @@ class Client:
         timeout_s: float | None = None,
         queue: str | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
     ) -> JobHandle[Any]: ...
     async def enqueue(
         self,
@@ -192,6 +194,7 @@ class Client:
         timeout_s: float | None = None,
         queue: str | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
     ) -> JobHandle[Any]:
         """Validate ``payload`` against the task's model and enqueue one job.
 
@@ -203,10 +206,12 @@ class Client:
         worker needs to claim the job (checked once per queue). With a ``job_id`` that already exists,
         nothing is written and the returned handle has ``created == False``. ``timeout_s`` is the time
         limit of each try of this job (shorter or longer than the task's); ``timeout`` is its deprecated spelling.
+        ``priority`` (0 to 255; the task's, 0 unless it says otherwise) orders the job within its queue: higher
+        runs first, FIFO within one priority; a deferred job takes its priority when it is due.
         """
         if timeout is not None:
             timeout_s = renamed_argument("Client.enqueue", "timeout", timeout, "timeout_s", timeout_s)
-        request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout_s, queue)
+        request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout_s, queue, priority=priority)
         prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
         (created,) = await self._writer.write([prepared])
         return self._handle(prepared, bool(created))
@@ -257,6 +262,10 @@ class Client:
             options["timeout_s"] = checks.check_timeout(task_def, request.timeout_s, at)
         if trace:
             options["trace"] = trace
+        priority = request.priority
+        priority = task_def.priority if priority is None else checks.check_priority(task_def, priority, at)
+        if priority:
+            options["priority"] = priority
         queue = self._queue(request.queue, at)
         envelope = job_record(task_def.name, payload, now_ms, options)
         try:
@@ -268,4 +277,5 @@ class Client:
         ttl_ms = score_ms - now_ms + self._expires_ms if score_ms > now_ms else self._expires_ms
         if ttl_ms > checks.MAX_TTL_MS:
             checks.check_ttl_ms(ttl_ms, at)
-        return PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, GIVEN_ID if given else RANDOM_ID)
+        flag = GIVEN_ID if given else RANDOM_ID
+        return PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, flag, priority, now_ms)

@@ -12,7 +12,8 @@ from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from worker.protocol.keys import WORKERS_INDEX, dead_letter_index, paused_key, worker_key
-from worker.protocol.waiting import WAITING_BASE
+from worker.protocol.priority import QueueScore
+from worker.protocol.waiting import PARKED_FLOOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +63,25 @@ async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) 
         pipe.zrangebyscore(queue, "-inf", now_ms, start=0, num=LEASE_WINDOW, withscores=True)
         pipe.zcard(dead_letter_index(queue))
         pipe.zrange(WORKERS_INDEX, 0, -1)
-        pipe.zcount(queue, WAITING_BASE, "+inf")
-        pipe.zrangebyscore(queue, WAITING_BASE, "+inf", start=0, num=1, withscores=True)
+        pipe.zcount(queue, PARKED_FLOOR, "+inf")
+        pipe.zrangebyscore(queue, PARKED_FLOOR, "+inf", start=0, num=1, withscores=True)
         pipe.exists(paused_key(queue))
-        total, due, first_due, dead, members, parked, first_parked, paused = await pipe.execute()
+        # The default priority's band: the first due jobs are the highest priority's (see worker.protocol.priority).
+        pipe.zrangebyscore(queue, 0, now_ms, start=0, num=LEASE_WINDOW, withscores=True)
+        total, due, first_due, dead, members, parked, first_parked, paused, first_default = await pipe.execute()
+    if first_default and first_default[0] != (first_due[0] if first_due else None):
+        first_due = first_due + [e for e in first_default if e not in first_due]  # prioritized jobs are due too
     lease_keys = [in_progress_key_prefix + raw.decode(errors="replace") for raw, _ in first_due]
     beat_keys = [worker_key(m.decode()) for m in members]
     found = await redis.mget(lease_keys + beat_keys) if lease_keys or beat_keys else []  # one round trip for both
     leases, beats = found[: len(lease_keys)], found[len(lease_keys) :]
-    waiting = [score for (_, score), lease in zip(first_due, leases, strict=True) if lease is None]
+    waiting = sorted(
+        QueueScore.of(score).due_ms for (_, score), lease in zip(first_due, leases, strict=True) if lease is None
+    )
     live = [orjson.loads(b) for b in beats if b is not None]
     mine = [w for w in live if w.get("queue") == queue]
     oldest_age = max(0.0, now - waiting[0] / 1000) if waiting else 0.0
-    oldest_parked_age = max(0.0, now - (first_parked[0][1] - WAITING_BASE) / 1000) if first_parked else 0.0
+    oldest_parked_age = max(0.0, now - QueueScore.of(first_parked[0][1]).due_ms / 1000) if first_parked else 0.0
     return QueueStats(
         queue=queue,
         at=now,
@@ -129,7 +136,7 @@ async def running_jobs(redis: ArqRedis, queue: str, *, limit: int = 50, now: flo
         if lease is None or len(found) >= limit:
             continue
         worker = lease.decode(errors="replace").rsplit(":", 1)[0]
-        found.append(RunningJob(job_id, _task_name(envelope), worker, score / 1000))
+        found.append(RunningJob(job_id, _task_name(envelope), worker, QueueScore.of(score).due_ms / 1000))
     return found
 
 

@@ -167,6 +167,7 @@ class SyncClient:
         timeout_s: float | None = None,
         queue: str | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
     ) -> SyncJobHandle[R]: ...
     @overload
     def enqueue(
@@ -180,6 +181,7 @@ class SyncClient:
         timeout_s: float | None = None,
         queue: str | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
     ) -> SyncJobHandle[Any]: ...
     def enqueue(
         self,
@@ -192,6 +194,7 @@ class SyncClient:
         timeout_s: float | None = None,
         queue: str | None = None,
         timeout: float | None = None,
+        priority: int | None = None,
     ) -> SyncJobHandle[Any]:
         """See :meth:`Client.enqueue` (``timeout`` is the deprecated spelling of ``timeout_s``)."""
         if timeout is not None:
@@ -205,6 +208,7 @@ class SyncClient:
                 defer_until=defer_until,
                 timeout_s=timeout_s,
                 queue=queue,
+                priority=priority,
             )
         )
         return SyncJobHandle(handle, self)

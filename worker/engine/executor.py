@@ -143,6 +143,7 @@ class JobExecutor:
     async def _attempt(self, try_: TryHandle, job: TryJob, task_def: TaskDef[Any, Any], policy: RetryPolicy) -> Outcome:
         kwargs = dict(job.kwargs)
         options = JobOptions.pop_from(kwargs)
+        job.priority = options.priority
         ends = self._ends
         ctx = JobContext(
             job_id=job.keys.job_id,

@@ -30,6 +30,7 @@ from worker.protocol.keys import (
     waiting_gates_key,
     waiting_key,
 )
+from worker.protocol.priority import DEFAULT_PRIORITY, promote_key
 from worker.protocol.redis_retry import with_redis_retries
 from worker.protocol.scripts import Scripts
 
@@ -134,10 +135,16 @@ class TryRecorder:
         ]  # fmt: skip
         return int(await self._run(self._dead_letter, f"dead letter of job {k.job_id}", keys, args))
 
-    async def retry(self, k: JobKeys, token: str, next_score_ms: int, last_error: bytes, keep_ms: int) -> None:
-        """Count the failure and schedule the next try at ``next_score_ms``."""
+    async def retry(
+        self, k: JobKeys, token: str, next_score_ms: int, last_error: bytes, keep_ms: int,
+        *, priority: tuple[int, int] = (DEFAULT_PRIORITY, 0),
+    ) -> None:  # fmt: skip
+        """Count the failure and schedule the next try at ``next_score_ms``, in the band of ``priority``
+        (the job's priority, and now in ms: a retry due at once goes straight into its band)."""
         keys = [k.queue, k.in_progress, k.meta, k.job, k.retry]
-        args = [k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S, token, self._marker]
+        args: list[Any] = [k.job_id, next_score_ms, last_error, keep_ms, RETRY_COUNTER_TTL_S, token, self._marker]
+        if priority[0] != DEFAULT_PRIORITY:
+            args += [priority[0], priority[1], waiting_gates_key(k.queue), promote_key(k.queue)]
         await self._run(self._retry, f"retry of job {k.job_id}", keys, args)
 
     async def park(self, k: JobKeys, token: str, due_ms: int, gate: Gate, recheck_at_ms: int) -> bool:

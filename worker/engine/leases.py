@@ -24,6 +24,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_pref
 
 from worker.engine.finish import RETRY_COUNTER_TTL_S, StartedTry
 from worker.protocol.keys import ABORT_PREFIX, META_PREFIX, marker_key, paused_key, waiting_gates_key, waiting_prefix
+from worker.protocol.priority import QueueScore
 from worker.protocol.redis_retry import TRANSIENT
 from worker.protocol.scripts import Scripts
 
@@ -43,8 +44,13 @@ class Claim:
 
     job_id: str
     token: str
-    due_ms: int  #: the job's score when claimed: when it became due
+    score: int  #: the job's score when claimed (its due time, in its priority's band: worker.protocol.priority)
     started: StartedTry  #: the start of the try, counted by the claim itself
+
+    @property
+    def due_ms(self) -> int:
+        """When the job became due (ms)."""
+        return round(QueueScore.of(self.score).due_ms)
 
 
 @dataclass(frozen=True, slots=True)

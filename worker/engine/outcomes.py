@@ -96,7 +96,10 @@ class TryEnds:
         delay_s = decision.delay_s or 0.0
         delay_ms = round(delay_s * 1000)
         last_error = self._codec.dumps({"e": error_to_dict(exc), "at": self._now_ms()})
-        await self._recorder.retry(job.keys, job.token, self._now_ms() + delay_ms, last_error, self.keep_ms(delay_ms))
+        now_ms = self._now_ms()
+        await self._recorder.retry(
+            job.keys, job.token, now_ms + delay_ms, last_error, self.keep_ms(delay_ms), priority=(job.priority, now_ms)
+        )
         detail = f"{decision.failure}: {type(exc).__name__}: {exc}; next try in {delay_s:.2f}s ({decision.reason})"
         return self.ended(job, Outcome.RETRYING, detail, failure=decision.failure, error=exc)
 
@@ -105,8 +108,8 @@ class TryEnds:
         until a slot frees. Not a try: no middleware hook sees it (one debug line is logged)."""
         try_.end()
         recheck_at_ms = self._now_ms() + round(self._config.slot_retry_s * 1000)
-        due_ms = job.started_ms if job.due_ms is None else job.due_ms
-        parked = await self._recorder.park(job.keys, job.token, due_ms, exc.gate, recheck_at_ms)
+        # Parked at its claimed score: back in its priority's band when it comes back.
+        parked = await self._recorder.park(job.keys, job.token, try_.claim.score, exc.gate, recheck_at_ms)
         logger.debug(
             "job %s (%s) %s: %s", job.keys.job_id, job.task, "waits for a slot" if parked else "is back", exc.what
         )

@@ -14,7 +14,14 @@ from datetime import UTC, datetime, timedelta
 
 from arq.connections import ArqRedis
 
-from worker.protocol.enqueue_script import DEFAULT_RECORD_TTL_MS, GIVEN_ID, Guard, call_enqueue, pack_jobs
+from worker.protocol.enqueue_script import (
+    DEFAULT_RECORD_TTL_MS,
+    GIVEN_ID,
+    Guard,
+    Priorities,
+    call_enqueue,
+    pack_jobs,
+)
 from worker.protocol.keys import cron_ledger_key
 from worker.protocol.records import job_record
 from worker.protocol.scripts import Scripts
@@ -98,12 +105,15 @@ class CronScheduler:
         job_id = tick_job_id(schedule.name, tick)
         payload = schedule.task.validate(schedule.payload).model_dump(mode="json")
         # what arq's serialize_job writes, bound to the tick's job id and queue
-        body = job_record(schedule.task.name, payload, now_ms)
+        priority = schedule.task.priority
+        body = job_record(schedule.task.name, payload, now_ms, {"priority": priority} if priority else None)
         envelope = self._codec.dumps_job(body, job_id=job_id, queue=self._queue)
         ttl_ms = max(tick_ms, now_ms) - now_ms + self._expires_ms
         packed = pack_jobs([(job_id, tick_ms, ttl_ms, envelope.decode(), GIVEN_ID)])
         guard = Guard.tick(self._queue, schedule.name, tick_ms)
-        done = await call_enqueue(self._enqueue, self._queue, packed, self._record_ttl_ms, guard) == [1]
+        priorities = Priorities([priority], now_ms) if priority else None
+        call = call_enqueue(self._enqueue, self._queue, packed, self._record_ttl_ms, guard, priorities=priorities)
+        done = await call == [1]
         if done:
             logger.info("schedule %s: enqueued tick %s as job %s", schedule.name, tick.isoformat(), job_id)
         return int(done)

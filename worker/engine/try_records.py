@@ -49,6 +49,7 @@ class TryJob:
     max_tries: int
     interruptions: int
     due_ms: int | None = None  #: when the job became due (its score when claimed), if known
+    priority: int = 0  #: the job's priority (from its envelope's options)
     failure: Outcome | None = None  #: set at the try's end: FAILED or TIMED_OUT when it failed
     detail: str = ""  #: set at the try's end: what its log line says about it
 

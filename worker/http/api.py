@@ -99,6 +99,7 @@ async def enqueue(request: web.Request) -> web.Response:
         defer_until=body.defer_until,
         timeout_s=body.timeout_s,
         queue=queue,
+        priority=body.priority,
     )
     out = EnqueuedOut(job_id=handle.job_id, queue=handle.queue_name, created=handle.created)
     return _json(out, 201 if handle.created else 200)

@@ -24,6 +24,9 @@ class EnqueueBody(BaseModel):
     defer_until: AwareDatetime | None = Field(None, description="When the job may run (ISO 8601 with offset).")
     timeout_s: float | None = Field(None, gt=0, description="Time limit of each try, in seconds.")
     queue: str | None = Field(None, description="Queue (default: the API's JOBQ_QUEUE_NAME).")
+    priority: int | None = Field(
+        None, ge=0, le=255, description="Priority within the queue, 0-255 (higher first; default: the task's, 0)."
+    )
     timeout: float | None = Field(
         None,
         gt=0,

@@ -28,7 +28,9 @@ from worker.protocol.keys import (
     marker_key,
     result_key_prefix,
     retry_key_prefix,
+    waiting_gates_key,
 )
+from worker.protocol.priority import promote_key
 from worker.protocol.scripts import ScriptCall
 from worker.redis_settings import RedisSettings
 
@@ -42,6 +44,7 @@ __all__ = [
     "REPLAYED",
     "Guard",
     "JobFlag",
+    "Priorities",
     "call_enqueue",
     "pack_jobs",
     "record_ttl_ms",
@@ -63,6 +66,14 @@ REPLAYED: JobFlag = "r"  #: a replayed dead letter: refused when the job is ther
 
 #: How long the record of a call is kept when no settings say otherwise (the defaults' :func:`record_ttl_ms`).
 DEFAULT_RECORD_TTL_MS = 74_000
+
+
+@dataclass(frozen=True, slots=True)
+class Priorities:
+    """The priorities of a call's jobs (in their order), and the producer's time that tells due from deferred."""
+
+    values: list[int]
+    now_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +103,11 @@ def pack_jobs(jobs: Iterable[tuple[str, int, int, str, JobFlag]]) -> bytes:
 
 
 async def call_enqueue(
-    script: ScriptCall, queue: str, packed: bytes, record_ttl: int, guard: Guard | None = None
-) -> list[int]:
+    script: ScriptCall, queue: str, packed: bytes, record_ttl: int, guard: Guard | None = None,
+    *, priorities: Priorities | None = None,
+) -> list[int]:  # fmt: skip
     """Write the packed jobs onto ``queue``: 1 (created) or 0 per job, ``[]`` when the guard refused.
+    Without ``priorities`` every job has the default priority.
 
     Raises redis-py's :class:`ResponseError` on a refusal of the script; :func:`script_error` types it.
     """
@@ -104,6 +117,8 @@ async def call_enqueue(
     if guard is not None:
         keys.extend(guard.keys)
         args[4:] = [guard.kind, guard.value]
+    if priorities is not None:
+        args += [orjson.dumps(priorities.values), priorities.now_ms, waiting_gates_key(queue), promote_key(queue)]
     return list(await script(keys, args))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from worker.protocol.priority import MAX_PRIORITY
+
 #: Reserved keyword argument in arq's job dict that carries jobq's per-job options.
 OPTIONS_KWARG = "_jobq"
 
@@ -15,6 +17,7 @@ class JobOptions:
 
     timeout_s: float | None = None
     trace: dict[str, str] = field(default_factory=dict)  #: the producer's trace headers (Sentry)
+    priority: int = 0  #: the job's priority within its queue (see worker.protocol.priority)
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> JobOptions:
@@ -28,4 +31,7 @@ class JobOptions:
         trace = raw.get("trace")
         if not (isinstance(trace, dict) and all(isinstance(v, str) for v in trace.values())):
             trace = {}
-        return cls(timeout_s=None if timeout is None else float(timeout), trace=trace)
+        priority = raw.get("priority")
+        if not (type(priority) is int and 0 <= priority <= MAX_PRIORITY):
+            priority = 0
+        return cls(timeout_s=None if timeout is None else float(timeout), trace=trace, priority=priority)

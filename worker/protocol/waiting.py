@@ -8,21 +8,19 @@ gate's re-check) puts it back at its due time.
 
 from __future__ import annotations
 
-__all__ = ["WAITING_BASE", "due_of", "is_waiting", "limit_gate", "local_gate"]
+__all__ = ["PARKED_FLOOR", "WAITING_BASE", "is_waiting", "limit_gate", "local_gate"]
 
 #: 2**52: every score at or above it is a parked job (``includes/waiting.lua`` holds the same number).
 #: A due time in ms stays below 2**52 until the year 144,683, and the sum stays exact in a double.
 WAITING_BASE = 4503599627370496
+#: 2**51: every parked score is at or above it, every other below it (a prioritized job's due score is below
+#: its due time, see :mod:`worker.protocol.priority`, by less than 2**51).
+PARKED_FLOOR = 2251799813685248
 
 
 def is_waiting(score: float) -> bool:
     """Whether a queue score is a parked job's."""
-    return score >= WAITING_BASE
-
-
-def due_of(score: float) -> float:
-    """The due time (ms) a queue score stands for, parked or not."""
-    return score - WAITING_BASE if score >= WAITING_BASE else score
+    return score >= PARKED_FLOOR
 
 
 def local_gate(task: str) -> str:

@@ -60,6 +60,10 @@ class TryInfo(Protocol):
         """When the job became due (Unix time, ms), when the worker knows it: ``started_ms - due_ms`` is its wait."""
 
     @property
+    def priority(self) -> int:
+        """The job's priority within its queue (0, the default, to 255; higher runs first)."""
+
+    @property
     def args(self) -> tuple[Any, ...]:
         """The job's positional arguments as stored (they hold the payload: keep them out of logs)."""
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from worker.deprecations import module_alias
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
 from worker.policy import RetryPolicy
+from worker.protocol.priority import MAX_PRIORITY
 from worker.taskdef.limits import Limit
 from worker.taskdef.modules import import_modules
 
@@ -52,6 +53,7 @@ class TaskDef(Generic[P, R]):
     concurrency: int | None = None
     limit: Limit | None = None
     result_ttl_s: float | None = None
+    priority: int = 0  #: its jobs' priority within their queue unless an enqueue says otherwise (0 to 255)
 
     def __call__(self, ctx: JobContext, payload: P) -> Awaitable[R]:
         return self.fn(ctx, payload)
@@ -143,6 +145,7 @@ def task(
     concurrency: int | None = None,
     limit: Limit | None = None,
     result_ttl_s: float | None = None,
+    priority: int = 0,
 ) -> Callable[[TaskFunction[P, R]], TaskDef[P, R]]: ...
 
 
@@ -157,6 +160,7 @@ def task(
     concurrency: int | None = None,
     limit: Limit | None = None,
     result_ttl_s: float | None = None,
+    priority: int = 0,
 ) -> TaskDef[P, R] | Callable[[TaskFunction[P, R]], TaskDef[P, R]]:
     """Declare a task: ``@task`` or ``@task(name=..., timeout_s=..., max_tries=..., ...)``.
 
@@ -165,6 +169,7 @@ def task(
     default" for ``timeout_s``, ``max_tries``, ``retry`` and ``result_ttl_s``. ``concurrency``
     limits how many jobs of this task one worker process runs at once; ``limit`` (a
     :class:`~worker.taskdef.limits.Limit`) how many run at once across all workers, per key.
+    ``priority`` (0, the default, to 255) is its jobs' priority within their queue: higher runs first.
     """
 
     def wrap(function: TaskFunction[P, R]) -> TaskDef[P, R]:
@@ -176,6 +181,11 @@ def task(
             raise TaskDefinitionError(f"task {task_name!r}: max_tries must be at least 1, got {max_tries}")
         if result_ttl_s is not None and result_ttl_s < 0:
             raise TaskDefinitionError(f"task {task_name!r}: result_ttl_s must not be negative")
+        if type(priority) is not int or not 0 <= priority <= MAX_PRIORITY:
+            raise TaskDefinitionError(
+                f"task {task_name!r}: priority must be an integer from 0 (the default) to {MAX_PRIORITY} "
+                f"(higher runs first), got {priority!r}"
+            )
         return TaskDef(
             name=task_name,
             fn=function,
@@ -187,6 +197,7 @@ def task(
             concurrency=concurrency,
             limit=limit,
             result_ttl_s=result_ttl_s,
+            priority=priority,
         )
 
     return wrap(fn) if fn is not None else wrap

@@ -29,6 +29,7 @@ class JobRequest:
     timeout_s: float | None = None
     queue: str | None = None
     timeout: float | None = field(default=None, repr=False, compare=False)
+    priority: int | None = None
 
     def __post_init__(self) -> None:
         if self.timeout is not None:  # blame the line that built the request (past __init__ and this method)

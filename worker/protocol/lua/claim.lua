@@ -60,6 +60,7 @@ local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack
 --- @include "records"
 --- @include "marker"
 --- @include "waiting"
+--- @include "priority"
 
 local nothing = {}
 if redis.call('EXISTS', paused_key) == 1 then return {nothing, '', 1} end
@@ -73,10 +74,16 @@ for i = 1, #gates, 2 do
     if gate_next == '' or tonumber(gates[i + 1]) < tonumber(gate_next) then gate_next = gates[i + 1] end
     break
   end
-  local recheck_at = score_text(now + recheck_ms)
-  unpark(queue_key, gates_key, waiting_prefix .. gates[i], gates[i], 1, recheck_at)
-  if gate_next == '' and redis.call('EXISTS', waiting_prefix .. gates[i]) == 1 then
-    gate_next = recheck_at  -- the gate still has jobs waiting: its next re-check
+  if gates[i] == PROMOTE_GATE then
+    local again = promote(queue_key, gates_key, waiting_prefix .. gates[i], now, 100)
+    if again and (gate_next == '' or tonumber(again) < tonumber(gate_next)) then gate_next = again end
+  else
+    local recheck_at = score_text(now + recheck_ms)
+    unpark(queue_key, gates_key, waiting_prefix .. gates[i], gates[i], 1, recheck_at)
+    if redis.call('EXISTS', waiting_prefix .. gates[i]) == 1
+        and (gate_next == '' or tonumber(recheck_at) < tonumber(gate_next)) then
+      gate_next = recheck_at  -- the gate still has jobs waiting: its next re-check
+    end
   end
 end
 if gate_next == '' and #gates == 16 then gate_next = now_arg end  -- more gates may be due: look again soon
@@ -95,7 +102,7 @@ while #ids < wanted and offset < scan do
   for i = 1, #entries, 2 do
     if tonumber(entries[i + 1]) > now then
       ended = true  -- parked jobs (above every due time) are not a next due time
-      if tonumber(entries[i + 1]) < WAITING_BASE then next_score = entries[i + 1] end
+      if tonumber(entries[i + 1]) < PARKED_FLOOR then next_score = entries[i + 1] end
       break
     end
     local id = entries[i]

@@ -23,6 +23,11 @@
     ARGV[5]  guard         '' (none), 'tick' or 'replay'
     ARGV[6]  guard_value   guard 'tick': the tick (ms), refused unless later than the ledger's;
                            guard 'replay': the entry as read, refused if the store holds another
+    ARGV[7]  priorities    absent or '' (every job of the default priority, 0), or one JSON array of each
+                           job's priority (an integer 0-255; see includes/priority.lua)
+    ARGV[8]  now           with priorities: the client's time (ms), which tells due jobs from deferred ones
+    ARGV[9]  gates_key     with priorities: the queue's gate index (jobq:gates:<queue>)
+    ARGV[10] promote_key   with priorities: the queue's promotion set (jobq:waiting:<queue>:promote)
 
   Keys built here: each job's keys are one of the prefixes joined to its id. Passing them in KEYS
   (three per job, up to 3000 a call) doubled the cost of a call for the client, which packs every
@@ -49,15 +54,21 @@
 local queue_key, record_key, guard_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local marker_key, jobs, record_ttl, prefixes = ARGV[1], cjson.decode(ARGV[2]), ARGV[3], cjson.decode(ARGV[4])
 local guard, guard_value = ARGV[5], ARGV[6]
+local priorities = (ARGV[7] and ARGV[7] ~= '') and cjson.decode(ARGV[7]) or nil
+local now, gates_key, promote_key = tonumber(ARGV[8]), ARGV[9], ARGV[10]
 local job_prefix, result_prefix, abort_prefix = prefixes[1], prefixes[2], prefixes[3]
 local retry_prefix, meta_prefix = prefixes[4], prefixes[5]
 
 --- @include "mget"
 --- @include "marker"
+--- @include "priority"
 
 -- Check every job before writing anything.
 if #jobs % 5 ~= 0 then return redis.error_reply('JOBQ_BAD_JOB 1') end
 local count = #jobs / 5
+if priorities and (type(priorities) ~= 'table' or #priorities ~= count or not now) then
+  return redis.error_reply('JOBQ_BAD_JOB 1')
+end
 local probe, probed, random_only = {}, {}, true
 for n = 1, count do
   local i = 5 * n - 4
@@ -65,6 +76,11 @@ for n = 1, count do
   if type(jobs[i]) ~= 'string' or type(jobs[i + 3]) ~= 'string' or not score or not ttl
       or math.abs(score) > 9007199254740992 or ttl < 1 or ttl > 9007199254740992 or ttl ~= math.floor(ttl)
       or (flag ~= '0' and flag ~= '1' and flag ~= 'r') then
+    return redis.error_reply('JOBQ_BAD_JOB ' .. n)
+  end
+  local p = priorities and priorities[n] or 0
+  if type(p) ~= 'number' or p < 0 or p > 255 or p ~= math.floor(p)
+      or (p > 0 and (score <= 0 or score >= PRIORITY_STEP)) then
     return redis.error_reply('JOBQ_BAD_JOB ' .. n)
   end
   if flag ~= '0' then random_only = false end
@@ -93,13 +109,20 @@ end
 local found = {}
 if #probe > 0 then found = mget(probe) end
 local created, members, written, cleared, earliest, first_score = {}, {}, {}, {}, nil, nil
+local promotions = {}
 for n = 1, count do
   local i = 5 * n - 4
   local id, at = jobs[i], probed[n]
   created[n] = 0
   if not (at and found[at - 1]) and redis.call('SET', job_prefix .. id, jobs[i + 3], 'PX', jobs[i + 2], 'NX') then
     created[n] = 1
-    members[#members + 1] = jobs[i + 1]
+    local p, score = priorities and priorities[n] or 0, jobs[i + 1]
+    if p > 0 then
+      local deferred
+      score, deferred = prioritized(tonumber(jobs[i + 1]), p, now)
+      if deferred then promotions[#promotions + 1] = {id, tonumber(jobs[i + 1]), p} end
+    end
+    members[#members + 1] = score
     if not earliest or tonumber(jobs[i + 1]) < earliest then earliest, first_score = tonumber(jobs[i + 1]), jobs[i + 1] end
     members[#members + 1] = id
     written[#written + 1] = job_prefix .. id
@@ -120,6 +143,9 @@ for from = 1, #members, 1000 do
     redis.call('DEL', record_key)
     return redis.error_reply('JOBQ_NOT_A_QUEUE ' .. redis.call('TYPE', queue_key)['ok'])
   end
+end
+for _, promotion in ipairs(promotions) do
+  schedule_promotion(gates_key, promote_key, promotion[1], promotion[2], promotion[3])
 end
 for from = 1, #cleared, 1000 do redis.call('DEL', unpack(cleared, from, math.min(from + 999, #cleared))) end
 if guard == 'tick' then redis.call('SET', guard_key, guard_value) end

@@ -14,9 +14,12 @@
   is claimed as any other; if the gate is full again by then, it is parked again.
 
   The scores are written with string.format('%.0f'): Lua's own number-to-text keeps 14 digits only.
-  WAITING_BASE is 2^52 (worker/protocol/waiting.py holds the same number; a test compares them).
+  WAITING_BASE is 2^52 (worker/protocol/waiting.py holds the same number; a test compares them). A due
+  time of a prioritized job is below its own (see includes/priority.lua), by up to 255 * 2^42, so every
+  parked score is at or above PARKED_FLOOR (2^51) and every other score below it.
 ]]
 local WAITING_BASE = 4503599627370496
+local PARKED_FLOOR = 2251799813685248
 
 local function score_text(n)
   return string.format('%.0f', n)
