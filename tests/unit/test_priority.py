@@ -14,6 +14,7 @@ from tests.sample_tasks import AddIn, FlakyIn
 from tests.unit.harness import Harness
 from tests.unit.test_api import AUTH, TOKEN
 from worker import InvalidJobOptions, JobContext, JobRequest, JobStatus, TaskDefinitionError, queue_stats, task
+from worker.client.dead_letters import DeadLetterStore
 from worker.http.api import create_app
 from worker.observability.metrics import Metrics
 from worker.protocol.priority import MAX_PRIORITY, PRIORITY_STEP, QueueScore, promote_key
@@ -159,3 +160,17 @@ async def test_the_http_api_enqueues_with_a_priority_and_names_a_bad_one(http: T
     assert refused.status == 422
     assert "priority" in await refused.text()
     assert await harness.redis.exists("arq:job:bad") == 0
+
+
+async def test_a_replayed_dead_letter_keeps_its_priority(harness: Harness) -> None:
+    queue = harness.settings.queue_name
+    await harness.client.enqueue("permanent", {"note": "x"}, job_id="dead", priority=6)
+    assert await harness.run_due() == 1
+    assert await harness.redis.zscore(queue, "dead") is None  # dead-lettered
+    store = DeadLetterStore(
+        harness.redis, queue, job_expires_s=harness.settings.job_expires_s, clock_ms=harness.clock.ms
+    )
+    assert await store.replay("dead")
+    score = await harness.redis.zscore(queue, "dead")
+    assert score is not None
+    assert QueueScore.of(score).priority == 6

@@ -23,11 +23,13 @@ from worker.protocol.enqueue_script import (
     DEFAULT_RECORD_TTL_MS,
     REPLAYED,
     Guard,
+    Priorities,
     call_enqueue,
     pack_jobs,
     script_error,
 )
 from worker.protocol.keys import dead_letter_index, dead_letter_store
+from worker.protocol.options import stored_priority
 from worker.protocol.scripts import Scripts
 
 __all__ = ["SCAN_BATCH", "DeadLetter", "DeadLetterFilter", "DeadLetterStore"]
@@ -168,9 +170,11 @@ class DeadLetterStore:
                 f"dead letter {job_id} keeps an envelope that is not JSON text; it cannot run"
             ) from None
         packed = pack_jobs([(job_id, self._clock_ms(), self._job_expires_ms, text, REPLAYED)])
+        priority = stored_priority(envelope)  # back into its priority's band
         call = call_enqueue(
-            self._scripts["enqueue"], self.queue, packed, self._record_ttl_ms, Guard.replay(self.queue, raw)
-        )
+            self._scripts["enqueue"], self.queue, packed, self._record_ttl_ms, Guard.replay(self.queue, raw),
+            priorities=Priorities([priority], self._clock_ms()) if priority else None,
+        )  # fmt: skip
         try:
             done = await self._call(call)
         except ResponseError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from worker.protocol.priority import MAX_PRIORITY
 
 #: Reserved keyword argument in arq's job dict that carries jobq's per-job options.
@@ -35,3 +37,18 @@ class JobOptions:
         if not (type(priority) is int and 0 <= priority <= MAX_PRIORITY):
             priority = 0
         return cls(timeout_s=None if timeout is None else float(timeout), trace=trace, priority=priority)
+
+
+def stored_priority(envelope: bytes) -> int:
+    """The priority a job's envelope carries (0 when it carries none, or cannot be read).
+
+    Read without checking a signature: the priority only orders the job, and the worker checks the
+    envelope before it runs anything.
+    """
+    try:
+        body = orjson.loads(envelope)
+        inner = orjson.loads(body["d"]) if isinstance(body.get("d"), str) else body.get("d", body)
+        kwargs = inner.get("k")
+        return JobOptions.pop_from(dict(kwargs)).priority if isinstance(kwargs, dict) else 0
+    except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError):
+        return 0
