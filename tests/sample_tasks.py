@@ -238,9 +238,18 @@ async def urgent_add(ctx: JobContext, payload: AddIn) -> AddOut:
 class OrderedIn(BaseModel):
     run: str
     tag: str
+    seconds: float = 0.0
 
 
 @task(timeout_s=30)
 async def ordered(ctx: JobContext, payload: OrderedIn) -> None:
-    """Records the order jobs start in (``order:<run>``, a list of tags)."""
+    """Records the order jobs start in (``order:<run>``, a list of tags), then sleeps ``seconds``."""
     await reply(ctx.redis.rpush(f"order:{payload.run}", payload.tag))
+    if payload.seconds:
+        await asyncio.sleep(payload.seconds)
+
+
+@task(timeout_s=5, queue="emails")
+async def emails_add(ctx: JobContext, payload: AddIn) -> AddOut:
+    """``add`` on its own queue, "emails" (tests/unit/test_queue_plan.py)."""
+    return AddOut(total=payload.a + payload.b)

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from worker.client.dedup_write import DEDUP_KEY_PREFIXES
 from worker.engine.finish_batch import FINISH_KEY_PREFIXES
 from worker.engine.leases import CLAIM_KEY_PREFIXES
 from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES
@@ -60,6 +61,22 @@ def _jobs(*fields: str) -> str:
 
 
 DLQ, INDEX = "jobq:dlq:q", "jobq:dlq:q:index"
+LOCK = "jobq:dedup:t:k"
+
+
+def _dedup_keys(record: str) -> list[str]:
+    """enqueue_dedup's KEYS: the queue, the call's record, the lock, the gate index and the promotion set."""
+    return ["q", f"jobq:enqueued:{record}", LOCK, "jobq:gates:q", "jobq:waiting:q:promote"]
+
+
+def _dedup_case(name: str, args: list[Any], reply: Any, before: dict[str, Value], after: dict[str, Value]) -> Case:
+    return Case("enqueue_dedup", name, _dedup_keys(name), args, reply, before, after)
+
+
+def _dedup_args(mode: str, *, flag: str = "0", expected: str = "", replacement: str = "") -> list[Any]:
+    job = json.dumps(["j1", "5", "60000", "env", flag, 0])
+    return ["jobq:marker:q", mode, 60000, job, 1, 60000, DEDUP_KEY_PREFIXES, expected, replacement]
+
 
 CASES = [
     # enqueue
@@ -757,6 +774,97 @@ CASES = [
         2,
         before={DLQ: H({"old": "x", "mid": "y", "new": "z"}), INDEX: Z({"old": 1_000, "mid": 6_000, "new": 9_000})},
         after={DLQ: H({"new": "z"}), INDEX: Z({"new": 9_000})},
+    ),
+    # enqueue_dedup: queue, record, lock, gates, promotions; marker, mode, lock TTL, job, now, record TTL, prefixes,
+    # the holder a Debounce's replacement is bound to, the replacement
+    _dedup_case(
+        "unique-for-a-first-job-is-written-and-takes-the-lock",
+        _dedup_args("unique_for"),
+        ["created", "j1"],
+        {},
+        {"arq:job:j1": "env", "q": Z({"j1": 5}), LOCK: "j1", "jobq:marker:q": Z({"m": 5})},
+    ),
+    _dedup_case(
+        "unique-for-drops-while-the-holders-job-is-there",
+        _dedup_args("unique_for"),
+        ["dropped", "h"],
+        {LOCK: "h", "arq:job:h": "old", "arq:in-progress:h": "t", "q": Z({"h": 1})},
+        {LOCK: "h", "arq:job:h": "old", "arq:job:j1": None, "q": Z({"h": 1})},
+    ),
+    _dedup_case(
+        "unique-for-takes-over-the-lock-of-a-finished-holder",
+        _dedup_args("unique_for"),
+        ["created", "j1"],
+        {LOCK: "h", "arq:result:h": "r"},
+        {LOCK: "j1", "arq:job:j1": "env", "q": Z({"j1": 5})},
+    ),
+    _dedup_case(
+        "throttle-drops-while-the-lock-is-there-whatever-the-holder-became",
+        _dedup_args("throttle"),
+        ["dropped", "h"],
+        {LOCK: "h"},
+        {LOCK: "h", "arq:job:j1": None, "q": None},
+    ),
+    _dedup_case(
+        "debounce-asks-for-the-envelope-bound-to-a-pending-holder",
+        _dedup_args("debounce"),
+        ["rebind", "h"],
+        {LOCK: "h", "arq:job:h": "old", "q": Z({"h": 9})},
+        {LOCK: "h", "arq:job:h": "old", "arq:job:j1": None, "q": Z({"h": 9})},
+    ),
+    _dedup_case(
+        "debounce-gives-a-pending-holder-the-new-envelope-and-due-time",
+        _dedup_args("debounce", expected="h", replacement="new"),
+        ["replaced", "h"],
+        {LOCK: "h", "arq:job:h": "old", "q": Z({"h": 9})},
+        {LOCK: "h", "arq:job:h": "new", "arq:job:j1": None, "q": Z({"h": 5})},
+    ),
+    _dedup_case(
+        "debounce-writes-a-fresh-job-when-the-holder-runs",
+        _dedup_args("debounce", expected="h", replacement="new"),
+        ["created", "j1"],
+        {LOCK: "h", "arq:job:h": "old", "arq:in-progress:h": "t", "q": Z({"h": 1})},
+        {LOCK: "j1", "arq:job:h": "old", "arq:job:j1": "env", "q": Z({"h": 1, "j1": 5})},
+    ),
+    _dedup_case(
+        "debounce-writes-a-fresh-job-when-the-holder-waits-for-a-slot",
+        _dedup_args("debounce"),
+        ["created", "j1"],
+        {LOCK: "h", "arq:job:h": "old", "q": Z({"h": 4503599627370505})},
+        {LOCK: "j1", "arq:job:h": "old", "q": Z({"h": 4503599627370505, "j1": 5})},
+    ),
+    _dedup_case(
+        "a-given-id-whose-result-is-there-is-taken-and-the-lock-untouched",
+        _dedup_args("unique_for", flag="1"),
+        ["taken", "j1"],
+        {"arq:result:j1": "r"},
+        {LOCK: None, "arq:job:j1": None, "q": None},
+    ),
+    Case(
+        "enqueue_dedup",
+        "a-re-sent-call-answers-from-its-record",
+        _dedup_keys("again"),
+        _dedup_args("unique_for"),
+        ["created", "j1"],
+        before={"jobq:enqueued:again": '["created","j1"]', LOCK: "j1"},
+        after={"arq:job:j1": None, "q": None, LOCK: "j1"},
+    ),
+    Case(
+        "enqueue_dedup",
+        "a-key-of-another-type-is-not-a-queue",
+        _dedup_keys("nq"),
+        _dedup_args("unique_for"),
+        Failure("JOBQ_NOT_A_QUEUE string"),
+        before={"q": "oops"},
+        after={"q": "oops", "arq:job:j1": None, LOCK: None},
+    ),
+    Case(
+        "enqueue_dedup",
+        "a-job-with-a-bad-field-writes-nothing",
+        _dedup_keys("bad"),
+        _dedup_args("sometimes"),
+        Failure("JOBQ_BAD_JOB 1"),
+        after={"q": None, "arq:job:j1": None, LOCK: None, "jobq:enqueued:bad": None},
     ),
     # permission_probe (no ACL in the tests: nothing is refused, nothing changes)
     Case(

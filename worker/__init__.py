@@ -56,6 +56,7 @@ if _typing.TYPE_CHECKING:
     from worker.states import TERMINAL_STATUSES as TERMINAL  # noqa: F401 (deprecated: at run time it warns)
     from worker.taskdef.context import JobContext
     from worker.taskdef.cron import Schedule
+    from worker.taskdef.dedup import Debounce, DedupOutcome, Throttle, UniqueFor
     from worker.taskdef.limits import Limit
     from worker.taskdef.middleware import Middleware, TryInfo
     from worker.taskdef.registry import TaskDef, TaskRegistry, task
@@ -66,12 +67,15 @@ if _typing.TYPE_CHECKING:
 #: Where each public name is defined (a submodule of this package), grouped as ``__all__`` is.
 _SOURCES: dict[str, str] = {
     # task authors
+    "Debounce": "taskdef.dedup",
     "JobContext": "taskdef.context",
     "Limit": "taskdef.limits",
     "Resource": "taskdef.services",
     "RetryPolicy": "policy",
     "Schedule": "taskdef.cron",
     "TaskDef": "taskdef.registry",
+    "Throttle": "taskdef.dedup",
+    "UniqueFor": "taskdef.dedup",
     "resource": "taskdef.services",
     "task": "taskdef.registry",
     # extending the worker
@@ -79,6 +83,7 @@ _SOURCES: dict[str, str] = {
     "TryInfo": "taskdef.middleware",
     # producers
     "Client": "client.producer",
+    "DedupOutcome": "taskdef.dedup",
     "JobHandle": "client.handle",
     "JobInfo": "client.results",
     "JobRequest": "taskdef.requests",
@@ -138,12 +143,14 @@ _DEPRECATED: dict[str, str] = {"TERMINAL": "TERMINAL_STATUSES", "Registry": "Tas
 
 # For task authors: declare tasks, their payloads' policies and the resources they use.
 __all__ = ["JobContext", "Limit", "Resource", "RetryPolicy", "Schedule", "TaskDef", "resource", "task"]
+__all__ += ["Debounce", "Throttle", "UniqueFor"]  # deduplication modes: @task(dedup=...)
 # For extending the worker: hooks around every try (JOBQ_MIDDLEWARE, build_worker(middleware=...)).
 __all__ += ["Middleware", "TryInfo"]
 # For producers: enqueue jobs and follow them.
 __all__ += [
     "TERMINAL_STATUSES",
     "Client",
+    "DedupOutcome",
     "JobHandle",
     "JobInfo",
     "JobRequest",

@@ -13,12 +13,13 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
 from worker.errors import SettingsError
 from worker.policy import RetryPolicy
+from worker.queue_plan import QueuePlan
 from worker.redis_settings import CommaList, RedisSettings
 from worker.setting_checks import (
     bounded_duration,
@@ -43,6 +44,14 @@ class JobqSettings(RedisSettings):
     # --- Queue and worker -------------------------------------------------------------------
     queue_name: str = Field(
         "arq:queue", min_length=1, description="Queue (Redis sorted set) that producers and workers share."
+    )
+    queues: str = Field(
+        "",
+        description="Queues one worker serves, when more than JOBQ_QUEUE_NAME: `high,default,low` serves them in "
+        "strict order (a queue only while the ones before it have no more due jobs than free slots), "
+        "`high=5,default=3,low=1` shares the worker's JOBQ_MAX_JOBS slots among the queues that have work by "
+        "weight (at least one each: none starves). Empty: JOBQ_QUEUE_NAME only. `jobq worker --queues high,low` "
+        "sets it.",
     )
     max_jobs: int = Field(10, ge=1, description="Jobs one worker process runs at once.")
     poll_delay_s: float = Field(
@@ -205,6 +214,21 @@ class JobqSettings(RedisSettings):
     def _check_queue_name(cls, value: str) -> str:
         return checked_queue_name(value)
 
+    @field_validator("queues")
+    @classmethod
+    def _check_queues(cls, value: str) -> str:
+        return str(QueuePlan.parse(value)) if value.strip() else ""
+
+    @model_validator(mode="after")
+    def _enough_slots_for_the_weights(self) -> JobqSettings:
+        plan = self.queue_plan
+        if not plan.strict and len(plan.queues) > self.max_jobs:
+            raise ValueError(
+                f"JOBQ_QUEUES gives weights to {len(plan.queues)} queues but JOBQ_MAX_JOBS={self.max_jobs}: each "
+                "weighted queue needs a slot of its own; raise JOBQ_MAX_JOBS or list the queues in strict order"
+            )
+        return self
+
     @field_validator("cron", mode="before")
     @classmethod
     def _cron_from_json(cls, value: Any) -> Any:
@@ -214,6 +238,11 @@ class JobqSettings(RedisSettings):
     @classmethod
     def _check_sentry_dsn(cls, value: SecretStr | None) -> SecretStr | None:
         return checked_sentry_dsn(value)
+
+    @property
+    def queue_plan(self) -> QueuePlan:
+        """The queues a worker serves (``JOBQ_QUEUES``, else ``JOBQ_QUEUE_NAME`` alone)."""
+        return QueuePlan.parse(self.queues) if self.queues else QueuePlan.single(self.queue_name)
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -115,7 +115,7 @@ async def test_abort_stats_and_running(http: TestClient, harness: Harness) -> No
     aborted = await (await http.post("/v1/jobs/later/abort", headers=AUTH)).json()
     assert aborted == {"job_id": "later", "status": "aborted"}
     assert await (await http.get("/v1/running", headers=AUTH)).json() == []
-    assert await (await http.get("/v1/queues", headers=AUTH)).json() == ["arq:queue"]
+    assert await (await http.get("/v1/queues", headers=AUTH)).json() == ["arq:queue", "emails"]
 
 
 async def test_dead_letters_list_show_replay_purge(http: TestClient, harness: Harness) -> None:  # type: ignore[type-arg]

@@ -26,7 +26,7 @@ async def keys(h: Harness) -> list[bytes]:
 async def test_enqueue_writes_arqs_layout(harness: Harness) -> None:
     handle = await harness.client.enqueue(sample_tasks.add, {"a": 1, "b": 2}, job_id="j1")
     assert handle.created
-    assert await keys(harness) == [b"arq:job:j1", b"arq:queue", b"jobq:marker:arq:queue"]
+    assert await keys(harness) == [b"arq:job:j1", b"arq:queue", b"jobq:marker:arq:queue", b"jobq:queues"]
     assert await harness.redis.zscore("arq:queue", "j1") == harness.clock.ms()
     assert await harness.redis.zscore("jobq:marker:arq:queue", "m") == harness.clock.ms()  # wakes one worker
     envelope = orjson.loads(await harness.redis.get("arq:job:j1"))

@@ -90,7 +90,7 @@ def exposition(registry: CollectorRegistry) -> list[str]:
 
 def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
     """jobq's metrics declared as prometheus_client's own Counter, Histogram and Gauge: the exposition to match."""
-    r, job = CollectorRegistry(), ("queue", "task")
+    r, job, dedup = CollectorRegistry(), ("queue", "task"), ("task", "mode", "outcome")
     counters = {
         "enqueued": ("jobq_jobs_enqueued", "Jobs enqueued by this process.", job),
         "started": ("jobq_jobs_started", "Tries started.", job),
@@ -101,6 +101,7 @@ def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
         "aborted": ("jobq_jobs_aborted", "Jobs aborted on request.", job),
         "interrupted": ("jobq_jobs_interrupted", "Tries cut short by shutdown.", job),
         "parked": ("jobq_jobs_parked", "Jobs parked to wait for a concurrency slot (not tries).", job),
+        "deduplicated": ("jobq_jobs_deduplicated", "Enqueues a dedup mode dropped or merged.", dedup),
     }
     made: dict[str, Any] = {key: Counter(*spec, registry=r) for key, spec in counters.items()}
     made["duration"] = Histogram(
@@ -170,6 +171,10 @@ def test_tallied_tries_export_what_prometheus_client_would() -> None:
                 direct["parked"].labels("q", task).inc()
             tallied.job_enqueued("q", task)
             direct["enqueued"].labels("q", task).inc()
+            if i % 7 == 0:
+                outcome_of_dedup = ("dropped", "replaced")[i % 2]
+                tallied.job_deduplicated(task, "debounce", outcome_of_dedup)
+                direct["deduplicated"].labels(task, "debounce", outcome_of_dedup).inc()
 
     assert exposition(tallied.registry) == exposition(registry)  # nothing counted yet: the same HELP and TYPE
     run(0, 100)

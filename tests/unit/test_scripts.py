@@ -18,7 +18,7 @@ LUA = files("worker.protocol").joinpath("lua")
 FILES = sorted(p.name.removesuffix(".lua") for p in LUA.iterdir() if p.name.endswith(".lua"))
 INCLUDES = sorted(p.name.removesuffix(".lua") for p in LUA.joinpath("includes").iterdir() if p.name.endswith(".lua"))
 #: The scripts that build keys from ids with prefixes given in ARGV (their headers say why).
-PREFIXED = {"claim", "enqueue", "finish_many"}
+PREFIXED = {"claim", "enqueue", "enqueue_dedup", "finish_many"}
 #: Commands whose first argument is no key.
 KEYLESS = {"TIME", "PUBLISH"}
 

@@ -74,6 +74,13 @@ def worker(
     processes: Annotated[
         int, typer.Option(min=1, max=256, help="Run this many worker processes and restart any that dies.")
     ] = 1,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve these queues (JOBQ_QUEUES): high,default,low in strict order, or high=5,default=3,low=1 "
+            "sharing the JOBQ_MAX_JOBS slots by weight. Default: JOBQ_QUEUE_NAME only."
+        ),
+    ] = None,
     no_cwd: NoCwd = False,
 ) -> None:
     """Run a worker: load the task modules (jobq worker myapp.jobs), then run jobs until SIGTERM or SIGINT.
@@ -84,7 +91,7 @@ def worker(
     """
     from worker.observability.logs import configure_logging, init_sentry
 
-    settings = task_settings(modules, no_cwd)
+    settings = task_settings(modules, no_cwd, queues=queues)
     configure_logging(settings)
     if processes > 1:
         from worker.process.supervisor import Supervisor
@@ -93,6 +100,7 @@ def worker(
         children_env = {
             "JOBQ_TASK_MODULES": ",".join(settings.task_modules),
             "JOBQ_IMPORT_CWD": "false" if no_cwd else str(settings.import_cwd).lower(),
+            **({"JOBQ_QUEUES": settings.queues} if settings.queues else {}),
         }
 
         if burst:

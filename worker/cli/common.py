@@ -122,13 +122,15 @@ NoCwd = Annotated[
 ]
 
 
-def task_settings(modules: list[str] | None, no_cwd: bool = False) -> JobqSettings:
-    """The settings of a command that loads task modules: ``modules`` replace JOBQ_TASK_MODULES, and the
-    current directory (the user's project) becomes importable unless ``--no-cwd`` or JOBQ_IMPORT_CWD=false.
+def task_settings(modules: list[str] | None, no_cwd: bool = False, **overrides: Any) -> JobqSettings:
+    """The settings of a command that loads task modules: ``modules`` replace JOBQ_TASK_MODULES (and each
+    given override its setting), and the current directory (the user's project) becomes importable unless
+    ``--no-cwd`` or JOBQ_IMPORT_CWD=false.
 
     Exits 2 when no task module is named at all.
     """
-    settings = cli_settings(**({"task_modules": modules} if modules else {}))
+    given = {k: v for k, v in overrides.items() if v is not None}
+    settings = cli_settings(**({"task_modules": modules} if modules else {}), **given)
     if not settings.task_modules:
         fail(
             "no task modules: name them (jobq worker myapp.jobs) or set JOBQ_TASK_MODULES=myapp.jobs; "

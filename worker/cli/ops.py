@@ -44,6 +44,9 @@ def enqueue(
     priority: Annotated[
         int | None, typer.Option(min=0, max=255, help="Priority, 0-255: higher runs first (default: the task's).")
     ] = None,
+    dedup_key: Annotated[
+        str | None, typer.Option(help="For a task with a dedup mode: deduplicate by this key (not the computed one).")
+    ] = None,
     wait_s: Annotated[float | None, typer.Option(min=0, help="Seconds to wait for the result and print it.")] = None,
     timeout: Annotated[float | None, typer.Option(min=0.001, hidden=True, help="Deprecated: --timeout-s.")] = None,
     wait: Annotated[float | None, typer.Option(min=0, hidden=True, help="Deprecated: --wait-s.")] = None,
@@ -64,7 +67,14 @@ def enqueue(
 
     async def go(client: Client) -> dict[str, Any]:
         handle = await client.enqueue(
-            task, payload, job_id=job_id, defer_by=defer_by, timeout_s=timeout_s, queue=queue, priority=priority
+            task,
+            payload,
+            job_id=job_id,
+            defer_by=defer_by,
+            timeout_s=timeout_s,
+            queue=queue,
+            priority=priority,
+            dedup_key=dedup_key,
         )
         answer: dict[str, Any] = {"job_id": handle.job_id, "queue": handle.queue_name, "created": handle.created}
         if wait_s:
@@ -113,7 +123,7 @@ def stats(
     from worker.client.stats import known_queues, queue_stats
 
     async def snapshot(client: Client) -> list[QueueStats]:
-        names = [queue] if queue else await known_queues(client.redis, settings.queue_name)
+        names = [queue] if queue else await known_queues(client.redis, settings.queue_name, client.registry.queues())
         return [await queue_stats(client.redis, name) for name in names]
 
     if not watch:

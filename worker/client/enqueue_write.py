@@ -8,16 +8,20 @@ writes nothing again. Before the first job of each queue, the Redis user's permi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
 from worker.protocol.enqueue_script import JobFlag, Priorities, call_enqueue, pack_jobs, record_ttl_ms, script_error
+from worker.protocol.keys import QUEUES_INDEX
 from worker.protocol.permissions import PermissionCheck, redis_user
 from worker.protocol.scripts import Scripts
 from worker.settings import JobqSettings
 from worker.taskdef.registry import TaskDef
+
+if TYPE_CHECKING:
+    from worker.client.dedup_write import DedupPlan
 
 
 @dataclass(slots=True)  # not frozen: one is built per job of a batch, and freezing costs a microsecond each
@@ -33,6 +37,7 @@ class PreparedJob:
     flag: JobFlag  #: GIVEN_ID for an id given by the caller (it may exist already), RANDOM_ID for a random one
     priority: int = 0  #: its priority within the queue (see worker.protocol.priority)
     now_ms: int = 0  #: the producer's time when it was prepared (tells a due job from a deferred one)
+    dedup: DedupPlan | None = None  #: for a task with a dedup mode: written by worker.client.dedup_write instead
 
 
 class EnqueueWriter:
@@ -43,6 +48,8 @@ class EnqueueWriter:
         # Once per queue, before its first job: refuse to enqueue what no worker with this ACL user could claim.
         self._permissions = PermissionCheck(redis, redis_user(settings))
         self._record_ttl_ms = record_ttl_ms(settings)
+        self._redis = redis
+        self._indexed: set[str] = set()
 
     async def write(self, jobs: list[PreparedJob]) -> list[int]:
         """Enqueue jobs of one queue with one script call; 1 (created) or 0 per job."""
@@ -52,9 +59,18 @@ class EnqueueWriter:
         try:
             values = [p.priority for p in jobs]
             priorities = Priorities(values, jobs[0].now_ms) if any(values) else None
-            return await call_enqueue(self._script, queue, packed, self._record_ttl_ms, priorities=priorities)
+            created = await call_enqueue(self._script, queue, packed, self._record_ttl_ms, priorities=priorities)
         except ResponseError as exc:
             raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
+        await self.index(queue)
+        return created
+
+    async def index(self, queue: str) -> None:
+        """Once per queue, after a write it accepted: list it in the queues index (stats show the queues that
+        have jobs but no worker)."""
+        if queue not in self._indexed:
+            await self._redis.sadd(QUEUES_INDEX, queue)  # type: ignore[misc]  # redis-py types it as maybe sync
+            self._indexed.add(queue)
 
 
 __all__ = ["EnqueueWriter", "PreparedJob", "record_ttl_ms"]

@@ -22,6 +22,7 @@ from worker.states import JobStatus
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
 
+    from worker.taskdef.dedup import DedupOutcome
     from worker.taskdef.registry import TaskDef
 
 R = TypeVar("R")
@@ -45,10 +46,12 @@ class JobHandle(Generic[R]):
     """A reference to one job: its status, its result, or its abort.
 
     ``created`` is ``False`` when an enqueue with an existing ``job_id`` found the job already there
-    (nothing new was written).
+    (nothing new was written), or when its task's dedup mode sent it to another job: then ``deduplicated``
+    says what happened (``DROPPED``: nothing written; ``REPLACED``: a Debounce gave that pending job the new
+    payload and start time) and ``job_id`` is that other job's. ``deduplicated`` is ``None`` otherwise.
     """
 
-    __slots__ = ("_ctx", "_task", "created", "job_id", "queue_name")
+    __slots__ = ("_ctx", "_task", "created", "deduplicated", "job_id", "queue_name")
 
     def __init__(
         self,
@@ -57,15 +60,17 @@ class JobHandle(Generic[R]):
         context: HandleContext,
         task: TaskDef[Any, R] | None = None,
         created: bool = True,
+        deduplicated: DedupOutcome | None = None,
     ) -> None:
         """A handle to job ``job_id`` of ``queue_name``, reading it through ``context``.
 
         ``Client.job`` and the enqueue calls make handles; those of one client share its context. A batch
-        makes thousands: the producer calls this positionally, which costs no more than four attribute writes.
+        makes thousands: the producer calls this positionally, which costs no more than five attribute writes.
         """
         self.job_id = job_id
         self.queue_name = queue_name
         self.created = created
+        self.deduplicated = deduplicated
         self._task = task
         self._ctx = context
 

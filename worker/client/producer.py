@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 import worker.client.checks as checks
 from worker.client.checks import MAX_JOB_ID_LEN
+from worker.client.dedup_write import DedupPlan, DedupWriter, dedup_plan
 from worker.client.enqueue_write import EnqueueWriter, PreparedJob, record_ttl_ms
 from worker.client.handle import HandleContext, JobHandle
 from worker.client.pause import QueuePause, default_by, pause_queue, queue_pause, resume_queue
@@ -73,6 +74,7 @@ class Client:
         self.redis = redis if redis is not None else create_redis(settings, self._codec)
         self._clock = clock
         self._writer = EnqueueWriter(self.redis, settings)
+        self._dedup_writer = DedupWriter(self.redis, settings, self._codec)  # tasks with @task(dedup=...)
         self._expires_ms = int(settings.job_expires_s * 1000)
         self._max_envelope = settings.max_envelope_bytes
         self._queues_ok = {settings.queue_name}  # names already checked (the hot path checks each once)
@@ -125,7 +127,8 @@ class Client:
 
     def rebind(self, handle: JobHandle[R]) -> JobHandle[R]:
         """The same job's handle on this client's connection (for a handle made by another client)."""
-        return self._new_handle(handle.job_id, handle.queue_name, handle.task, created=handle.created)
+        created, deduplicated = handle.created, handle.deduplicated
+        return JobHandle(handle.job_id, handle.queue_name, self._handle_ctx, handle.task, created, deduplicated)
 
     async def abort(
         self, job_id: str, *, queue: str | None = None, wait_s: float | None = None, wait: float | None = None
@@ -168,6 +171,7 @@ class Client:
         queue: str | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        dedup_key: str | None = None,
     ) -> JobHandle[R]: ...
     @overload
     async def enqueue(
@@ -182,6 +186,7 @@ class Client:
         queue: str | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        dedup_key: str | None = None,
     ) -> JobHandle[Any]: ...
     async def enqueue(
         self,
@@ -195,6 +200,7 @@ class Client:
         queue: str | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        dedup_key: str | None = None,
     ) -> JobHandle[Any]:
         """Validate ``payload`` against the task's model and enqueue one job.
 
@@ -208,11 +214,18 @@ class Client:
         limit of each try of this job (shorter or longer than the task's); ``timeout`` is its deprecated spelling.
         ``priority`` (0 to 255; the task's, 0 unless it says otherwise) orders the job within its queue: higher
         runs first, FIFO within one priority; a deferred job takes its priority when it is due.
+        A job of a task with a dedup mode (``@task(dedup=...)``) may be dropped or merged into the job holding
+        its key (``created == False``, ``deduplicated`` says which, ``job_id`` is that job's); ``dedup_key`` is
+        its key instead of the one the mode computes from the payload (README, "Deduplication").
         """
         if timeout is not None:
             timeout_s = renamed_argument("Client.enqueue", "timeout", timeout, "timeout_s", timeout_s)
-        request = JobRequest(task, payload, job_id, defer_by, defer_until, timeout_s, queue, priority=priority)
+        request = JobRequest(
+            task, payload, job_id, defer_by, defer_until, timeout_s, queue, priority=priority, dedup_key=dedup_key
+        )
         prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
+        if prepared.dedup is not None:
+            return await self._write_deduplicated(prepared, prepared.dedup)
         (created,) = await self._writer.write([prepared])
         return self._handle(prepared, bool(created))
 
@@ -226,20 +239,38 @@ class Client:
         trace = trace_headers()  # the same for every job of the batch
         prepared = [self._prepare(r, now_ms=now_ms, trace=trace, item=i) for i, r in enumerate(requests)]
         by_queue: dict[str, list[int]] = {}
+        deduplicated: list[tuple[int, DedupPlan]] = []  # jobs of tasks with a dedup mode, written last
         for i, p in enumerate(prepared):
-            by_queue.setdefault(p.queue, []).append(i)
+            if p.dedup is None:
+                by_queue.setdefault(p.queue, []).append(i)
+            else:
+                deduplicated.append((i, p.dedup))
         created = [0] * len(prepared)
         for indexes in by_queue.values():
             for start in range(0, len(indexes), BATCH_CHUNK):
                 chunk = indexes[start : start + BATCH_CHUNK]
                 for i, c in zip(chunk, await self._writer.write([prepared[i] for i in chunk]), strict=True):
                     created[i] = c
-        return [self._handle(p, bool(c)) for p, c in zip(prepared, created, strict=True)]
+        handles = [self._handle(p, bool(c)) for p, c in zip(prepared, created, strict=True)]
+        for i, plan in deduplicated:
+            handles[i] = await self._write_deduplicated(prepared[i], plan)
+        return handles
 
     def _handle(self, prepared: PreparedJob, created: bool) -> JobHandle[Any]:
         if created and self.metrics is not None:
             self.metrics.job_enqueued(prepared.queue, prepared.task.name)
         return self._new_handle(prepared.job_id, prepared.queue, prepared.task, created=created)
+
+    async def _write_deduplicated(self, prepared: PreparedJob, plan: DedupPlan) -> JobHandle[Any]:
+        written = await self._dedup_writer.write(prepared, plan)
+        await self._writer.index(prepared.queue)  # the queues index, as the other enqueues keep it
+        if self.metrics is not None:
+            if written.created:
+                self.metrics.job_enqueued(prepared.queue, prepared.task.name)
+            elif written.outcome is not None:
+                self.metrics.job_deduplicated(prepared.task.name, plan.mode.mode, written.outcome)
+        ctx, created, outcome = self._handle_ctx, written.created, written.outcome
+        return JobHandle(written.job_id, prepared.queue, ctx, prepared.task, created, outcome)
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -250,7 +281,8 @@ class Client:
         # The hot path of enqueue_many: messages are built only when something is wrong.
         at = checks.where(item)
         task_def = self._task(request.task)
-        payload = checks.json_payload(task_def, task_def.validate(request.payload, item=item), item)
+        model = task_def.validate(request.payload, item=item)
+        payload = checks.json_payload(task_def, model, item)
         given = request.job_id is not None
         job_id = checks.check_job_id(request.job_id, at) if given else checks.random_job_id()
         if request.defer_by is None and request.defer_until is None:
@@ -266,7 +298,7 @@ class Client:
         priority = task_def.priority if priority is None else checks.check_priority(task_def, priority, at)
         if priority:
             options["priority"] = priority
-        queue = self._queue(request.queue, at)
+        queue = self._queue(task_def.queue if request.queue is None else request.queue, at)
         envelope = job_record(task_def.name, payload, now_ms, options)
         try:
             body = self._codec.dumps_job(envelope, job_id=job_id, queue=queue)  # bound: a copy never runs
@@ -278,4 +310,7 @@ class Client:
         if ttl_ms > checks.MAX_TTL_MS:
             checks.check_ttl_ms(ttl_ms, at)
         flag = GIVEN_ID if given else RANDOM_ID
-        return PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, flag, priority, now_ms)
+        job = PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, flag, priority, now_ms)
+        if task_def.dedup is not None or request.dedup_key is not None:
+            job.dedup = dedup_plan(task_def, model, request.dedup_key, envelope, at)
+        return job

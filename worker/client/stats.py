@@ -4,6 +4,7 @@ ages, whether it is paused, dead letters and live workers — read in two round 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -11,7 +12,7 @@ import orjson
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from worker.protocol.keys import WORKERS_INDEX, dead_letter_index, paused_key, worker_key
+from worker.protocol.keys import QUEUES_INDEX, WORKERS_INDEX, dead_letter_index, paused_key, worker_key
 from worker.protocol.priority import QueueScore
 from worker.protocol.waiting import PARKED_FLOOR
 
@@ -99,11 +100,16 @@ async def queue_stats(redis: ArqRedis, queue: str, *, now: float | None = None) 
     )
 
 
-async def known_queues(redis: ArqRedis, default: str) -> list[str]:
-    """``default`` and every queue a live worker serves."""
-    members = await redis.zrange(WORKERS_INDEX, 0, -1)
+async def known_queues(redis: ArqRedis, default: str, also: Iterable[str] = ()) -> list[str]:
+    """``default``, ``also`` (e.g. the queues tasks name), every queue a jobq producer enqueued to (the
+    :data:`~worker.protocol.keys.QUEUES_INDEX`) and every queue a live worker serves."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.zrange(WORKERS_INDEX, 0, -1)
+        pipe.smembers(QUEUES_INDEX)
+        members, indexed = await pipe.execute()
     beats = await redis.mget([worker_key(m.decode()) for m in members]) if members else []
-    queues = {default} | {str(orjson.loads(b).get("queue")) for b in beats if b is not None}
+    queues = {default, *also} | {q.decode(errors="replace") for q in indexed}
+    queues |= {str(orjson.loads(b).get("queue")) for b in beats if b is not None}
     return sorted(queues)
 
 

@@ -23,6 +23,7 @@ from worker.client.results import JobInfo, JobResult
 from worker.deprecations import renamed_argument
 from worker.settings import JobqSettings
 from worker.states import JobStatus
+from worker.taskdef.dedup import DedupOutcome
 from worker.taskdef.registry import TaskDef, TaskRegistry
 
 T = TypeVar("T")
@@ -77,6 +78,11 @@ class SyncJobHandle(Generic[R]):
     def created(self) -> bool:
         """``False`` when the enqueue found a job with this id already there."""
         return self._handle.created
+
+    @property
+    def deduplicated(self) -> DedupOutcome | None:
+        """What the task's dedup mode did with the enqueue, or ``None``; see :class:`JobHandle`."""
+        return self._handle.deduplicated
 
     def status(self) -> JobInfo:
         """The job's status, tries, timestamps, last error and progress."""
@@ -168,6 +174,7 @@ class SyncClient:
         queue: str | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        dedup_key: str | None = None,
     ) -> SyncJobHandle[R]: ...
     @overload
     def enqueue(
@@ -182,6 +189,7 @@ class SyncClient:
         queue: str | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        dedup_key: str | None = None,
     ) -> SyncJobHandle[Any]: ...
     def enqueue(
         self,
@@ -195,6 +203,7 @@ class SyncClient:
         queue: str | None = None,
         timeout: float | None = None,
         priority: int | None = None,
+        dedup_key: str | None = None,
     ) -> SyncJobHandle[Any]:
         """See :meth:`Client.enqueue` (``timeout`` is the deprecated spelling of ``timeout_s``)."""
         if timeout is not None:
@@ -209,6 +218,7 @@ class SyncClient:
                 timeout_s=timeout_s,
                 queue=queue,
                 priority=priority,
+                dedup_key=dedup_key,
             )
         )
         return SyncJobHandle(handle, self)

@@ -31,6 +31,7 @@ from worker.engine.probes import start_probes
 from worker.engine.refusal import Refusal
 from worker.engine.running import RunningTries
 from worker.engine.scheduler import CronScheduler
+from worker.engine.slots import OwnSlots, SlotBroker, SlotShare
 from worker.engine.stopping import Stopping, give_back_all
 from worker.engine.try_handle import CancelReason, TryHandle
 from worker.engine.wakeup import WakeUp
@@ -90,7 +91,9 @@ class JobqWorker(Worker):
             self.pool, self.queue_name, self.wakeup, block_s=max(1.0, 2 * settings.poll_delay_s), clock=clock
         )
         #: The running tries, each owned by its handle (the only way the worker cancels one).
-        self.tries = RunningTries(self.tasks, leases, wake=self.wakeup.set, abort_check_s=settings.abort_check_s)
+        self.tries = RunningTries(self.tasks, leases, wake=self._slot_freed, abort_check_s=settings.abort_check_s)
+        #: How many jobs the loop may claim: its own JOBQ_MAX_JOBS slots, or its lane's share (see join()).
+        self.slots: SlotShare = OwnSlots(self._slots_taken, self.max_jobs)
         # What the second and third signals do; a worker embedded in another program never ends its process.
         forced_exit = ForcedExit(
             settings.cancel_grace_s + LAST_CHANCE_S, owns_process=arq_kwargs.get("handle_signals", True)
@@ -99,6 +102,21 @@ class JobqWorker(Worker):
         #: When a round claims and how long the loop sleeps (marker signals, due times, the fallback poll).
         self.pacing = ClaimPacing(self.marker, self.poll_delay_s, clock=clock)
         self._scan = max(100, 5 * self.max_jobs)
+        #: The other lanes of a process serving several queues, whose gauges this one's /metrics shows.
+        self.also_observed: list[JobqWorker] = []
+        #: Whether close() closes the Redis pool (lanes of one process share it: the group closes it last).
+        self.owns_pool = True
+
+    def join(self, broker: SlotBroker) -> None:
+        """Serve this worker's queue as the next lane of a process that serves several (see worker.engine.slots)."""
+        self.slots = broker.join(self._slots_taken, self.wakeup.set)
+
+    def _slots_taken(self) -> int:
+        return self.max_jobs - self.tries.free_slots(self.max_jobs)
+
+    def _slot_freed(self) -> None:
+        self.wakeup.set()
+        self.slots.freed()
 
     @property
     def forced_exit(self) -> ForcedExit:
@@ -174,7 +192,7 @@ class JobqWorker(Worker):
             backoff = RECONNECT_MIN_S
             if self.burst and not self.tasks and await self.pool.zcard(self.queue_name) == 0:
                 return
-            claiming = not self.stopping.requested and self.tries.free_slots(self.max_jobs) > 0
+            claiming = not self.stopping.requested and self.slots.free() > 0
             self.marker.accept(claiming)
             await self.wakeup.wait(self.pacing.idle_wait_s(claiming, self.tries.abort_check_in_s(time.monotonic())))
 
@@ -188,12 +206,13 @@ class JobqWorker(Worker):
         if not self.stopping.requested:
             if self.scheduler is not None:
                 await self.scheduler.enqueue_due()
-            free = self.tries.free_slots(self.max_jobs)
+            free = self.slots.free()
             now_ms = self.pacing.now_ms()
-            if free > 0 and (not when_needed or self.pacing.needed(now_ms)):
+            if free > 0 and (not when_needed or self.slots.must_check() or self.pacing.needed(now_ms)):
                 batch = await self.leases.claim_batch(now_ms, free, self._scan)
                 filled = len(batch.claims) >= free
                 self.pacing.claimed(filled=filled, next_due_ms=batch.next_due_ms, paused=batch.paused)
+                self.slots.claimed(hungry=filled and not batch.paused)
                 for claim in batch.claims:
                     self.tries.start(claim, self.run_claimed)
                     claimed += 1
@@ -259,11 +278,13 @@ class JobqWorker(Worker):
         self.tries.cancel(job_id, CancelReason.LEASE_LOST)
 
     async def refresh_metrics(self) -> None:
-        """Bring the gauges up to date (called before each ``/metrics`` scrape)."""
-        worker = self.state.worker_id
-        self.metrics.busy.labels(self.queue_name, worker).set(len(self.tasks))
-        self.metrics.connected.labels(self.queue_name, worker).set(1 if self.state.connected else 0)
-        self.metrics.queue_observed(await queue_stats(self.pool, self.queue_name, now=self._clock()))
+        """Bring the gauges up to date (called before each ``/metrics`` scrape), this worker's and those of
+        the other lanes of its process (:attr:`also_observed`)."""
+        for lane in (self, *self.also_observed):
+            worker = lane.state.worker_id
+            self.metrics.busy.labels(lane.queue_name, worker).set(len(lane.tasks))
+            self.metrics.connected.labels(lane.queue_name, worker).set(1 if lane.state.connected else 0)
+            self.metrics.queue_observed(await queue_stats(self.pool, lane.queue_name, now=self._clock()))
 
     async def _beat(self) -> None:
         self.state.running = len(self.tasks)
@@ -295,5 +316,6 @@ class JobqWorker(Worker):
             return
         with contextlib.suppress(RedisError, OSError):
             await self.heartbeat.remove()
-        await close_redis(self.pool)
+        if self.owns_pool:
+            await close_redis(self.pool)
         self._redis_open = False

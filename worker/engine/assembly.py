@@ -21,6 +21,7 @@ from worker.engine.limiter import DistributedLimiter
 from worker.engine.middleware import MiddlewareChain, load_middleware
 from worker.engine.scheduler import CronScheduler
 from worker.engine.services import Resources, WorkerServices
+from worker.engine.slots import SlotBroker
 from worker.engine.try_records import ExecutionConfig
 from worker.observability.metrics import Metrics
 from worker.observability.middleware import MetricsMiddleware, SentryMiddleware, TryLogMiddleware
@@ -94,11 +95,14 @@ def build_worker(
     draw: RandomDraw = random.random,
     worker_id: str | None = None,
     middleware: Sequence[Middleware] = (),
+    metrics: Metrics | None = None,
+    cron: bool = True,
 ) -> JobqWorker:
     """A :class:`JobqWorker` for ``registry`` on ``redis``; call it inside the running event loop.
 
     ``middleware`` runs around every try after the built-in ones and those of ``JOBQ_MIDDLEWARE``
-    (see :func:`middleware_chain`).
+    (see :func:`middleware_chain`). ``metrics``: the process's metrics, when several workers (the lanes of
+    :func:`build_lanes`) share them; ``cron``: whether this worker enqueues the schedules' ticks.
     """
     codec = codec_for(settings)
     worker_id = worker_id or default_worker_id()
@@ -106,7 +110,7 @@ def build_worker(
         max_entries=settings.dead_letter_max_entries, retention_ms=round(settings.dead_letter_retention_s * 1000)
     )
     schedules = effective_schedules(schedules_from_modules(settings.task_modules), settings.cron)
-    metrics = Metrics()
+    metrics = Metrics() if metrics is None else metrics
     client = Client(settings, registry=registry, redis=redis, metrics=metrics)
     services = WorkerServices(settings=settings, client=client, resources=Resources(settings))
     executor = JobExecutor(
@@ -124,7 +128,7 @@ def build_worker(
         middleware=middleware_chain(settings, metrics, monitor_configs(schedules), middleware),
     )
     scheduler = None
-    if schedules:
+    if schedules and cron:
         scheduler = CronScheduler(
             redis, codec, settings.queue_name, schedules,
             misfire_grace_s=settings.cron_misfire_grace_s, lookahead_s=max(1.0, 2 * settings.poll_delay_s),
@@ -157,3 +161,33 @@ def build_worker(
         job_deserializer=codec.loads,
         expires_extra_ms=int(settings.job_expires_s * 1000),
     )
+
+
+def build_lanes(
+    settings: JobqSettings, registry: TaskRegistry, redis: ArqRedis, *, burst: bool = False
+) -> list[JobqWorker]:
+    """One worker per queue of ``JOBQ_QUEUES`` (its *lanes*), sharing ``redis``, the metrics and the process's
+    ``JOBQ_MAX_JOBS`` slots (:class:`~worker.engine.slots.SlotBroker`); call it inside the running event loop.
+
+    The first lane has the process's worker id, its HTTP port (probes and ``/metrics``, for every lane) and the
+    cron schedules; the others are ``<id>/<queue>``. No lane installs signal handlers: the caller sends each
+    signal to every lane (:class:`~worker.engine.group.WorkerGroup`).
+    """
+    plan = settings.queue_plan
+    broker = SlotBroker(plan, settings.max_jobs)
+    metrics = Metrics()
+    base_id = default_worker_id()
+    lanes = []
+    for i, queue in enumerate(plan.queues):
+        lane_settings = settings.model_copy(
+            update={"queue_name": queue, "queues": "", "http_port": settings.http_port if i == 0 else None}
+        )
+        lane = build_worker(
+            lane_settings, registry, redis, burst=burst, handle_signals=False,
+            worker_id=base_id if i == 0 else f"{base_id}/{queue}", metrics=metrics, cron=i == 0,
+        )  # fmt: skip
+        lane.join(broker)
+        lane.owns_pool = i == 0
+        lanes.append(lane)
+    lanes[0].also_observed = lanes[1:]
+    return lanes

@@ -107,12 +107,13 @@ class CronScheduler:
         # what arq's serialize_job writes, bound to the tick's job id and queue
         priority = schedule.task.priority
         body = job_record(schedule.task.name, payload, now_ms, {"priority": priority} if priority else None)
-        envelope = self._codec.dumps_job(body, job_id=job_id, queue=self._queue)
+        queue = schedule.task.queue or self._queue  # the ledger stays this worker's queue's: one per fleet
+        envelope = self._codec.dumps_job(body, job_id=job_id, queue=queue)
         ttl_ms = max(tick_ms, now_ms) - now_ms + self._expires_ms
         packed = pack_jobs([(job_id, tick_ms, ttl_ms, envelope.decode(), GIVEN_ID)])
         guard = Guard.tick(self._queue, schedule.name, tick_ms)
         priorities = Priorities([priority], now_ms) if priority else None
-        call = call_enqueue(self._enqueue, self._queue, packed, self._record_ttl_ms, guard, priorities=priorities)
+        call = call_enqueue(self._enqueue, queue, packed, self._record_ttl_ms, guard, priorities=priorities)
         done = await call == [1]
         if done:
             logger.info("schedule %s: enqueued tick %s as job %s", schedule.name, tick.isoformat(), job_id)

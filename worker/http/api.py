@@ -100,6 +100,7 @@ async def enqueue(request: web.Request) -> web.Response:
         timeout_s=body.timeout_s,
         queue=queue,
         priority=body.priority,
+        dedup_key=body.dedup_key,
     )
     out = EnqueuedOut(job_id=handle.job_id, queue=handle.queue_name, created=handle.created)
     return _json(out, 201 if handle.created else 200)
@@ -140,7 +141,7 @@ async def job_abort(request: web.Request) -> web.Response:
 
 async def queues(request: web.Request) -> web.Response:
     client = request.app[CLIENT]
-    return _json(await known_queues(client.redis, client.settings.queue_name))
+    return _json(await known_queues(client.redis, client.settings.queue_name, client.registry.queues()))
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -27,6 +27,9 @@ class EnqueueBody(BaseModel):
     priority: int | None = Field(
         None, ge=0, le=255, description="Priority within the queue, 0-255 (higher first; default: the task's, 0)."
     )
+    dedup_key: str | None = Field(
+        None, description="For a task with a dedup mode: the key to deduplicate by, instead of the computed one."
+    )
     timeout: float | None = Field(
         None,
         gt=0,

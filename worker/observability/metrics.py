@@ -6,6 +6,7 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 
 =========================================  =====================================================
 ``jobq_jobs_enqueued_total``               jobs written by this process (``created`` ones only)
+``jobq_jobs_deduplicated_total``           enqueues a dedup mode dropped or merged; by ``task``, ``mode``, ``outcome``
 ``jobq_jobs_started_total``                tries started
 ``jobq_jobs_succeeded_total``              tries that succeeded
 ``jobq_jobs_failed_total``                 tries that failed; ``reason`` is ``error`` or ``timeout``
@@ -195,6 +196,9 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self._enqueued = _Counter("jobq_jobs_enqueued", "Jobs enqueued by this process.", _JOB)
+        self._deduplicated = _Counter(
+            "jobq_jobs_deduplicated", "Enqueues a dedup mode dropped or merged.", ("task", "mode", "outcome")
+        )
         self._started = _Counter("jobq_jobs_started", "Tries started.", _JOB)
         self._succeeded = _Counter("jobq_jobs_succeeded", "Tries that succeeded.", _JOB)
         self._failed = _Counter("jobq_jobs_failed", "Tries that failed.", (*_JOB, "reason"))
@@ -210,7 +214,8 @@ class Metrics:
             "jobq_job_pickup_latency_seconds", "Wait between due and started.", _JOB, LATENCY_BUCKETS
         )
         counters = (self._enqueued, self._started, self._succeeded, self._failed, retried, dead_lettered, aborted)
-        r.register(_TallyCollector((*counters, interrupted, self._parked, self._duration, self._pickup)))
+        tallied = (*counters, interrupted, self._parked, self._deduplicated, self._duration, self._pickup)
+        r.register(_TallyCollector(tallied))
         self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",), registry=r)
         self.deferred_jobs = Gauge("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",), registry=r)
         self.waiting = Gauge(
@@ -290,6 +295,10 @@ class Metrics:
     def job_enqueued(self, queue: str, task: str) -> None:
         """A producer in this process created a job."""
         self._enqueued.tally(queue, task).total += 1
+
+    def job_deduplicated(self, task: str, mode: str, outcome: str) -> None:
+        """A producer in this process enqueued a job its task's dedup ``mode`` dropped or merged (``outcome``)."""
+        self._deduplicated.tally(task, mode, outcome).total += 1
 
     def queue_observed(self, stats: QueueSnapshot) -> None:
         """Set the queue gauges from a fresh snapshot."""

@@ -18,6 +18,7 @@ from worker.queue_names import (
 
 __all__ = [
     "ABORT_PREFIX",
+    "DEDUP_PREFIX",
     "DONE_PREFIX",
     "MAX_QUEUE_NAME_LEN",
     "META_PREFIX",
@@ -29,6 +30,7 @@ __all__ = [
     "cron_ledger_key",
     "dead_letter_index",
     "dead_letter_store",
+    "dedup_lock_key",
     "enqueue_record",
     "limit_key",
     "marker_key",
@@ -93,6 +95,16 @@ def limit_key(name: str, key: str) -> str:
     return f"jobq:limit:{name}:{key}"
 
 
+#: The family of deduplication locks (see :func:`dedup_lock_key`).
+DEDUP_PREFIX = "jobq:dedup:"
+
+
+def dedup_lock_key(task: str, key: str) -> str:
+    """The lock of one deduplication key of a task (``@task(dedup=...)``): a string holding the id of the job
+    that holds it, with an expiry (ms); see ``worker/protocol/lua/enqueue_dedup.lua``."""
+    return f"{DEDUP_PREFIX}{task}:{key}"
+
+
 def marker_key(queue: str) -> str:
     """The sorted set idle workers of ``queue`` block on (one member, scored by when to look next; see
     ``worker/protocol/lua/includes/marker.lua``); ``<marker>:timer`` holds the due time a worker waits for."""
@@ -128,6 +140,9 @@ def waiting_key(queue: str, gate: str) -> str:
 
 #: Sorted set of the live workers' ids, scored by their last heartbeat (ms).
 WORKERS_INDEX = "jobq:workers"
+#: Set of the queues jobq producers have enqueued to (each producer adds a queue once), so that stats list
+#: queues that have jobs but no worker.
+QUEUES_INDEX = "jobq:queues"
 
 
 def worker_key(worker_id: str) -> str:

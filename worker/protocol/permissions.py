@@ -24,7 +24,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_pre
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 
 from worker.errors import RedisPermissionError
-from worker.protocol.keys import ABORT_PREFIX, META_PREFIX
+from worker.protocol.keys import ABORT_PREFIX, DEDUP_PREFIX, META_PREFIX
 from worker.protocol.scripts import Scripts
 from worker.settings import JobqSettings
 
@@ -41,11 +41,12 @@ __all__ = [
 
 #: The id under which the probe touches keys: no producer accepts a job id with spaces, so no job has it.
 PROBE_ID = " jobq permission probe "
-#: One key of each family a worker writes besides the queue (the probe's keys are ``prefix + PROBE_ID``).
+#: One key of each family a worker (or, for jobq:dedup:, a producer) writes besides the queue (the probe's keys are
+#: ``prefix + PROBE_ID``).
 KEY_FAMILIES = (
     job_key_prefix, in_progress_key_prefix, retry_key_prefix, result_key_prefix,
     META_PREFIX, ABORT_PREFIX, "jobq:dlq:", "jobq:worker:", "jobq:supervisor:",
-    "jobq:paused:", "jobq:gates:", "jobq:waiting:",
+    "jobq:paused:", "jobq:gates:", "jobq:waiting:", DEDUP_PREFIX,
 )  # fmt: skip
 SCRIPT_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "script", "script|load", "script|exists"})
 

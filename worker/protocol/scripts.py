@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 ScriptName = Literal[
-    "abort", "claim", "dead_letter", "dead_letter_trim", "enqueue", "finish_many", "give_back",
+    "abort", "claim", "dead_letter", "dead_letter_trim", "enqueue", "enqueue_dedup", "finish_many", "give_back",
     "limit_acquire", "limit_release", "limit_renew", "park", "pause", "permission_probe", "release",
     "renew_leases", "retry", "unpark",
 ]  # fmt: skip

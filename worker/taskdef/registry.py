@@ -20,6 +20,8 @@ from worker.deprecations import module_alias
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
 from worker.policy import RetryPolicy
 from worker.protocol.priority import MAX_PRIORITY
+from worker.queue_names import queue_name_problem
+from worker.taskdef.dedup import Debounce, DedupMode, Throttle, UniqueFor
 from worker.taskdef.limits import Limit
 from worker.taskdef.modules import import_modules
 
@@ -54,6 +56,8 @@ class TaskDef(Generic[P, R]):
     limit: Limit | None = None
     result_ttl_s: float | None = None
     priority: int = 0  #: its jobs' priority within their queue unless an enqueue says otherwise (0 to 255)
+    queue: str | None = None  #: the queue its jobs go to unless an enqueue names one (None: JOBQ_QUEUE_NAME)
+    dedup: DedupMode | None = None  #: how its jobs are deduplicated by key (worker.taskdef.dedup)
 
     def __call__(self, ctx: JobContext, payload: P) -> Awaitable[R]:
         return self.fn(ctx, payload)
@@ -146,6 +150,8 @@ def task(
     limit: Limit | None = None,
     result_ttl_s: float | None = None,
     priority: int = 0,
+    queue: str | None = None,
+    dedup: DedupMode | None = None,
 ) -> Callable[[TaskFunction[P, R]], TaskDef[P, R]]: ...
 
 
@@ -161,6 +167,8 @@ def task(
     limit: Limit | None = None,
     result_ttl_s: float | None = None,
     priority: int = 0,
+    queue: str | None = None,
+    dedup: DedupMode | None = None,
 ) -> TaskDef[P, R] | Callable[[TaskFunction[P, R]], TaskDef[P, R]]:
     """Declare a task: ``@task`` or ``@task(name=..., timeout_s=..., max_tries=..., ...)``.
 
@@ -170,6 +178,9 @@ def task(
     limits how many jobs of this task one worker process runs at once; ``limit`` (a
     :class:`~worker.taskdef.limits.Limit`) how many run at once across all workers, per key.
     ``priority`` (0, the default, to 255) is its jobs' priority within their queue: higher runs first.
+    ``queue`` is the queue its jobs go to when an enqueue names none (``None``: ``JOBQ_QUEUE_NAME``).
+    ``dedup`` (:class:`~worker.taskdef.dedup.UniqueFor`, ``Throttle`` or ``Debounce``) deduplicates its jobs by
+    a key computed from the payload (README, "Deduplication").
     """
 
     def wrap(function: TaskFunction[P, R]) -> TaskDef[P, R]:
@@ -186,6 +197,13 @@ def task(
                 f"task {task_name!r}: priority must be an integer from 0 (the default) to {MAX_PRIORITY} "
                 f"(higher runs first), got {priority!r}"
             )
+        if dedup is not None and not isinstance(dedup, UniqueFor | Throttle | Debounce):
+            raise TaskDefinitionError(
+                f"task {task_name!r}: dedup must be UniqueFor(...), Throttle(...) or Debounce(...) from worker, "
+                f"got {dedup!r:.60}"
+            )
+        if queue is not None and (problem := queue_name_problem(queue)) is not None:
+            raise TaskDefinitionError(f"task {task_name!r}: queue {problem}")
         return TaskDef(
             name=task_name,
             fn=function,
@@ -198,6 +216,8 @@ def task(
             limit=limit,
             result_ttl_s=result_ttl_s,
             priority=priority,
+            queue=queue,
+            dedup=dedup,
         )
 
     return wrap(fn) if fn is not None else wrap
@@ -240,6 +260,10 @@ class TaskRegistry:
     def names(self) -> list[str]:
         """The registered task names, sorted."""
         return sorted(self._tasks)
+
+    def queues(self) -> list[str]:
+        """The queues the tasks name as their default (``@task(queue=...)``), sorted."""
+        return sorted({t.queue for t in self._tasks.values() if t.queue is not None})
 
     @classmethod
     def from_modules(cls, modules: Iterable[str]) -> TaskRegistry:

@@ -30,6 +30,7 @@ class JobRequest:
     queue: str | None = None
     timeout: float | None = field(default=None, repr=False, compare=False)
     priority: int | None = None
+    dedup_key: str | None = None  #: the dedup key of the job, instead of the one its task's mode computes
 
     def __post_init__(self) -> None:
         if self.timeout is not None:  # blame the line that built the request (past __init__ and this method)
