@@ -253,3 +253,17 @@ async def ordered(ctx: JobContext, payload: OrderedIn) -> None:
 async def emails_add(ctx: JobContext, payload: AddIn) -> AddOut:
     """``add`` on its own queue, "emails" (tests/unit/test_queue_plan.py)."""
     return AddOut(total=payload.a + payload.b)
+
+
+class TenantIn(BaseModel):
+    run: str
+    tenant: str
+    seconds: float = 0.0
+
+
+@task(timeout_s=30, fair_by="tenant")
+async def fair_ordered(ctx: JobContext, payload: TenantIn) -> None:
+    """``ordered`` served round-robin by tenant: records the tenants in the order their jobs start."""
+    await reply(ctx.redis.rpush(f"order:{payload.run}", payload.tenant))
+    if payload.seconds:
+        await asyncio.sleep(payload.seconds)

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from worker.errors import InvalidJobOptions, InvalidPayload
+from worker.protocol.fairness import MAX_FAIR_KEY_LEN
 from worker.protocol.priority import MAX_PRIORITY
 from worker.taskdef.registry import TaskDef
 
@@ -126,6 +127,24 @@ def check_priority(task_def: TaskDef[Any, Any], priority: object, at: str) -> in
             field="priority",
         )
     return priority
+
+
+def fair_key(task_def: TaskDef[Any, Any], model: BaseModel, priority: int, at: str) -> str:
+    """The fairness key of a job of a task with ``fair_by``: the text of that payload field."""
+    if priority:
+        raise InvalidJobOptions(
+            f"task {task_def.name!r} serves its jobs fairly (fair_by={task_def.fair_by!r}): they take no priority{at}",
+            field="priority",
+        )
+    value = getattr(model, task_def.fair_by or "")
+    key = value if isinstance(value, str) else str(value)
+    if not 1 <= len(key) <= MAX_FAIR_KEY_LEN:
+        raise InvalidJobOptions(
+            f"the fair_by field {task_def.fair_by!r} of task {task_def.name!r} must give a key of 1 to "
+            f"{MAX_FAIR_KEY_LEN} characters{at}, got {len(key)}",
+            field="fair_by",
+        )
+    return key
 
 
 def task_name(task: object) -> str:

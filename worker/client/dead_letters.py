@@ -23,7 +23,7 @@ from worker.protocol.enqueue_script import (
     DEFAULT_RECORD_TTL_MS,
     REPLAYED,
     Guard,
-    Priorities,
+    Placement,
     call_enqueue,
     pack_jobs,
     script_error,
@@ -173,7 +173,7 @@ class DeadLetterStore:
         priority = stored_priority(envelope)  # back into its priority's band
         call = call_enqueue(
             self._scripts["enqueue"], self.queue, packed, self._record_ttl_ms, Guard.replay(self.queue, raw),
-            priorities=Priorities([priority], self._clock_ms()) if priority else None,
+            placement=Placement([priority], self._clock_ms()) if priority else None,
         )  # fmt: skip
         try:
             done = await self._call(call)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from arq.connections import ArqRedis
 from redis.exceptions import ResponseError
 
-from worker.protocol.enqueue_script import JobFlag, Priorities, call_enqueue, pack_jobs, record_ttl_ms, script_error
+from worker.protocol.enqueue_script import JobFlag, Placement, call_enqueue, pack_jobs, record_ttl_ms, script_error
 from worker.protocol.keys import QUEUES_INDEX
 from worker.protocol.permissions import PermissionCheck, redis_user
 from worker.protocol.scripts import Scripts
@@ -37,6 +37,7 @@ class PreparedJob:
     flag: JobFlag  #: GIVEN_ID for an id given by the caller (it may exist already), RANDOM_ID for a random one
     priority: int = 0  #: its priority within the queue (see worker.protocol.priority)
     now_ms: int = 0  #: the producer's time when it was prepared (tells a due job from a deferred one)
+    fair_key: str = ""  #: for a task with ``fair_by``: the key it is served fairly by (worker.protocol.fairness)
     dedup: DedupPlan | None = None  #: for a task with a dedup mode: written by worker.client.dedup_write instead
 
 
@@ -57,9 +58,8 @@ class EnqueueWriter:
         queue = jobs[0].queue
         await self._permissions.ensure(queue)
         try:
-            values = [p.priority for p in jobs]
-            priorities = Priorities(values, jobs[0].now_ms) if any(values) else None
-            created = await call_enqueue(self._script, queue, packed, self._record_ttl_ms, priorities=priorities)
+            placement = _placement(jobs)
+            created = await call_enqueue(self._script, queue, packed, self._record_ttl_ms, placement=placement)
         except ResponseError as exc:
             raise self._permissions.translate(exc, queue) or script_error(exc, queue) from None
         await self.index(queue)
@@ -71,6 +71,15 @@ class EnqueueWriter:
         if queue not in self._indexed:
             await self._redis.sadd(QUEUES_INDEX, queue)  # type: ignore[misc]  # redis-py types it as maybe sync
             self._indexed.add(queue)
+
+
+def _placement(jobs: list[PreparedJob]) -> Placement | None:
+    """The jobs' priorities and fairness keys, when any job has one (else the script's defaults hold)."""
+    priorities = [p.priority for p in jobs]
+    fair_keys = [p.fair_key for p in jobs]
+    if not any(priorities) and not any(fair_keys):
+        return None
+    return Placement(priorities, jobs[0].now_ms, fair_keys if any(fair_keys) else None)
 
 
 __all__ = ["EnqueueWriter", "PreparedJob", "record_ttl_ms"]

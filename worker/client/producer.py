@@ -311,6 +311,8 @@ class Client:
             checks.check_ttl_ms(ttl_ms, at)
         flag = GIVEN_ID if given else RANDOM_ID
         job = PreparedJob(task_def, job_id, queue, score_ms, ttl_ms, body, flag, priority, now_ms)
+        if task_def.fair_by is not None:
+            job.fair_key = checks.fair_key(task_def, model, priority, at)
         if task_def.dedup is not None or request.dedup_key is not None:
             job.dedup = dedup_plan(task_def, model, request.dedup_key, envelope, at)
         return job

@@ -18,7 +18,7 @@ from worker.protocol.enqueue_script import (
     DEFAULT_RECORD_TTL_MS,
     GIVEN_ID,
     Guard,
-    Priorities,
+    Placement,
     call_enqueue,
     pack_jobs,
 )
@@ -112,8 +112,8 @@ class CronScheduler:
         ttl_ms = max(tick_ms, now_ms) - now_ms + self._expires_ms
         packed = pack_jobs([(job_id, tick_ms, ttl_ms, envelope.decode(), GIVEN_ID)])
         guard = Guard.tick(self._queue, schedule.name, tick_ms)
-        priorities = Priorities([priority], now_ms) if priority else None
-        call = call_enqueue(self._enqueue, queue, packed, self._record_ttl_ms, guard, priorities=priorities)
+        placement = Placement([priority], now_ms) if priority else None
+        call = call_enqueue(self._enqueue, queue, packed, self._record_ttl_ms, guard, placement=placement)
         done = await call == [1]
         if done:
             logger.info("schedule %s: enqueued tick %s as job %s", schedule.name, tick.isoformat(), job_id)

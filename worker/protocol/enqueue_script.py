@@ -17,6 +17,7 @@ import orjson
 from redis.exceptions import ResponseError
 
 from worker.errors import InvalidJobOptions, InvalidQueueName
+from worker.protocol.fairness import fair_prefix
 from worker.protocol.keys import (
     ABORT_PREFIX,
     META_PREFIX,
@@ -44,7 +45,7 @@ __all__ = [
     "REPLAYED",
     "Guard",
     "JobFlag",
-    "Priorities",
+    "Placement",
     "call_enqueue",
     "pack_jobs",
     "record_ttl_ms",
@@ -69,11 +70,13 @@ DEFAULT_RECORD_TTL_MS = 74_000
 
 
 @dataclass(frozen=True, slots=True)
-class Priorities:
-    """The priorities of a call's jobs (in their order), and the producer's time that tells due from deferred."""
+class Placement:
+    """Where a call's jobs go in their queue, in their order: their priorities (worker.protocol.priority), their
+    fairness keys ('' for none, worker.protocol.fairness), and the producer's time that tells due from deferred."""
 
-    values: list[int]
+    priorities: list[int]
     now_ms: int
+    fair_keys: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +107,10 @@ def pack_jobs(jobs: Iterable[tuple[str, int, int, str, JobFlag]]) -> bytes:
 
 async def call_enqueue(
     script: ScriptCall, queue: str, packed: bytes, record_ttl: int, guard: Guard | None = None,
-    *, priorities: Priorities | None = None,
+    *, placement: Placement | None = None,
 ) -> list[int]:  # fmt: skip
     """Write the packed jobs onto ``queue``: 1 (created) or 0 per job, ``[]`` when the guard refused.
-    Without ``priorities`` every job has the default priority.
+    Without ``placement`` every job has the default priority and no fairness key.
 
     Raises redis-py's :class:`ResponseError` on a refusal of the script; :func:`script_error` types it.
     """
@@ -117,8 +120,10 @@ async def call_enqueue(
     if guard is not None:
         keys.extend(guard.keys)
         args[4:] = [guard.kind, guard.value]
-    if priorities is not None:
-        args += [orjson.dumps(priorities.values), priorities.now_ms, waiting_gates_key(queue), promote_key(queue)]
+    if placement is not None:
+        args += [orjson.dumps(placement.priorities), placement.now_ms, waiting_gates_key(queue), promote_key(queue)]
+        if placement.fair_keys is not None:
+            args += [orjson.dumps(placement.fair_keys), fair_prefix(queue)]
     return list(await script(keys, args))
 
 

@@ -46,7 +46,7 @@ PROBE_ID = " jobq permission probe "
 KEY_FAMILIES = (
     job_key_prefix, in_progress_key_prefix, retry_key_prefix, result_key_prefix,
     META_PREFIX, ABORT_PREFIX, "jobq:dlq:", "jobq:worker:", "jobq:supervisor:",
-    "jobq:paused:", "jobq:gates:", "jobq:waiting:", DEDUP_PREFIX,
+    "jobq:paused:", "jobq:gates:", "jobq:waiting:", DEDUP_PREFIX, "jobq:fair:",
 )  # fmt: skip
 SCRIPT_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "script", "script|load", "script|exists"})
 

@@ -57,6 +57,7 @@ class TaskDef(Generic[P, R]):
     result_ttl_s: float | None = None
     priority: int = 0  #: its jobs' priority within their queue unless an enqueue says otherwise (0 to 255)
     queue: str | None = None  #: the queue its jobs go to unless an enqueue names one (None: JOBQ_QUEUE_NAME)
+    fair_by: str | None = None  #: the payload field whose value its jobs are served round-robin by
     dedup: DedupMode | None = None  #: how its jobs are deduplicated by key (worker.taskdef.dedup)
 
     def __call__(self, ctx: JobContext, payload: P) -> Awaitable[R]:
@@ -151,6 +152,7 @@ def task(
     result_ttl_s: float | None = None,
     priority: int = 0,
     queue: str | None = None,
+    fair_by: str | None = None,
     dedup: DedupMode | None = None,
 ) -> Callable[[TaskFunction[P, R]], TaskDef[P, R]]: ...
 
@@ -168,6 +170,7 @@ def task(
     result_ttl_s: float | None = None,
     priority: int = 0,
     queue: str | None = None,
+    fair_by: str | None = None,
     dedup: DedupMode | None = None,
 ) -> TaskDef[P, R] | Callable[[TaskFunction[P, R]], TaskDef[P, R]]:
     """Declare a task: ``@task`` or ``@task(name=..., timeout_s=..., max_tries=..., ...)``.
@@ -179,6 +182,8 @@ def task(
     :class:`~worker.taskdef.limits.Limit`) how many run at once across all workers, per key.
     ``priority`` (0, the default, to 255) is its jobs' priority within their queue: higher runs first.
     ``queue`` is the queue its jobs go to when an enqueue names none (``None``: ``JOBQ_QUEUE_NAME``).
+    ``fair_by`` names a payload field: its due jobs are served round-robin by that field's value (README,
+    "Fairness"), so one value's burst does not hold back the others.
     ``dedup`` (:class:`~worker.taskdef.dedup.UniqueFor`, ``Throttle`` or ``Debounce``) deduplicates its jobs by
     a key computed from the payload (README, "Deduplication").
     """
@@ -204,6 +209,7 @@ def task(
             )
         if queue is not None and (problem := queue_name_problem(queue)) is not None:
             raise TaskDefinitionError(f"task {task_name!r}: queue {problem}")
+        _check_fair_by(task_name, fair_by, payload_model, priority, dedup)
         return TaskDef(
             name=task_name,
             fn=function,
@@ -217,10 +223,27 @@ def task(
             result_ttl_s=result_ttl_s,
             priority=priority,
             queue=queue,
+            fair_by=fair_by,
             dedup=dedup,
         )
 
     return wrap(fn) if fn is not None else wrap
+
+
+def _check_fair_by(task_name: str, fair_by: str | None, payload_model: type, priority: int, dedup: object) -> None:
+    if fair_by is None:
+        return
+    fields = getattr(payload_model, "model_fields", {})
+    if not isinstance(fair_by, str) or fair_by not in fields:
+        raise TaskDefinitionError(
+            f"task {task_name!r}: fair_by must name a field of {payload_model.__name__} "
+            f"({', '.join(fields) or 'it has none'}), got {fair_by!r:.60}"
+        )
+    if priority or dedup is not None:
+        raise TaskDefinitionError(
+            f"task {task_name!r}: fair_by does not combine with {'priority' if priority else 'dedup'}: "
+            "put the fairly served jobs on a task (or a queue) of their own"
+        )
 
 
 class TaskRegistry:

@@ -28,6 +28,9 @@
     ARGV[8]  now           with priorities: the client's time (ms), which tells due jobs from deferred ones
     ARGV[9]  gates_key     with priorities: the queue's gate index (jobq:gates:<queue>)
     ARGV[10] promote_key   with priorities: the queue's promotion set (jobq:waiting:<queue>:promote)
+    ARGV[11] fair_keys     absent or '' (no job has one), or one JSON array of each job's fairness key ('' for
+                           none; see includes/fair.lua): a due job with one is scored by its key's turn
+    ARGV[12] fair_prefix   with fair_keys: what a key is appended to for its virtual start (jobq:fair:<queue>:)
 
   Keys built here: each job's keys are one of the prefixes joined to its id. Passing them in KEYS
   (three per job, up to 3000 a call) doubled the cost of a call for the client, which packs every
@@ -56,17 +59,21 @@ local marker_key, jobs, record_ttl, prefixes = ARGV[1], cjson.decode(ARGV[2]), A
 local guard, guard_value = ARGV[5], ARGV[6]
 local priorities = (ARGV[7] and ARGV[7] ~= '') and cjson.decode(ARGV[7]) or nil
 local now, gates_key, promote_key = tonumber(ARGV[8]), ARGV[9], ARGV[10]
+local fair_keys = (ARGV[11] and ARGV[11] ~= '') and cjson.decode(ARGV[11]) or nil
+local fair_prefix = ARGV[12]
 local job_prefix, result_prefix, abort_prefix = prefixes[1], prefixes[2], prefixes[3]
 local retry_prefix, meta_prefix = prefixes[4], prefixes[5]
 
 --- @include "mget"
 --- @include "marker"
 --- @include "priority"
+--- @include "fair"
 
 -- Check every job before writing anything.
 if #jobs % 5 ~= 0 then return redis.error_reply('JOBQ_BAD_JOB 1') end
 local count = #jobs / 5
-if priorities and (type(priorities) ~= 'table' or #priorities ~= count or not now) then
+if (priorities and (type(priorities) ~= 'table' or #priorities ~= count or not now))
+    or (fair_keys and (not priorities or type(fair_keys) ~= 'table' or #fair_keys ~= count or not fair_prefix)) then
   return redis.error_reply('JOBQ_BAD_JOB 1')
 end
 local probe, probed, random_only = {}, {}, true
@@ -79,7 +86,7 @@ for n = 1, count do
     return redis.error_reply('JOBQ_BAD_JOB ' .. n)
   end
   local p = priorities and priorities[n] or 0
-  if type(p) ~= 'number' or p < 0 or p > 255 or p ~= math.floor(p)
+  if (fair_keys and type(fair_keys[n]) ~= 'string') or type(p) ~= 'number' or p < 0 or p > 255 or p ~= math.floor(p)
       or (p > 0 and (score <= 0 or score >= PRIORITY_STEP)) then
     return redis.error_reply('JOBQ_BAD_JOB ' .. n)
   end
@@ -108,6 +115,12 @@ end
 
 local found = {}
 if #probe > 0 then found = mget(probe) end
+local fair, fair_starts = {}, {}
+if fair_keys then
+  local dues = {}
+  for n = 1, count do dues[n] = tonumber(jobs[5 * n - 3]) end
+  fair, fair_starts = fair_scores(queue_key, fair_prefix, fair_keys, dues, now)
+end
 local created, members, written, cleared, earliest, first_score = {}, {}, {}, {}, nil, nil
 local promotions = {}
 for n = 1, count do
@@ -117,7 +130,9 @@ for n = 1, count do
   if not (at and found[at - 1]) and redis.call('SET', job_prefix .. id, jobs[i + 3], 'PX', jobs[i + 2], 'NX') then
     created[n] = 1
     local p, score = priorities and priorities[n] or 0, jobs[i + 1]
-    if p > 0 then
+    if fair[n] then
+      score = fair[n]  -- its key's turn (a task with a fairness key has the default priority)
+    elseif p > 0 then
       local deferred
       score, deferred = prioritized(tonumber(jobs[i + 1]), p, now)
       if deferred then promotions[#promotions + 1] = {id, tonumber(jobs[i + 1]), p} end
@@ -144,6 +159,7 @@ for from = 1, #members, 1000 do
     return redis.error_reply('JOBQ_NOT_A_QUEUE ' .. redis.call('TYPE', queue_key)['ok'])
   end
 end
+save_fair_starts(fair_prefix, fair_starts, now)
 for _, promotion in ipairs(promotions) do
   schedule_promotion(gates_key, promote_key, promotion[1], promotion[2], promotion[3])
 end
