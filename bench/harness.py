@@ -58,8 +58,10 @@ def fresh_queue(system: System) -> str:
     return f"bench:{system.key}:{uuid.uuid4().hex[:8]}"
 
 
-def _worker_command(system: System, url: str, queue: str, max_jobs: int) -> tuple[list[str], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")}
+def _worker_command(
+    system: System, url: str, queue: str, max_jobs: int, extra_env: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBQ_")} | (extra_env or {})
     env["PYTHONPATH"] = str(ROOT)
     if system.is_jobq:
         # jobq's defaults otherwise (log level INFO, poll delay, heartbeat interval): what production runs.
@@ -68,7 +70,7 @@ def _worker_command(system: System, url: str, queue: str, max_jobs: int) -> tupl
             "JOBQ_QUEUE_NAME": queue,
             "JOBQ_TASK_MODULES": "bench.tasks",
             "JOBQ_MAX_JOBS": str(max_jobs),
-        }
+        } | (extra_env or {})
         return [str(JOBQ_BIN), "worker"], env
     argv = [sys.executable, "-m", "bench.arq_worker", url, queue]
     if system.key == "arq_tuned":
@@ -81,13 +83,15 @@ def _worker_command(system: System, url: str, queue: str, max_jobs: int) -> tupl
 class Workers:
     """Worker processes of one system on one queue; their output goes to a log file each."""
 
-    def __init__(self, system: System, url: str, queue: str, count: int, max_jobs: int) -> None:
+    def __init__(
+        self, system: System, url: str, queue: str, count: int, max_jobs: int, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.system = system
         self.queue = queue
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
         self._logdir = tempfile.TemporaryDirectory(prefix="jobq-bench-")
-        argv, env = _worker_command(system, url, queue, max_jobs)
+        argv, env = _worker_command(system, url, queue, max_jobs, extra_env)
         try:
             for i in range(count):
                 log = Path(self._logdir.name) / f"worker-{i}.log"
@@ -156,10 +160,12 @@ class Workers:
 
 @contextlib.contextmanager
 def running_workers(
-    system: System, url: str, queue: str, *, count: int = 1, max_jobs: int | None = None
-) -> Iterator[Workers]:
-    """Start ``count`` worker processes; they are stopped when the block exits, however it exits."""
-    workers = Workers(system, url, queue, count, max_jobs or system.max_jobs)
+    system: System, url: str, queue: str, *, count: int = 1, max_jobs: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[Workers]:  # fmt: skip
+    """Start ``count`` worker processes (``env``: more of their environment); they are stopped when the block
+    exits, however it exits."""
+    workers = Workers(system, url, queue, count, max_jobs or system.max_jobs, env)
     try:
         yield workers
     finally:

@@ -59,4 +59,16 @@ METHODS = {
     "`INFO commandstats` calls (Lua-internal ones included) from the first enqueue to the last result, the "
     "producer's waiting EXISTS calls subtracted; pickup is the task's start minus the moment before its enqueue. "
     "`--quick` runs K = 1 and 4 only.",
+    "flow": "jobq only (arq has none of these). The `mark` task pushes its tag onto a list as it starts, so each "
+    "figure is read from the order jobs started in. *Priority*: one worker (`JOBQ_MAX_JOBS=10`), 10,000 low jobs "
+    "of 2 ms, then (once 50 have started) 20 of priority 9. *Strict queues*: the same with the low jobs on the "
+    "second queue of `JOBQ_QUEUES=a,b` and the 20 on the first. *Weighted*: three queues pre-filled with 30 ms "
+    "jobs (more than the window can run), one worker with `JOBQ_QUEUES=a=5,b=3,c=1` and `JOBQ_MAX_JOBS=9`; the "
+    "starts of a 30 s window (5 s with `--quick`) after 1 s of warm-up. *Fairness*: two workers; tenant A enqueues "
+    '20,000 jobs of 2 ms of a `fair_by="tenant"` task, then (once 200 have started) tenant B 20; the control '
+    "runs the same with a task without `fair_by`, until 2,000 more of A's have started. *Waiting for a slot*: 60 "
+    "jobs of 0.1 s enqueued at once to one worker, a task with `concurrency=4` against one without; `INFO "
+    "commandstats` calls from the enqueue to the queue's end, the harness's own polls (one ZCARD each) left out. "
+    "*Paused*: one idle worker, `INFO commandstats` calls per second over 10 s (3 s with `--quick`) on an empty "
+    "queue, then on the same queue paused with 100 jobs in it (none may start).",
 }

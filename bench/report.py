@@ -69,6 +69,14 @@ def _at_most(limit: float) -> Verdict:
     return check
 
 
+def _between(low: float, high: float) -> Verdict:
+    def check(fig: Figure) -> bool | None:
+        mine = fig("jobq")
+        return None if mine is None else low <= mine <= high
+
+    return check
+
+
 def _min_value(limit: float) -> Verdict:
     def check(fig: Figure) -> bool | None:
         mine = fig("jobq")
@@ -205,6 +213,92 @@ ROWS = [
         None,
     ),
     Row("imports", "all_rss_mb", "peak RSS of that interpreter", "MB", 1, "informative", None),
+    Row(
+        "flow",
+        "priority_lows",
+        "priority: low jobs started after 20 priority-9 jobs were enqueued behind 10,000, before the last of them",
+        "",
+        0,
+        "< 200",
+        _at_most(199),
+    ),
+    Row(
+        "flow",
+        "strict_lows",
+        "strict queues (`a,b`): jobs of b started after 20 were enqueued on a, b holding every slot, before a's last",
+        "",
+        0,
+        "— (never starved)",
+        None,
+    ),
+    *(
+        Row(
+            "flow",
+            f"weighted_share_{w}",
+            f"weighted queues 5:3:1, all saturated, 30 s: share of the weight-{w} queue's starts",
+            "%",
+            1,
+            f"{100 * w / 9:.1f} % ± 10 %",
+            _between(100 * w / 9 * 0.9, 100 * w / 9 * 1.1),
+        )
+        for w in (5, 3, 1)
+    ),
+    Row(
+        "flow",
+        "weighted_worst_pct",
+        "weighted queues: the worst share's deviation from its weight",
+        "%",
+        1,
+        "≤ 10 %",
+        _at_most(10),
+    ),
+    Row(
+        "flow",
+        "fair_a_jobs",
+        "fairness (`fair_by`), 2 workers: A's jobs started while B's 20 did, A having 20,000 queued before them",
+        "",
+        0,
+        "≤ about 40",
+        _at_most(40),
+    ),
+    Row(
+        "flow",
+        "unfair_b_jobs",
+        "without `fair_by`: B's jobs started while 2,000 of A's did",
+        "",
+        0,
+        "— (control)",
+        None,
+    ),
+    Row("flow", "uncapped_cmds", "60 jobs of 0.1 s, 1 worker: Redis commands per job", "", 1, "— (baseline)", None),
+    Row(
+        "flow",
+        "capped_cmds",
+        "the same with `concurrency=4` (jobs park while they wait for a slot): Redis commands per job",
+        "",
+        1,
+        "—",
+        None,
+    ),
+    Row(
+        "flow",
+        "parked_ratio",
+        "waiting for a slot: commands per job / the unlimited job's",
+        "x",
+        2,
+        "≤ 2x",
+        _at_most(2),
+    ),
+    Row("flow", "idle_cmds_s", "one idle worker on an empty queue: Redis commands/s", "/s", 2, "— (baseline)", None),
+    Row(
+        "flow",
+        "paused_cmds_s",
+        "one idle worker on a paused queue holding 100 jobs: Redis commands/s",
+        "/s",
+        2,
+        "≤ the idle worker's",
+        None,
+    ),
 ]
 
 
@@ -348,6 +442,7 @@ def document(
         "fleet": "Fleet sweep",
         "startup": "Start-up",
         "imports": "A task module's import",
+        "flow": "Queues and flow control",
     }
     for key, title in titles.items():
         lines += [f"- **{title}.** {methods[key]}"]

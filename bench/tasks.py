@@ -50,3 +50,41 @@ async def ready_marker(settings: JobqSettings) -> AsyncIterator[None]:
     finally:
         await client.aclose()
     yield None
+
+
+class MarkIn(BaseModel):
+    """Which run and tag :func:`mark` records, and how long it then sleeps."""
+
+    run: str
+    tag: str
+    seconds: float = Field(0.0, ge=0, le=60)
+
+
+class TenantMarkIn(BaseModel):
+    """:func:`fair_mark`'s payload: the tenant is its fairness key."""
+
+    run: str
+    tenant: str
+    seconds: float = Field(0.0, ge=0, le=60)
+
+
+@task
+async def mark(ctx: JobContext, payload: MarkIn) -> None:
+    """Record the start (``bench:order:<run>``, a list of tags), then sleep: the flow measurements' job."""
+    await ctx.redis.rpush(f"bench:order:{payload.run}", payload.tag)
+    if payload.seconds:
+        await asyncio.sleep(payload.seconds)
+
+
+@task(fair_by="tenant")
+async def fair_mark(ctx: JobContext, payload: TenantMarkIn) -> None:
+    """:func:`mark`, served round-robin by tenant."""
+    await ctx.redis.rpush(f"bench:order:{payload.run}", payload.tenant)
+    if payload.seconds:
+        await asyncio.sleep(payload.seconds)
+
+
+@task(concurrency=4)
+async def capped_sleep(ctx: JobContext, payload: SleepIn) -> None:
+    """:func:`sleep_task` with at most 4 at once per worker: the others wait parked for a slot."""
+    await asyncio.sleep(payload.seconds)
