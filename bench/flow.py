@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
 import redis
 
@@ -27,7 +28,8 @@ def _client(ctx: Context, queue: str) -> Client:
 
 
 def _started(r: redis.Redis, run: str) -> list[str]:
-    return [t.decode() for t in r.lrange(f"bench:order:{run}", 0, -1)]
+    tags = cast("list[bytes]", r.lrange(f"bench:order:{run}", 0, -1))  # a sync client: a list, not an awaitable
+    return [t.decode() for t in tags]
 
 
 async def _until(r: redis.Redis, run: str, done: Callable[[list[str]], bool], what: str) -> list[str]:
