@@ -131,6 +131,20 @@ def test_status_shows_the_pause_and_the_counts(redis: fakeredis.FakeRedis) -> No
     assert (as_json["stats"]["paused"], as_json["stats"]["waiting"], as_json["stats"]["ready"]) == (True, 1, 1)
 
 
+def test_status_lists_the_limits_jobs_wait_on(redis: fakeredis.FakeRedis) -> None:
+    now_ms = round(datetime.now(UTC).timestamp() * 1000)
+    redis.zadd("emails", {"p1": WAITING_BASE + now_ms, "p2": WAITING_BASE + now_ms, "p3": WAITING_BASE + now_ms})
+    redis.zadd("jobq:gates:emails", {"limit:smtp:all": now_ms + 5000, "task:send": now_ms + 5000, "promote": now_ms})
+    redis.zadd("jobq:waiting:emails:limit:smtp:all", {"p1": now_ms, "p2": now_ms})
+    redis.zadd("jobq:waiting:emails:task:send", {"p3": now_ms})
+    redis.zadd("jobq:waiting:emails:promote", {"5:later": now_ms})  # deferred, not waiting: not listed
+    shown = jobq("queue", "status", "emails")
+    assert shown.stdout.splitlines()[2:] == ["  2 waiting on limit:smtp:all", "  1 waiting on task:send"]
+    as_json = orjson.loads(jobq("queue", "status", "emails", "--json").stdout)
+    assert [(g["gate"], g["waiting"]) for g in as_json["waiting_on"]] == [("limit:smtp:all", 2), ("task:send", 1)]
+    assert as_json["waiting_on"][0]["recheck_at"] == pytest.approx((now_ms + 5000) / 1000)
+
+
 def test_stats_shows_waiting_and_paused(redis: fakeredis.FakeRedis) -> None:
     now_ms = round(datetime.now(UTC).timestamp() * 1000)
     redis.zadd("arq:queue", {"ready": now_ms - 60_000, "p1": WAITING_BASE + now_ms, "p2": WAITING_BASE + now_ms})

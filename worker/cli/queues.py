@@ -98,20 +98,20 @@ def status(
     queue: Queue = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
-    """Show whether a queue is paused (since when, by whom), and its job counts.
+    """Show whether a queue is paused (since when, by whom), its job counts, and the limits jobs wait on.
 
-    The counts are those of `jobq stats`: ready, waiting (due, parked until a concurrency slot frees),
-    deferred and running jobs, dead letters and live workers.
+    The counts are those of `jobq stats`: ready, waiting (due, parked until a concurrency or rate slot frees),
+    deferred and running jobs, dead letters and live workers; then each limit with jobs waiting on it.
     """
-    from worker.client.stats import queue_stats
+    from worker.client.stats import GateWait, gate_waits, queue_stats
 
     settings = cli_settings()
     name = queue or settings.queue_name
 
-    async def go(client: Client) -> tuple[QueuePause | None, QueueStats]:
-        return await client.pause_of(name), await queue_stats(client.redis, name)
+    async def go(client: Client) -> tuple[QueuePause | None, QueueStats, list[GateWait]]:
+        return await client.pause_of(name), await queue_stats(client.redis, name), await gate_waits(client.redis, name)
 
-    paused, stats = with_client(settings, go)
+    paused, stats, gates = with_client(settings, go)
     if as_json:
         data: dict[str, Any] = {
             "queue": name,
@@ -119,6 +119,7 @@ def status(
             "paused_since": None if paused is None else paused.since.isoformat(),
             "paused_by": None if paused is None else paused.by,
             "stats": stats.to_dict(),
+            "waiting_on": [{"gate": g.gate, "waiting": g.waiting, "recheck_at": g.recheck_at} for g in gates],
         }
         print_json(data)
         return
@@ -127,3 +128,5 @@ def status(
         f"ready {stats.ready}, waiting {stats.waiting}, deferred {stats.deferred}, running {stats.running}, "
         f"dead letters {stats.dead_letters}, workers {stats.workers}"
     )
+    for g in gates:
+        typer.echo(f"  {g.waiting} waiting on {g.gate}")

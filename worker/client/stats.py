@@ -12,8 +12,16 @@ import orjson
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
-from worker.protocol.keys import QUEUES_INDEX, WORKERS_INDEX, dead_letter_index, paused_key, worker_key
-from worker.protocol.priority import QueueScore
+from worker.protocol.keys import (
+    QUEUES_INDEX,
+    WORKERS_INDEX,
+    dead_letter_index,
+    paused_key,
+    waiting_gates_key,
+    waiting_key,
+    worker_key,
+)
+from worker.protocol.priority import PROMOTE_GATE, QueueScore
 from worker.protocol.waiting import PARKED_FLOOR
 
 
@@ -111,6 +119,28 @@ async def known_queues(redis: ArqRedis, default: str, also: Iterable[str] = ()) 
     queues = {default, *also} | {q.decode(errors="replace") for q in indexed}
     queues |= {str(orjson.loads(b).get("queue")) for b in beats if b is not None}
     return sorted(queues)
+
+
+@dataclass(frozen=True, slots=True)
+class GateWait:
+    """A limit jobs of a queue wait on (see ``lua/includes/waiting.lua``): how many, and its next re-check."""
+
+    gate: str  #: ``task:<task>`` (per-worker concurrency), ``limit:<name>:<key>``, ``rate:<name>:<key>``
+    waiting: int
+    recheck_at: float  #: seconds since the epoch
+
+
+async def gate_waits(redis: ArqRedis, queue: str) -> list[GateWait]:
+    """The gates of ``queue`` that jobs wait on now, the most waited on first (deferred prioritized jobs waiting
+    for their promotion are not listed: they are deferred, not waiting)."""
+    gates = await redis.zrange(waiting_gates_key(queue), 0, -1, withscores=True)
+    named = [(g.decode(errors="replace"), score) for g, score in gates if g.decode(errors="replace") != PROMOTE_GATE]
+    async with redis.pipeline(transaction=False) as pipe:
+        for gate, _ in named:
+            pipe.zcard(waiting_key(queue, gate))
+        counts = await pipe.execute() if named else []
+    waits = [GateWait(g, int(n), score / 1000) for (g, score), n in zip(named, counts, strict=True) if n]
+    return sorted(waits, key=lambda w: (-w.waiting, w.gate))
 
 
 @dataclass(frozen=True, slots=True)
