@@ -232,7 +232,7 @@ async def gated(ctx: JobContext, payload: GateIn) -> str:
 @task(timeout_s=5, priority=7)
 async def urgent_add(ctx: JobContext, payload: AddIn) -> AddOut:
     """``add`` with a default priority of 7 (tests/unit/test_priority.py)."""
-    return AddOut(total=payload.a + payload.b)
+    return AddOut(total=payload.a + payload.b, try_number=ctx.try_number)
 
 
 class OrderedIn(BaseModel):
@@ -252,7 +252,7 @@ async def ordered(ctx: JobContext, payload: OrderedIn) -> None:
 @task(timeout_s=5, queue="emails")
 async def emails_add(ctx: JobContext, payload: AddIn) -> AddOut:
     """``add`` on its own queue, "emails" (tests/unit/test_queue_plan.py)."""
-    return AddOut(total=payload.a + payload.b)
+    return AddOut(total=payload.a + payload.b, try_number=ctx.try_number)
 
 
 class TenantIn(BaseModel):

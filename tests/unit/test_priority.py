@@ -121,7 +121,7 @@ async def test_bad_priorities_are_refused_with_the_option_named() -> None:
 @pytest.mark.parametrize("priority", [-1, 256, 1.5, True, "9"])
 async def test_an_enqueue_with_a_bad_priority_writes_nothing(harness: Harness, priority: object) -> None:
     with pytest.raises(InvalidJobOptions, match="priority must be an integer from 0") as caught:
-        await harness.client.enqueue("add", {"a": 1, "b": 1}, priority=priority)  # type: ignore[arg-type]
+        await harness.client.enqueue("add", {"a": 1, "b": 1}, priority=priority)  # type: ignore[call-overload]
     assert caught.value.field == "priority"
     assert await harness.redis.zcard(harness.settings.queue_name) == 0
 

@@ -7,7 +7,7 @@ import pytest
 from tests.unit.harness import Harness
 from worker import JobqSettings, SettingsError, load_settings
 from worker.client.stats import known_queues
-from worker.engine.slots import SlotBroker, shares
+from worker.engine.slots import SlotBroker, SlotShare, shares
 from worker.queue_plan import QueuePlan
 
 
@@ -59,11 +59,14 @@ class Lane:
     def wake(self) -> None:
         self.woken += 1
 
+    def taken(self) -> int:
+        return self.running
 
-def _lanes(plan: str, max_jobs: int) -> tuple[SlotBroker, list[Lane], list[object]]:
+
+def _lanes(plan: str, max_jobs: int) -> tuple[SlotBroker, list[Lane], list[SlotShare]]:
     broker = SlotBroker(QueuePlan.parse(plan), max_jobs)
     lanes = [Lane() for _ in broker.plan.queues]
-    views = [broker.join(lambda lane=lane: lane.running, lane.wake) for lane in lanes]
+    views = [broker.join(lane.taken, lane.wake) for lane in lanes]
     return broker, lanes, views
 
 
