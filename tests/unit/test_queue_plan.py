@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit.harness import Harness
+from tests.unit.test_api import TOKEN
 from worker import JobqSettings, SettingsError, load_settings
 from worker.client.stats import known_queues
 from worker.engine.slots import SlotBroker, SlotShare, shares
+from worker.http.api import create_app
+from worker.observability.metrics import Metrics
 from worker.queue_plan import QueuePlan
 
 
@@ -113,3 +118,17 @@ async def test_a_task_names_its_queue_and_stats_list_every_queue(harness: Harnes
     queues = await known_queues(harness.redis, harness.settings.queue_name, ["declared"])
     assert queues == sorted({"arq:queue", "emails", "other", "declared"})
     assert harness.client.registry.queues() == ["emails"]
+
+
+async def test_the_api_metrics_show_every_queue_those_without_a_worker_too(harness: Harness) -> None:
+    await harness.client.enqueue("emails_add", {"a": 1, "b": 1})  # "emails": no worker serves it
+    await harness.client.enqueue("add", {"a": 1, "b": 1}, queue="reports")
+    async with TestClient(TestServer(create_app(harness.client, Metrics(), token=TOKEN))) as http:
+        text = await (await http.get("/metrics")).text()
+    ready = {
+        s.labels["queue"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "jobq_queue_ready_jobs"
+    }
+    assert ready == {"arq:queue": 0, "emails": 1, "reports": 1}

@@ -13,6 +13,7 @@ document lists each route's answers and bounds; ``tests/unit/test_api_contract.p
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
@@ -21,6 +22,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from worker.client.dead_letters import DeadLetterFilter, DeadLetterStore
 from worker.client.producer import Client
@@ -270,6 +272,11 @@ async def livez(_: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    # The queue gauges of every known queue, those without a worker too (workers export only their own queues').
+    client = request.app[CLIENT]
+    with contextlib.suppress(RedisError, OSError):  # Redis away: the counters still answer
+        for queue in await known_queues(client.redis, client.settings.queue_name, client.registry.queues()):
+            request.app[METRICS].queue_observed(await queue_stats(client.redis, queue, now=client.clock()))
     return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
