@@ -47,7 +47,7 @@ def acl_settings(settings: JobqSettings, user: str) -> JobqSettings:
 WITHOUT_MARKER = [
     "~arq:*", "~test:*", "~probe:*", "~jobq:meta:*", "~jobq:abort:*", "~jobq:done:*", "~jobq:enqueued:*",
     "~jobq:dlq:*", "~jobq:worker:*", "~jobq:workers", "~jobq:supervisor:*", "~jobq:limit:*", "~jobq:cron:*",
-    "~jobq:paused:*", "~jobq:gates:*", "~jobq:waiting:*",
+    "~jobq:paused:*", "~jobq:gates:*", "~jobq:waiting:*", "~jobq:dedup:*", "~jobq:fair:*", "~jobq:rate:*",
 ]  # fmt: skip
 
 

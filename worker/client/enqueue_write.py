@@ -7,6 +7,7 @@ writes nothing again. Before the first job of each queue, the Redis user's permi
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,9 @@ class PreparedJob:
     dedup: DedupPlan | None = None  #: for a task with a dedup mode: written by worker.client.dedup_write instead
 
 
+logger = logging.getLogger("jobq.client")
+
+
 class EnqueueWriter:
     """Writes prepared jobs with the enqueue script, for one client's connection."""
 
@@ -69,8 +73,12 @@ class EnqueueWriter:
         """Once per queue, after a write it accepted: list it in the queues index (stats show the queues that
         have jobs but no worker)."""
         if queue not in self._indexed:
-            await self._redis.sadd(QUEUES_INDEX, queue)  # type: ignore[misc]  # redis-py types it as maybe sync
             self._indexed.add(queue)
+            try:
+                await self._redis.sadd(QUEUES_INDEX, queue)  # type: ignore[misc]  # redis-py types it as maybe sync
+            except ResponseError as exc:  # an ACL without jobq:queues: the job is written; only the listing misses it
+                logger.warning("could not list queue %r in %s (%s); stats list it once a worker serves it",
+                               queue, QUEUES_INDEX, exc)  # fmt: skip
 
 
 def _placement(jobs: list[PreparedJob]) -> Placement | None:
