@@ -16,7 +16,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fleet, flow, measure, startup
+from bench import fleet, flow, measure, rate, startup
 from bench.harness import PRODUCER_MEASUREMENTS, ROOT, SYSTEMS, Interrupt
 from bench.report import ROWS, Results, document, table
 from worker.process.embedded import EmbeddedRedis
@@ -34,6 +34,7 @@ MEASUREMENTS: dict[str, measure.Measurement] = {
     "startup": startup.startup,
     "imports": startup.imports,
     "flow": flow.flow,
+    "rate": rate.rate,
 }
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
 

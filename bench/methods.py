@@ -71,4 +71,10 @@ METHODS = {
     "commandstats` calls from the enqueue to the queue's end, the harness's own polls (one ZCARD each) left out. "
     "*Paused*: one idle worker, `INFO commandstats` calls per second over 10 s (3 s with `--quick`) on an empty "
     "queue, then on the same queue paused with 100 jobs in it (none may start).",
+    "rate": "jobq only. Four worker processes (`JOBQ_MAX_JOBS=10`) on one queue; 1,000 jobs (250 with `--quick`) of "
+    "a task with `RateLimit(per_s=50, burst=5)` on one key enqueued at once (20 s of backlog), each recording its "
+    "start's wall time. *Rate*: starts after the first burst divided by the time from the first to the last of "
+    "them. *Most in 1 s*: the most starts in any 1 s window (GCRA's bound: per_s + burst). *Commands*: `INFO "
+    "commandstats` calls from the enqueue to the last start, the harness's polls left out, per job, against the "
+    "same number of jobs of the same task without the limit through the same workers (run first).",
 }

@@ -299,6 +299,37 @@ ROWS = [
         "≤ the idle worker's",
         None,
     ),
+    Row(
+        "rate",
+        "rate_per_s",
+        "rate limit 50/s (burst 5) on one key, 4 workers, 20 s backlog: starts/s",
+        "/s",
+        2,
+        "50 ± 10 %",
+        _between(45, 55),
+    ),
+    Row("rate", "max_in_1s", "rate limit: most starts in any 1 s window", "", 0, "≤ per_s + burst (55)", _at_most(55)),
+    Row(
+        "rate", "unlimited_cmds", "the same jobs without the limit: Redis commands per job", "", 1, "— (baseline)", None
+    ),
+    Row(
+        "rate",
+        "limited_cmds",
+        "rate-limited jobs (each parks while it waits its turn): Redis commands per job",
+        "",
+        1,
+        "—",
+        None,
+    ),
+    Row(
+        "rate",
+        "limited_ratio",
+        "rate limit: commands per job / the unlimited job's",
+        "x",
+        2,
+        "reported (no threshold)",
+        None,
+    ),
 ]
 
 
@@ -443,6 +474,7 @@ def document(
         "startup": "Start-up",
         "imports": "A task module's import",
         "flow": "Queues and flow control",
+        "rate": "Rate limit",
     }
     for key, title in titles.items():
         lines += [f"- **{title}.** {methods[key]}"]

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from bench.ready import READY_KEY
-from worker import JobContext, JobqSettings, resource, task
+from worker import JobContext, JobqSettings, RateLimit, resource, task
 
 
 class Empty(BaseModel):
@@ -88,3 +88,25 @@ async def fair_mark(ctx: JobContext, payload: TenantMarkIn) -> None:
 async def capped_sleep(ctx: JobContext, payload: SleepIn) -> None:
     """:func:`sleep_task` with at most 4 at once per worker: the others wait parked for a slot."""
     await asyncio.sleep(payload.seconds)
+
+
+class RunIn(BaseModel):
+    """Which run :func:`rated_mark` and :func:`unrated_mark` record their starts for."""
+
+    run: str
+
+
+#: bench/rate.py's rate limit: 50 starts a second on one key, 5 at once.
+BENCH_RATE = RateLimit("bench", per_s=50, burst=5)
+
+
+@task(rate_limit=BENCH_RATE)
+async def rated_mark(ctx: JobContext, payload: RunIn) -> None:
+    """Record the start's wall time (``bench:starts:<run>``): the rate-limit measurement's job."""
+    await ctx.redis.rpush(f"bench:starts:{payload.run}", repr(time.time()))
+
+
+@task
+async def unrated_mark(ctx: JobContext, payload: RunIn) -> None:
+    """:func:`rated_mark` without the rate limit (the baseline of its Redis cost)."""
+    await ctx.redis.rpush(f"bench:starts:{payload.run}", repr(time.time()))

@@ -482,6 +482,21 @@ CASES = [
     ),
     Case(
         "park",
+        "a-job-over-its-rate-waits-and-an-idle-worker-is-woken-at-its-turn",
+        ["q", "arq:in-progress:a", "arq:retry:a", "jobq:gates:q", "jobq:waiting:q:rate:r:k"],
+        ["a", "t1", 5, "rate:r:k", 9000, "jobq:marker:q", "", 8950],
+        1,
+        before={"q": Z({"a": 5}), "arq:in-progress:a": "t1", "arq:retry:a": "1"},
+        after={
+            "q": Z({"a": 4503599627370501}),
+            "arq:retry:a": "0",
+            "jobq:waiting:q:rate:r:k": Z({"a": 5}),
+            "jobq:gates:q": Z({"rate:r:k": 9000}),
+            "jobq:marker:q": Z({"m": 9000}),
+        },
+    ),
+    Case(
+        "park",
         "a-resent-park-finds-the-job-waiting",
         ["q", "arq:in-progress:a", "arq:retry:a", "jobq:gates:q", "jobq:waiting:q:task:t"],
         ["a", "t1", 5, "task:t", 9000, "jobq:marker:q"],
@@ -655,6 +670,28 @@ CASES = [
         1,
         before={"jobq:limit:l:k": Z({"h1": 9e15})},
         after={"jobq:limit:l:k": Z({"h1": None})},
+    ),
+    # rate_acquire: rate key, gates, waiting (the state's TAT is the server's time: not compared)
+    Case(
+        "rate_acquire",
+        "a-fresh-key-admits-and-names-the-next-start",
+        ["jobq:rate:r:k", "jobq:gates:q", "jobq:waiting:q:rate:r:k"],
+        [1000.0, 1, "rate:r:k", "jobq:marker:q", 5000],
+        [1, 1000],
+        after={"jobq:gates:q": None, "jobq:marker:q": None},
+    ),
+    Case(
+        "rate_acquire",
+        "an-admission-re-checks-the-gate-of-waiting-jobs-at-the-next-start",
+        ["jobq:rate:r:k", "jobq:gates:q", "jobq:waiting:q:rate:r:k"],
+        [1000.0, 2, "rate:r:k", "jobq:marker:q", 5000],
+        [1, 0],
+        before={"jobq:gates:q": Z({"rate:r:k": 9000}), "jobq:waiting:q:rate:r:k": Z({"a": 1})},
+        after={
+            "jobq:gates:q": Z({"rate:r:k": 5000}),
+            "jobq:waiting:q:rate:r:k": Z({"a": 1}),
+            "jobq:marker:q": Z({"m": 5000}),
+        },
     ),
     # enqueue, guard 'tick' (a cron tick): queue, record, ledger
     Case(

@@ -57,7 +57,7 @@ if _typing.TYPE_CHECKING:
     from worker.taskdef.context import JobContext
     from worker.taskdef.cron import Schedule
     from worker.taskdef.dedup import Debounce, DedupOutcome, Throttle, UniqueFor
-    from worker.taskdef.limits import Limit
+    from worker.taskdef.limits import Limit, RateLimit
     from worker.taskdef.middleware import Middleware, TryInfo
     from worker.taskdef.registry import TaskDef, TaskRegistry, task
     from worker.taskdef.registry import TaskRegistry as Registry  # noqa: F401 (deprecated: at run time it warns)
@@ -70,6 +70,7 @@ _SOURCES: dict[str, str] = {
     "Debounce": "taskdef.dedup",
     "JobContext": "taskdef.context",
     "Limit": "taskdef.limits",
+    "RateLimit": "taskdef.limits",
     "Resource": "taskdef.services",
     "RetryPolicy": "policy",
     "Schedule": "taskdef.cron",
@@ -142,7 +143,7 @@ _SOURCES: dict[str, str] = {
 _DEPRECATED: dict[str, str] = {"TERMINAL": "TERMINAL_STATUSES", "Registry": "TaskRegistry"}
 
 # For task authors: declare tasks, their payloads' policies and the resources they use.
-__all__ = ["JobContext", "Limit", "Resource", "RetryPolicy", "Schedule", "TaskDef", "resource", "task"]
+__all__ = ["JobContext", "Limit", "RateLimit", "Resource", "RetryPolicy", "Schedule", "TaskDef", "resource", "task"]
 __all__ += ["Debounce", "Throttle", "UniqueFor"]  # deduplication modes: @task(dedup=...)
 # For extending the worker: hooks around every try (JOBQ_MIDDLEWARE, build_worker(middleware=...)).
 __all__ += ["Middleware", "TryInfo"]

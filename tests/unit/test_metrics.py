@@ -102,6 +102,7 @@ def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
         "interrupted": ("jobq_jobs_interrupted", "Tries cut short by shutdown.", job),
         "parked": ("jobq_jobs_parked", "Jobs parked to wait for a concurrency slot (not tries).", job),
         "deduplicated": ("jobq_jobs_deduplicated", "Enqueues a dedup mode dropped or merged.", dedup),
+        "rate_limited": ("jobq_rate_limited", "Jobs parked over a rate limit.", ("task", "limit")),
     }
     made: dict[str, Any] = {key: Counter(*spec, registry=r) for key, spec in counters.items()}
     made["duration"] = Histogram(
@@ -169,6 +170,8 @@ def test_tallied_tries_export_what_prometheus_client_would() -> None:
             if i % 5 == 0:
                 tallied.job_parked("q", task)
                 direct["parked"].labels("q", task).inc()
+                tallied.job_rate_limited(task, "api")
+                direct["rate_limited"].labels(task, "api").inc()
             tallied.job_enqueued("q", task)
             direct["enqueued"].labels("q", task).inc()
             if i % 7 == 0:

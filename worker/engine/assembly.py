@@ -119,7 +119,9 @@ def build_worker(
         execution_config(settings, worker_id),
         recorder=TryRecorder(redis, settings.queue_name, bounds),
         attempts=AttemptRunner(
-            registry, DistributedLimiter(redis, settings.limit_lease_s), cancel_grace_s=settings.cancel_grace_s
+            registry,
+            DistributedLimiter(redis, settings.limit_lease_s, clock=clock),
+            cancel_grace_s=settings.cancel_grace_s,
         ),
         clock=clock,
         draw=draw,

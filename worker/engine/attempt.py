@@ -1,4 +1,5 @@
-"""One try of a task: its concurrency slots (taken before the try begins) and its timeout.
+"""One try of a task: its concurrency slots and rate-limit admission (taken before the try begins) and its
+timeout.
 
 The task runs in a task of its own so that the timeout holds even when the task swallows its
 cancellation: after ``timeout_s`` it is cancelled; if it has not stopped ``cancel_grace_s`` later,
@@ -34,8 +35,8 @@ class AttemptRunner:
     async def take_slots(
         self, task_def: TaskDef[Any, Any], payload: Any, holder: str, queue: str
     ) -> contextlib.AsyncExitStack:
-        """Take the task's concurrency slots (per worker, then fleet-wide) for one try, or raise
-        :class:`NoFreeSlot` holding none; closing the stack gives them back."""
+        """Take the task's concurrency slots (per worker, then fleet-wide), then its rate limit's admission, for one
+        try, or raise :class:`NoFreeSlot` holding none; closing the stack gives the slots back."""
         stack = contextlib.AsyncExitStack()
         slots = self._local.get(task_def.name)
         if slots is not None:
@@ -46,12 +47,14 @@ class AttemptRunner:
                 )
             await slots.acquire()
             stack.push_async_callback(self._give_back_local, slots, task_def.name, queue)
-        if task_def.limit is not None:
-            try:
+        try:
+            if task_def.limit is not None:
                 await stack.enter_async_context(self._limiter.slot(task_def.limit, payload, holder, queue))
-            except BaseException:
-                await stack.aclose()
-                raise
+            if task_def.rate_limit is not None:  # last: a start over the rate gives its concurrency slots back
+                await self._limiter.admit(task_def.rate_limit, payload, queue)
+        except BaseException:
+            await stack.aclose()
+            raise
         return stack
 
     async def _give_back_local(self, slots: asyncio.Semaphore, task: str, queue: str) -> None:

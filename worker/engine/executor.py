@@ -171,6 +171,8 @@ class JobExecutor:
             try_.end()
             if self.metrics is not None:
                 self.metrics.job_parked(queue, task_def.name)
+                if exc.retry_after_ms is not None and task_def.rate_limit is not None:
+                    self.metrics.job_rate_limited(task_def.name, task_def.rate_limit.name)
             waited = await asyncio.shield(ends.wait(try_, job, exc))
             await self._attempts.parked(exc.gate, queue)
             return waited

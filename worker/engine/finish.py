@@ -147,14 +147,23 @@ class TryRecorder:
             args += [priority[0], priority[1], waiting_gates_key(k.queue), promote_key(k.queue)]
         await self._run(self._retry, f"retry of job {k.job_id}", keys, args)
 
-    async def park(self, k: JobKeys, token: str, due_ms: int, gate: Gate, recheck_at_ms: int) -> bool:
+    async def park(
+        self, k: JobKeys, token: str, due_ms: int, gate: Gate, recheck_at_ms: int, *, now_ms: int | None = None
+    ) -> bool:
         """Give the start back (not a try) and park the job on ``gate`` until a slot frees; ``False`` when a
-        slot of the fleet limit freed meanwhile (the job is then released for an idle worker to claim now)."""
+        slot of the fleet limit freed meanwhile (the job is then released for an idle worker to claim now).
+
+        ``now_ms``: given when the gate admits the job at ``recheck_at_ms`` (a rate limit): an idle worker is
+        woken then."""
         keys = [k.queue, k.in_progress, k.retry, waiting_gates_key(k.queue), waiting_key(k.queue, gate.name)]
         args: list[Any] = [k.job_id, token, due_ms, gate.name, recheck_at_ms, self._marker]
         if gate.limit_key is not None:
             keys.append(gate.limit_key)
             args.append(gate.max_holders)
+        if now_ms is not None:
+            if gate.limit_key is None:
+                args.append("")  # ARGV[7]: no fleet limit
+            args.append(now_ms)
         return int(await self._run(self._park, f"parking of job {k.job_id}", keys, args)) == 1
 
     async def interrupt(self, k: JobKeys, token: str) -> None:

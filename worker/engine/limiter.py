@@ -9,6 +9,12 @@ from the Redis server's clock, so workers whose clocks disagree still agree on w
 A job that finds no free slot raises :class:`NoFreeSlot`, naming the limit's :class:`Gate`: the executor
 parks the job on it (``lua/includes/waiting.lua``), uncharged, and each slot given back puts one waiting
 job back (:meth:`DistributedLimiter.slot`, :meth:`DistributedLimiter.unpark`).
+
+A fleet-wide :class:`~worker.taskdef.limits.RateLimit` is one string per key (``jobq:rate:<name>:<key>``, its
+GCRA theoretical arrival time on the server's clock; ``lua/rate_acquire.lua``). A start over the rate raises
+:class:`NoFreeSlot` too, with the time until the key admits it (``retry_after_ms``): the job is parked on the
+key's gate until exactly then, and each admitted start re-checks the gate at the next admission time, so a
+backlog flows at the full rate (:meth:`DistributedLimiter.admit`).
 """
 
 from __future__ import annotations
@@ -16,26 +22,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from worker.protocol.keys import limit_key, marker_key, waiting_gates_key, waiting_key
+from worker.protocol.keys import limit_key, marker_key, rate_key, waiting_gates_key, waiting_key
 from worker.protocol.scripts import Scripts
-from worker.protocol.waiting import limit_gate, local_gate
-from worker.taskdef.limits import Limit
+from worker.protocol.waiting import limit_gate, local_gate, rate_gate
+from worker.taskdef.limits import Limit, RateLimit
 
 logger = logging.getLogger("jobq.limits")
 
 
 @dataclass(frozen=True, slots=True)
 class Gate:
-    """A concurrency limit that jobs wait on while it is full."""
+    """A limit that jobs wait on while it is full (a concurrency limit) or used up (a rate limit)."""
 
-    name: str  #: its name in the queue's gate index: ``task:<task>`` or ``limit:<name>:<key>``
+    name: str  #: its name in the queue's gate index: ``task:<task>``, ``limit:<name>:<key>`` or ``rate:<name>:<key>``
     limit_key: str | None = None  #: a fleet limit's holders (``None``: a task's per-worker concurrency)
     max_holders: int = 0  #: a fleet limit's size
     task: str | None = None  #: the task whose per-worker concurrency this is (``None``: a fleet limit)
@@ -50,27 +57,51 @@ class Gate:
         """The gate of one key of a fleet-wide limit."""
         return cls(limit_gate(limit.name, key), limit_key(limit.name, key), limit.max_concurrent)
 
+    @classmethod
+    def of_rate(cls, rate: RateLimit, key: str) -> Gate:
+        """The gate of one key of a fleet-wide rate limit (its waiting jobs come back at its admission times)."""
+        return cls(rate_gate(rate.name, key))
+
 
 class NoFreeSlot(Exception):
-    """Every slot of a concurrency limit is taken; the job waits on ``gate``, uncharged."""
+    """Every slot of a concurrency limit is taken, or a rate limit is used up; the job waits on ``gate``, uncharged.
 
-    def __init__(self, what: str, gate: Gate) -> None:
+    ``retry_after_ms``: when the gate is known to admit the job (a rate limit's next start, ms from now);
+    ``None``: when a slot frees, or the gate's regular re-check (``JOBQ_SLOT_RETRY_S``) comes.
+    """
+
+    def __init__(self, what: str, gate: Gate, *, retry_after_ms: int | None = None) -> None:
         super().__init__(what)
         self.what = what
         self.gate = gate
+        self.retry_after_ms = retry_after_ms
 
 
 class DistributedLimiter:
     """Takes, renews and gives back fleet-wide slots in Redis, and puts waiting jobs back when slots free."""
 
-    def __init__(self, redis: ArqRedis, lease_s: float) -> None:
+    def __init__(self, redis: ArqRedis, lease_s: float, *, clock: Callable[[], float] = time.time) -> None:
         self._redis = redis
         self._lease_ms = max(1, round(lease_s * 1000))
-        scripts = Scripts.of(redis)  # worker/protocol/lua/limit_*.lua, unpark.lua
+        self._clock = clock  # the queue's time base (the gate index's and the marker's scores)
+        scripts = Scripts.of(redis)  # worker/protocol/lua/limit_*.lua, rate_acquire.lua, unpark.lua
         self._acquire = scripts["limit_acquire"]
         self._renew = scripts["limit_renew"]
         self._release = scripts["limit_release"]
+        self._rate = scripts["rate_acquire"]
         self._unpark = scripts["unpark"]
+
+    async def admit(self, rate: RateLimit, payload: Any, queue: str) -> None:
+        """Count one start of ``payload``'s key against ``rate``, or raise :class:`NoFreeSlot` with the time
+        until the key admits one (``retry_after_ms``); an admitted start is not given back."""
+        value = str(rate.key(payload))
+        gate = Gate.of_rate(rate, value)
+        keys = [rate_key(rate.name, value), waiting_gates_key(queue), waiting_key(queue, gate.name)]
+        args = [repr(rate.interval_ms), rate.burst, gate.name, marker_key(queue), round(self._clock() * 1000)]
+        admitted, wait_ms = await self._rate(keys, args)
+        if not admitted:
+            what = f"rate limit {rate.name!r} is used up for key {value!r}; its next start is in {int(wait_ms)} ms"
+            raise NoFreeSlot(what, gate, retry_after_ms=int(wait_ms))
 
     @contextlib.asynccontextmanager
     async def slot(self, limit: Limit, payload: Any, holder: str, queue: str) -> AsyncIterator[None]:

@@ -11,7 +11,7 @@ RETRYING            failure counted, next try scheduled by re-scoring the job in
 DEAD_LETTERED       no tries left, permanent error, or the job cannot run at all: dead letter
 ABORTED             aborted on request: stored as aborted, never retried
 INTERRUPTED         cut short by shutdown: back on the queue at once, not charged
-WAITING             no free concurrency slot: parked until one frees; not a try, no hook sees it
+WAITING             no free slot, or over a rate limit: parked until its turn; not a try
 LEASE_LOST          another worker holds the lease: nothing written
 ==================  =========================================================================
 """
@@ -104,15 +104,19 @@ class TryEnds:
         return self.ended(job, Outcome.RETRYING, detail, failure=decision.failure, error=exc)
 
     async def wait(self, try_: TryHandle, job: TryJob, exc: NoFreeSlot) -> Outcome:
-        """No free concurrency slot: the start is given back and the job waits, parked on the limit's gate,
-        until a slot frees. Not a try: no middleware hook sees it (one debug line is logged)."""
+        """No free concurrency slot, or over a rate limit: the start is given back and the job waits, parked on
+        the limit's gate, until its turn. Not a try: no middleware hook sees it (one debug line is logged)."""
         try_.end()
-        recheck_at_ms = self._now_ms() + round(self._config.slot_retry_s * 1000)
-        # Parked at its claimed score: back in its priority's band when it comes back.
-        parked = await self._recorder.park(job.keys, job.token, try_.claim.score, exc.gate, recheck_at_ms)
-        logger.debug(
-            "job %s (%s) %s: %s", job.keys.job_id, job.task, "waits for a slot" if parked else "is back", exc.what
+        now_ms = self._now_ms()
+        # A rate limit knows when it admits the job: the gate is re-checked exactly then, and an idle worker
+        # woken for it. Parked at its claimed score: back in its priority's band when it comes back.
+        rated = exc.retry_after_ms is not None
+        wait_ms = exc.retry_after_ms if exc.retry_after_ms is not None else round(self._config.slot_retry_s * 1000)
+        parked = await self._recorder.park(
+            job.keys, job.token, try_.claim.score, exc.gate, now_ms + wait_ms, now_ms=now_ms if rated else None
         )
+        waits = "waits for a rate slot" if rated else "waits for a slot"
+        logger.debug("job %s (%s) %s: %s", job.keys.job_id, job.task, waits if parked else "is back", exc.what)
         return Outcome.WAITING
 
     async def abort(self, try_: TryHandle, job: TryJob) -> Outcome:

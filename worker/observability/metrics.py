@@ -15,6 +15,7 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 ``jobq_jobs_aborted_total``                jobs aborted on request
 ``jobq_jobs_interrupted_total``            tries cut short by shutdown (not charged)
 ``jobq_jobs_parked_total``                 jobs parked to wait for a concurrency slot (not tries)
+``jobq_rate_limited_total``                jobs parked over a rate limit (among the parked); by ``task``, ``limit``
 ``jobq_job_duration_seconds``              histogram of try durations, by ``outcome``
 ``jobq_job_pickup_latency_seconds``        histogram of the wait between due and started
 ``jobq_queue_ready_jobs``                  due jobs waiting for a worker (running ones excluded)
@@ -207,6 +208,7 @@ class Metrics:
         aborted = _Counter("jobq_jobs_aborted", "Jobs aborted on request.", _JOB)
         interrupted = _Counter("jobq_jobs_interrupted", "Tries cut short by shutdown.", _JOB)
         self._parked = _Counter("jobq_jobs_parked", "Jobs parked to wait for a concurrency slot (not tries).", _JOB)
+        self._rate_limited = _Counter("jobq_rate_limited", "Jobs parked over a rate limit.", ("task", "limit"))
         self._duration = _Histogram(
             "jobq_job_duration_seconds", "Duration of tries.", (*_JOB, "outcome"), DURATION_BUCKETS
         )
@@ -214,7 +216,8 @@ class Metrics:
             "jobq_job_pickup_latency_seconds", "Wait between due and started.", _JOB, LATENCY_BUCKETS
         )
         counters = (self._enqueued, self._started, self._succeeded, self._failed, retried, dead_lettered, aborted)
-        tallied = (*counters, interrupted, self._parked, self._deduplicated, self._duration, self._pickup)
+        later = (self._deduplicated, self._rate_limited, self._duration, self._pickup)
+        tallied = (*counters, interrupted, self._parked, *later)
         r.register(_TallyCollector(tallied))
         self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",), registry=r)
         self.deferred_jobs = Gauge("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",), registry=r)
@@ -291,6 +294,10 @@ class Metrics:
     def job_parked(self, queue: str, task: str) -> None:
         """A job of this worker's found its concurrency limit full and was parked (no try started)."""
         self._parked.tally(queue, task).total += 1
+
+    def job_rate_limited(self, task: str, limit: str) -> None:
+        """A job of this worker's was over its rate limit ``limit`` and was parked until its turn (no try)."""
+        self._rate_limited.tally(task, limit).total += 1
 
     def job_enqueued(self, queue: str, task: str) -> None:
         """A producer in this process created a job."""

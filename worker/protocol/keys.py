@@ -22,6 +22,7 @@ __all__ = [
     "DONE_PREFIX",
     "MAX_QUEUE_NAME_LEN",
     "META_PREFIX",
+    "RATE_PREFIX",
     "RESERVED_QUEUE_PREFIXES",
     "RESERVED_QUEUE_SUFFIXES",
     "WORKERS_INDEX",
@@ -37,6 +38,7 @@ __all__ = [
     "marker_timer_key",
     "paused_key",
     "queue_name_problem",
+    "rate_key",
     "supervisor_key",
     "waiting_gates_key",
     "waiting_key",
@@ -93,6 +95,16 @@ def dead_letter_index(queue: str) -> str:
 def limit_key(name: str, key: str) -> str:
     """Sorted set of the holders of one distributed concurrency limit, scored by lease expiry (ms)."""
     return f"jobq:limit:{name}:{key}"
+
+
+#: The family of rate limits' states (see :func:`rate_key`).
+RATE_PREFIX = "jobq:rate:"
+
+
+def rate_key(name: str, key: str) -> str:
+    """String holding one key's theoretical arrival time (ms, server clock) under a fleet-wide rate limit (GCRA);
+    it expires when the key falls idle."""
+    return f"{RATE_PREFIX}{name}:{key}"
 
 
 #: The family of deduplication locks (see :func:`dedup_lock_key`).

@@ -24,7 +24,7 @@ from arq.constants import in_progress_key_prefix, job_key_prefix, result_key_pre
 from redis.exceptions import AuthenticationError, NoPermissionError, RedisError, ResponseError
 
 from worker.errors import RedisPermissionError
-from worker.protocol.keys import ABORT_PREFIX, DEDUP_PREFIX, META_PREFIX
+from worker.protocol.keys import ABORT_PREFIX, DEDUP_PREFIX, META_PREFIX, RATE_PREFIX
 from worker.protocol.scripts import Scripts
 from worker.settings import JobqSettings
 
@@ -46,7 +46,7 @@ PROBE_ID = " jobq permission probe "
 KEY_FAMILIES = (
     job_key_prefix, in_progress_key_prefix, retry_key_prefix, result_key_prefix,
     META_PREFIX, ABORT_PREFIX, "jobq:dlq:", "jobq:worker:", "jobq:supervisor:",
-    "jobq:paused:", "jobq:gates:", "jobq:waiting:", DEDUP_PREFIX, "jobq:fair:",
+    "jobq:paused:", "jobq:gates:", "jobq:waiting:", DEDUP_PREFIX, "jobq:fair:", RATE_PREFIX,
 )  # fmt: skip
 SCRIPT_COMMANDS = frozenset({"eval", "evalsha", "eval_ro", "evalsha_ro", "script", "script|load", "script|exists"})
 

@@ -8,7 +8,7 @@ gate's re-check) puts it back at its due time.
 
 from __future__ import annotations
 
-__all__ = ["PARKED_FLOOR", "WAITING_BASE", "is_waiting", "limit_gate", "local_gate"]
+__all__ = ["PARKED_FLOOR", "WAITING_BASE", "is_waiting", "limit_gate", "local_gate", "rate_gate"]
 
 #: 2**52: every score at or above it is a parked job (``includes/waiting.lua`` holds the same number).
 #: A due time in ms stays below 2**52 until the year 144,683, and the sum stays exact in a double.
@@ -31,3 +31,8 @@ def local_gate(task: str) -> str:
 def limit_gate(name: str, key: str) -> str:
     """The gate of one key of a fleet-wide :class:`~worker.taskdef.limits.Limit`."""
     return f"limit:{name}:{key}"
+
+
+def rate_gate(name: str, key: str) -> str:
+    """The gate of one key of a fleet-wide :class:`~worker.taskdef.limits.RateLimit`."""
+    return f"rate:{name}:{key}"

@@ -1,10 +1,12 @@
-"""Concurrency limits a task declares: at most N jobs per key across the whole fleet (:class:`Limit`).
+"""Limits a task declares across the whole fleet: at most N jobs at once per key (:class:`Limit`), and at
+most a rate of job starts per key (:class:`RateLimit`).
 
 The engine enforces them (:mod:`worker.engine.limiter`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,3 +33,47 @@ class Limit:
             )
         if not self.name or ":" in self.name:
             raise TaskDefinitionError(f"Limit name must be non-empty and contain no ':', got {self.name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``per_s`` job starts a second per key across all workers, with up to ``burst`` at once.
+
+    Enforced in Redis by GCRA on the server's clock: over any window of ``w`` seconds at most
+    ``per_s * w + burst`` jobs of one key start. ``key`` maps a job's payload to its key, e.g.
+    ``lambda p: p.tenant`` for "20 calls a second per tenant"; ``name`` separates rate limits that share keys.
+    A job over its rate waits, parked, until its turn: the wait is not a try.
+    """
+
+    name: str
+    per_s: float
+    burst: int = 1
+    key: Callable[[Any], str] = lambda payload: "all"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or ":" in self.name:
+            raise TaskDefinitionError(
+                f"RateLimit name must be a non-empty text without ':', got {self.name!r:.60}; "
+                "name the limit, e.g. RateLimit('api', per_s=10)"
+            )
+        per_s = self.per_s
+        if isinstance(per_s, bool) or not isinstance(per_s, int | float) or not math.isfinite(per_s) or per_s <= 0:
+            raise TaskDefinitionError(
+                f"RateLimit {self.name!r}: per_s must be a positive number of job starts a second, got {per_s!r:.60}"
+                " (for one job every 10 s, pass per_s=0.1)"
+            )
+        if type(self.burst) is not int or self.burst < 1:
+            raise TaskDefinitionError(
+                f"RateLimit {self.name!r}: burst must be an integer of at least 1 (how many jobs may start at "
+                f"once), got {self.burst!r:.60}"
+            )
+        if not callable(self.key):
+            raise TaskDefinitionError(
+                f"RateLimit {self.name!r}: key must be a function of the payload returning its key, "
+                f"got {self.key!r:.60}"
+            )
+
+    @property
+    def interval_ms(self) -> float:
+        """The time between two starts at the sustained rate (ms)."""
+        return 1000.0 / self.per_s

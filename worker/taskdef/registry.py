@@ -22,7 +22,7 @@ from worker.policy import RetryPolicy
 from worker.protocol.priority import MAX_PRIORITY
 from worker.queue_names import queue_name_problem
 from worker.taskdef.dedup import Debounce, DedupMode, Throttle, UniqueFor
-from worker.taskdef.limits import Limit
+from worker.taskdef.limits import Limit, RateLimit
 from worker.taskdef.modules import import_modules
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class TaskDef(Generic[P, R]):
     retry: RetryPolicy | None = None
     concurrency: int | None = None
     limit: Limit | None = None
+    rate_limit: RateLimit | None = None  #: at most so many starts a second per key across the fleet
     result_ttl_s: float | None = None
     priority: int = 0  #: its jobs' priority within their queue unless an enqueue says otherwise (0 to 255)
     queue: str | None = None  #: the queue its jobs go to unless an enqueue names one (None: JOBQ_QUEUE_NAME)
@@ -149,6 +150,7 @@ def task(
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
     limit: Limit | None = None,
+    rate_limit: RateLimit | None = None,
     result_ttl_s: float | None = None,
     priority: int = 0,
     queue: str | None = None,
@@ -167,6 +169,7 @@ def task(
     retry: RetryPolicy | None = None,
     concurrency: int | None = None,
     limit: Limit | None = None,
+    rate_limit: RateLimit | None = None,
     result_ttl_s: float | None = None,
     priority: int = 0,
     queue: str | None = None,
@@ -179,7 +182,9 @@ def task(
     return annotation is used to rebuild results for producers. ``None`` means "use the settings
     default" for ``timeout_s``, ``max_tries``, ``retry`` and ``result_ttl_s``. ``concurrency``
     limits how many jobs of this task one worker process runs at once; ``limit`` (a
-    :class:`~worker.taskdef.limits.Limit`) how many run at once across all workers, per key.
+    :class:`~worker.taskdef.limits.Limit`) how many run at once across all workers, per key; ``rate_limit`` (a
+    :class:`~worker.taskdef.limits.RateLimit`) how many start a second across all workers, per key (README,
+    "Rate limits").
     ``priority`` (0, the default, to 255) is its jobs' priority within their queue: higher runs first.
     ``queue`` is the queue its jobs go to when an enqueue names none (``None``: ``JOBQ_QUEUE_NAME``).
     ``fair_by`` names a payload field: its due jobs are served round-robin by that field's value (README,
@@ -210,6 +215,11 @@ def task(
         if queue is not None and (problem := queue_name_problem(queue)) is not None:
             raise TaskDefinitionError(f"task {task_name!r}: queue {problem}")
         _check_fair_by(task_name, fair_by, payload_model, priority, dedup)
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TaskDefinitionError(
+                f"task {task_name!r}: rate_limit must be a RateLimit(name, per_s, burst=..., key=...) from worker, "
+                f"got {rate_limit!r:.60}"
+            )
         return TaskDef(
             name=task_name,
             fn=function,
@@ -220,6 +230,7 @@ def task(
             retry=retry,
             concurrency=concurrency,
             limit=limit,
+            rate_limit=rate_limit,
             result_ttl_s=result_ttl_s,
             priority=priority,
             queue=queue,

@@ -12,10 +12,12 @@
     ARGV[1]  job_id
     ARGV[2]  token        the lease token of this worker's claim
     ARGV[3]  due          the job's score when claimed: its due time (ms)
-    ARGV[4]  gate         the gate's name (task:<task> or limit:<name>:<key>)
+    ARGV[4]  gate         the gate's name (task:<task>, limit:<name>:<key> or rate:<name>:<key>)
     ARGV[5]  recheck_at   re-check the gate at this time at the latest (ms), if no freed slot comes first
     ARGV[6]  marker_key   the queue's marker (see includes/marker.lua), armed for now when the job goes back
-    ARGV[7]  max_holders  with limit_key: the limit
+    ARGV[7]  max_holders  with limit_key: the limit ('' without)
+    ARGV[8]  now          optional (a rate gate, whose re-check is when the job may start): now (ms); the
+                          marker is armed for recheck_at, unless a worker waits for that time already
 
   Output:
     1 parked; 2 not parked: a slot of the fleet limit freed since the worker looked (the job is released,
@@ -25,7 +27,7 @@
 ]]
 local queue_key, lease_key, retry_key, gates_key, waiting_key, limit_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local job_id, token, due, gate, recheck_at, marker_key = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
-local max_holders = tonumber(ARGV[7])
+local max_holders, wake_now = tonumber(ARGV[7]), ARGV[8]
 
 --- @include "records"
 --- @include "marker"
@@ -50,4 +52,5 @@ if limit_key then
   end
 end
 park(queue_key, gates_key, waiting_key, gate, job_id, due, recheck_at)
+if wake_now then arm_unless_awaited(marker_key, recheck_at, wake_now) end  -- after the park: the claim then finds it
 return 1

@@ -1,0 +1,60 @@
+--[[
+  rate_acquire: admit one job start under a fleet-wide rate limit, by GCRA on the Redis server's clock.
+
+  The key's state is its theoretical arrival time (TAT, ms, server clock): when the next start would be due
+  at the sustained rate. A start is admitted while TAT - now <= (burst - 1) * interval, and moves TAT one
+  interval on; so over any window of w ms at most w / interval + burst jobs of the key start. The state
+  expires when TAT passes: an idle key is gone, and a fresh one admits `burst` starts at once.
+
+  Jobs over the rate wait parked on the key's gate (see includes/waiting.lua); the claim puts one back
+  when the gate's re-check comes. So that a backlog flows at the full rate, an admitted start re-checks the
+  gate at the next admission time when jobs wait on it, and arms the queue's marker for that time (a
+  refused start is parked with the gate re-checked, and the marker armed, at its own admission time: see
+  park.lua). The gate index and the marker are scored on the workers' clock (the queue's): times go there
+  as `now` (the caller's clock) plus a wait measured on the server's clock.
+
+  Input:
+    KEYS[1]  rate_key     the key's state (jobq:rate:<name>:<key>: TAT, ms, server clock)
+    KEYS[2]  gates_key    the queue's gate index (jobq:gates:<queue>)
+    KEYS[3]  waiting_key  the gate's waiting set (jobq:waiting:<queue>:<gate>)
+    ARGV[1]  interval_ms  1000 / per_s: the time between two starts at the sustained rate (ms, may be fractional)
+    ARGV[2]  burst        how many starts may come at once (at least 1)
+    ARGV[3]  gate         the gate's name (rate:<name>:<key>)
+    ARGV[4]  marker_key   the queue's marker (see includes/marker.lua)
+    ARGV[5]  now          the caller's clock (ms): the time base of the gate index and the marker
+
+  Output:
+    {1, wait_ms} admitted: the next start of the key may come wait_ms from now (0: at once);
+    {0, wait_ms} refused: this start may come wait_ms from now (at least 1), nothing of the state changed.
+]]
+local rate_key, gates_key, waiting_key = KEYS[1], KEYS[2], KEYS[3]
+local interval_ms, burst, gate, marker_key = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local now = tonumber(ARGV[5])
+
+--- @include "marker"
+--- @include "waiting"
+
+-- In whole microseconds: exact in a double, so waits come out the same on every server.
+local t = redis.call('TIME')
+local server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = math.max(1, math.floor(interval_ms * 1000 + 0.5))
+local stored = tonumber(redis.call('GET', rate_key))
+local tat = stored and math.floor(stored * 1000 + 0.5) or server_now
+if tat < server_now then tat = server_now end
+local tolerance = (burst - 1) * interval
+
+local allowed_at = tat - tolerance
+if allowed_at > server_now then
+  return {0, math.ceil((allowed_at - server_now) / 1000)}
+end
+
+local next_tat = tat + interval
+local ttl_ms = math.ceil((next_tat - server_now) / 1000)
+redis.call('SET', rate_key, string.format('%.3f', next_tat / 1000), 'PX', ttl_ms)
+local next_wait = math.max(0, math.ceil((next_tat - tolerance - server_now) / 1000))
+if redis.call('EXISTS', waiting_key) == 1 then
+  local at = score_text(now + next_wait)
+  redis.call('ZADD', gates_key, at, gate)
+  arm_unless_awaited(marker_key, at, now)
+end
+return {1, next_wait}
