@@ -84,6 +84,14 @@ class JobqSettings(RedisSettings):
         "(not a try, no polling); each full limit is also re-checked this often (seconds), which bounds the wait "
         "caused by a slot whose holder crashed. Each re-check of a limit still full costs about 20 Redis commands.",
     )
+    rate_hold_s: float = Field(
+        1.0,
+        ge=0,
+        le=60,
+        description="A job over its RateLimit whose turn comes within this many seconds reserves that turn and "
+        "waits for it in the worker, holding a worker slot (one Redis call, no parking), while fewer than half "
+        "of JOBQ_MAX_JOBS do; a later turn parks the job until then. 0: every job over the rate parks.",
+    )
     limit_lease_s: float = Field(
         30.0,
         gt=0,

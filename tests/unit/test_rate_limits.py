@@ -108,6 +108,50 @@ async def test_the_limiter_raises_no_free_slot_with_the_retry_time(fake_redis: A
     assert await fake_redis.exists(MARKER) == 0  # the job's park arms it (after the park: the claim finds the gate)
 
 
+async def test_a_start_due_within_the_hold_is_reserved_and_waited_for(fake_redis: ArqRedis) -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    limiter = DistributedLimiter(
+        fake_redis, lease_s=5, clock=lambda: 100.0, rate_hold_s=2.5, max_holding=9, sleep=sleep
+    )
+    rate = RateLimit("api", per_s=1, key=lambda p: p)
+    await limiter.admit(rate, "a", "q")  # admitted at once
+    await limiter.admit(rate, "a", "q")  # its turn is 1 s away: reserved, waited for here
+    await limiter.admit(rate, "a", "q")  # 2 s away: reserved too
+    assert len(slept) == 2
+    assert 0.9 <= slept[0] <= 1.0
+    assert 1.9 <= slept[1] <= 2.0
+    with pytest.raises(NoFreeSlot) as raised:  # 3 s away: beyond the hold, so it parks (and reserves nothing)
+        await limiter.admit(rate, "a", "q")
+    assert raised.value.retry_after_ms is not None
+    assert 2900 <= raised.value.retry_after_ms <= 3000
+    with pytest.raises(NoFreeSlot) as again:
+        await limiter.admit(rate, "a", "q")
+    assert again.value.retry_after_ms == pytest.approx(raised.value.retry_after_ms, abs=50)  # nothing was counted
+
+
+async def test_at_most_max_holding_reserved_starts_wait_in_one_worker(fake_redis: ArqRedis) -> None:
+    release = asyncio.Event()
+    sleeping = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        sleeping.set()
+        await release.wait()
+
+    limiter = DistributedLimiter(fake_redis, lease_s=5, clock=lambda: 100.0, rate_hold_s=5, max_holding=1, sleep=sleep)
+    rate = RateLimit("api", per_s=1, key=lambda p: p)
+    await limiter.admit(rate, "a", "q")
+    held = asyncio.ensure_future(limiter.admit(rate, "a", "q"))  # reserved: waits in the worker
+    await asyncio.wait_for(sleeping.wait(), 5)
+    with pytest.raises(NoFreeSlot):  # one waits already: this one parks instead of holding another slot
+        await limiter.admit(rate, "a", "q")
+    release.set()
+    await asyncio.wait_for(held, 5)
+
+
 @pytest.mark.parametrize(
     ("make", "field"),
     [
@@ -143,7 +187,8 @@ def test_a_task_takes_only_a_rate_limit_as_rate_limit() -> None:
 
 @pytest.fixture
 def rated(make_harness: Callable[..., Harness]) -> Harness:
-    return make_harness(task_modules=["tests.rate_tasks"])
+    # No reservations: every start over the rate parks (the path these tests follow).
+    return make_harness(task_modules=["tests.rate_tasks"], rate_hold_s=0)
 
 
 def counted(h: Harness, metric: str, **labels: str) -> float:

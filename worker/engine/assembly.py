@@ -120,7 +120,13 @@ def build_worker(
         recorder=TryRecorder(redis, settings.queue_name, bounds),
         attempts=AttemptRunner(
             registry,
-            DistributedLimiter(redis, settings.limit_lease_s, clock=clock),
+            DistributedLimiter(
+                redis,
+                settings.limit_lease_s,
+                clock=clock,
+                rate_hold_s=settings.rate_hold_s,
+                max_holding=max(1, settings.max_jobs // 2),
+            ),
             cancel_grace_s=settings.cancel_grace_s,
         ),
         clock=clock,

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,13 +77,26 @@ class NoFreeSlot(Exception):
         self.retry_after_ms = retry_after_ms
 
 
+#: rate_acquire.lua's answer for a start reserved for a later time (the caller waits for it).
+RESERVED = 2
+
+
 class DistributedLimiter:
     """Takes, renews and gives back fleet-wide slots in Redis, and puts waiting jobs back when slots free."""
 
-    def __init__(self, redis: ArqRedis, lease_s: float, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, redis: ArqRedis, lease_s: float, *, clock: Callable[[], float] = time.time, rate_hold_s: float = 0.0,
+        max_holding: int = 1, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:  # fmt: skip
         self._redis = redis
         self._lease_ms = max(1, round(lease_s * 1000))
         self._clock = clock  # the queue's time base (the gate index's and the marker's scores)
+        self._rate_hold_ms = round(rate_hold_s * 1000)  # a rate slot this close is reserved and waited for here
+        #: At most this many reserved starts wait in this worker at once (each holds a worker slot), so jobs of
+        #: other keys and tasks still find slots; beyond, jobs over the rate park.
+        self._max_holding = max_holding
+        self._holding = 0
+        self._sleep = sleep
         scripts = Scripts.of(redis)  # worker/protocol/lua/limit_*.lua, rate_acquire.lua, unpark.lua
         self._acquire = scripts["limit_acquire"]
         self._renew = scripts["limit_renew"]
@@ -93,12 +106,23 @@ class DistributedLimiter:
 
     async def admit(self, rate: RateLimit, payload: Any, queue: str) -> None:
         """Count one start of ``payload``'s key against ``rate``, or raise :class:`NoFreeSlot` with the time
-        until the key admits one (``retry_after_ms``); an admitted start is not given back."""
+        until the key admits one (``retry_after_ms``); an admitted start is not given back. A start that may
+        come within ``rate_hold_s`` is reserved, and waited for here (the caller starts when this returns)."""
         value = str(rate.key(payload))
         gate = Gate.of_rate(rate, value)
         keys = [rate_key(rate.name, value), waiting_gates_key(queue), waiting_key(queue, gate.name)]
-        args = [repr(rate.interval_ms), rate.burst, gate.name, marker_key(queue), round(self._clock() * 1000)]
+        args = [
+            repr(rate.interval_ms), rate.burst, gate.name, marker_key(queue), round(self._clock() * 1000),
+            self._rate_hold_ms if self._holding < self._max_holding else 0,
+        ]  # fmt: skip
         admitted, wait_ms = await self._rate(keys, args)
+        if admitted == RESERVED:
+            self._holding += 1
+            try:
+                await self._sleep(int(wait_ms) / 1000)
+            finally:
+                self._holding -= 1
+            return
         if not admitted:
             what = f"rate limit {rate.name!r} is used up for key {value!r}; its next start is in {int(wait_ms)} ms"
             raise NoFreeSlot(what, gate, retry_after_ms=int(wait_ms))

@@ -13,6 +13,10 @@
   park.lua). The gate index and the marker are scored on the workers' clock (the queue's): times go there
   as `now` (the caller's clock) plus a wait measured on the server's clock.
 
+  A start that may come within hold_ms is reserved instead of refused: counted now, for its time, as an
+  admitted one, so the caller waits in its worker and starts then without a second call (nor a park, an
+  unpark and a second claim). Reservations are spaced as admissions are: the bound above holds for them.
+
   Input:
     KEYS[1]  rate_key     the key's state (jobq:rate:<name>:<key>: TAT, ms, server clock)
     KEYS[2]  gates_key    the queue's gate index (jobq:gates:<queue>)
@@ -22,14 +26,17 @@
     ARGV[3]  gate         the gate's name (rate:<name>:<key>)
     ARGV[4]  marker_key   the queue's marker (see includes/marker.lua)
     ARGV[5]  now          the caller's clock (ms): the time base of the gate index and the marker
+    ARGV[6]  hold_ms      absent or 0: refuse a start that must wait; else reserve it when it may come within
+                          hold_ms (the caller waits that long itself and starts without asking again)
 
   Output:
     {1, wait_ms} admitted: the next start of the key may come wait_ms from now (0: at once);
-    {0, wait_ms} refused: this start may come wait_ms from now (at least 1), nothing of the state changed.
+    {0, wait_ms} refused: this start may come wait_ms from now (at least 1), nothing of the state changed;
+    {2, wait_ms} reserved: this start is counted for wait_ms from now (at most hold_ms): the caller starts then.
 ]]
 local rate_key, gates_key, waiting_key = KEYS[1], KEYS[2], KEYS[3]
 local interval_ms, burst, gate, marker_key = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local now = tonumber(ARGV[5])
+local now, hold_ms = tonumber(ARGV[5]), tonumber(ARGV[6] or '0') or 0
 
 --- @include "marker"
 --- @include "waiting"
@@ -44,8 +51,12 @@ if tat < server_now then tat = server_now end
 local tolerance = (burst - 1) * interval
 
 local allowed_at = tat - tolerance
+local answer = 1
 if allowed_at > server_now then
-  return {0, math.ceil((allowed_at - server_now) / 1000)}
+  if allowed_at - server_now > hold_ms * 1000 then
+    return {0, math.ceil((allowed_at - server_now) / 1000)}
+  end
+  answer = 2  -- reserved: counted now, for its time (the key's state moves on as for an admitted start)
 end
 
 local next_tat = tat + interval
@@ -57,4 +68,5 @@ if redis.call('EXISTS', waiting_key) == 1 then
   redis.call('ZADD', gates_key, at, gate)
   arm_unless_awaited(marker_key, at, now)
 end
+if answer == 2 then return {2, math.ceil((allowed_at - server_now) / 1000)} end
 return {1, next_wait}
