@@ -123,8 +123,11 @@ async def test_stats_show_the_pause_and_the_parked_jobs(http: TestClient, harnes
     await harness.client.enqueue("add", {"a": 1, "b": 1})
     # A job parked on a full concurrency limit, due 5 s ago (lua/includes/waiting.lua scores it so).
     await harness.redis.zadd(queue, {"parked": WAITING_BASE + harness.clock.ms() - 5000})
+    await harness.redis.zadd(f"jobq:waiting:{queue}:task:add", {"parked": harness.clock.ms() - 5000})
+    await harness.redis.zadd(f"jobq:gates:{queue}", {"task:add": harness.clock.ms() + 5000})
     before = await (await http.get("/v1/stats", headers=AUTH)).json()
     assert (before["ready"], before["waiting"], before["deferred"], before["queued"]) == (1, 1, 0, 2)
+    assert before["waiting_on"] == [{"gate": "task:add", "waiting": 1, "recheck_at": harness.clock() + 5}]
     assert (before["oldest_waiting_age_s"], before["paused"]) == (5.0, False)
     await http.post(route(queue, "pause"), headers=AUTH)
     during = await (await http.get("/v1/stats", headers=AUTH)).json()

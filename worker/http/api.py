@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from worker.client.dead_letters import DeadLetterFilter, DeadLetterStore
 from worker.client.producer import Client
-from worker.client.stats import known_queues, queue_stats, running_jobs
+from worker.client.stats import gate_waits, known_queues, queue_stats, running_jobs
 from worker.errors import (
     CorruptDeadLetter,
     InvalidJobOptions,
@@ -148,7 +148,9 @@ async def queues(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     client = request.app[CLIENT]
-    return _json(StatsOut.of(await queue_stats(client.redis, queue_of(request), now=client.clock())))
+    queue = queue_of(request)
+    stats = await queue_stats(client.redis, queue, now=client.clock())
+    return _json(StatsOut.of(stats, await gate_waits(client.redis, queue)))
 
 
 #: Who a pause through the API records when its body names no one.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_vali
 
 from worker.client.dead_letters import DeadLetter
 from worker.client.results import JobInfo, JobResult
-from worker.client.stats import QueueStats, RunningJob
+from worker.client.stats import GateWait, QueueStats, RunningJob
 from worker.errors import JobFailed
 from worker.states import JobStatus
 
@@ -164,6 +165,14 @@ class AbortOut(BaseModel):
     status: str
 
 
+class GateWaitOut(BaseModel):
+    """A limit jobs of the queue wait on."""
+
+    gate: str = Field(description="`task:<task>` (a task's concurrency), `limit:<name>:<key>`, `rate:<name>:<key>`.")
+    waiting: int = Field(description="Jobs parked on it.")
+    recheck_at: float = Field(description="Its next re-check, if no freed slot comes first (seconds since the epoch).")
+
+
 class StatsOut(BaseModel):
     """A queue right now."""
 
@@ -180,10 +189,14 @@ class StatsOut(BaseModel):
     waiting: int = Field(description="Due jobs parked until a slot of their concurrency limit frees.")
     oldest_waiting_age_s: float = Field(description="How long the oldest parked job has been due (0 when none).")
     paused: bool = Field(description="No worker claims from the queue until it is resumed.")
+    waiting_on: list[GateWaitOut] = Field(
+        default_factory=list, description="The limits jobs wait on, the most waited on first."
+    )
 
     @classmethod
-    def of(cls, stats: QueueStats) -> StatsOut:
-        return cls.model_validate(stats.to_dict())
+    def of(cls, stats: QueueStats, waits: Sequence[GateWait] = ()) -> StatsOut:
+        gates = [GateWaitOut(gate=w.gate, waiting=w.waiting, recheck_at=w.recheck_at) for w in waits]
+        return cls.model_validate({**stats.to_dict(), "waiting_on": gates})
 
 
 #: The longest ``by`` a pause records (what :func:`worker.client.pause.pause_queue` keeps at most).
