@@ -76,5 +76,7 @@ METHODS = {
     "start's wall time. *Rate*: starts after the first burst divided by the time from the first to the last of "
     "them. *Most in 1 s*: the most starts in any 1 s window (GCRA's bound: per_s + burst). *Commands*: `INFO "
     "commandstats` calls from the enqueue to the last start, the harness's polls left out, per job, against the "
-    "same number of jobs of the same task without the limit through the same workers (run first).",
+    "same number of jobs of the same task without the limit through the same workers (run first). *Trickle*: a "
+    "quarter as many jobs enqueued one at a time at 60/s (20 % over the rate, so each waits less than "
+    "`JOBQ_RATE_HOLD_S` and is held in its worker), against the same trickle without the limit.",
 }

@@ -69,6 +69,37 @@ def _batch(ctx: Context, r: redis.Redis, queue: str, task: str, jobs: int) -> tu
     return asyncio.run(go())
 
 
+def _trickle(
+    ctx: Context, r: redis.Redis, queue: str, task: str, jobs: int, per_s: float
+) -> tuple[list[float], dict[str, int]]:
+    """Enqueue ``jobs`` of ``task`` one at a time, ``per_s`` a second, and wait for their ends: their start times
+    and the commands spent."""
+    run = uuid.uuid4().hex[:8]
+    starts_key = f"bench:starts:{run}"
+
+    async def go() -> tuple[list[float], dict[str, int]]:
+        settings = load_settings(redis_url=ctx.url, queue_name=queue, task_modules=["bench.tasks"])
+        async with Client(settings) as client:
+            await client.enqueue(task, {"run": "warm-up"})  # the producer's connection open, not counted
+            before, polls = command_calls(r), 0
+            begin = time.monotonic()
+            for i in range(jobs):
+                await asyncio.sleep(max(0.0, begin + i / per_s - time.monotonic()))
+                await client.enqueue(task, {"run": run})
+            deadline = time.monotonic() + WAIT_S
+            while cast("int", r.llen(starts_key)) < jobs or cast("int", r.zcard(queue)):  # a sync client
+                polls += 1
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{task}: not all {jobs} trickled jobs ran in {WAIT_S:.0f} s")
+                await asyncio.sleep(0.05)
+            delta = calls_delta(before, command_calls(r))
+            for polled in ("llen", "zcard"):
+                delta[polled] = delta.get(polled, 0) - polls - 1
+        return [float(t) for t in cast("list[bytes]", r.lrange(starts_key, 0, -1))], delta
+
+    return asyncio.run(go())
+
+
 def rate(ctx: Context, system: System) -> Sample:
     """The rate-limit figures, for jobq (the others have no rate limits: an empty sample)."""
     if not system.is_jobq:
@@ -82,7 +113,13 @@ def rate(ctx: Context, system: System) -> Sample:
         workers.wait_ready(r)
         _, unlimited = _batch(ctx, r, queue, "unrated_mark", jobs)
         starts, limited = _batch(ctx, r, queue, "rated_mark", jobs)
+        # Jobs arriving one by one 20 % faster than the rate: each waits under JOBQ_RATE_HOLD_S, held, not parked.
+        trickled = jobs // 4
+        _, trickle_unlimited = _trickle(ctx, r, queue, "unrated_mark", trickled, 1.2 * BENCH_RATE.per_s)
+        trickle_starts, trickle_limited = _trickle(ctx, r, queue, "rated_mark", trickled, 1.2 * BENCH_RATE.per_s)
         workers.check_alive()
+    trickle_limited_per_job = sum(trickle_limited.values()) / trickled
+    trickle_unlimited_per_job = sum(trickle_unlimited.values()) / trickled
     starts.sort()
     steady = starts[BENCH_RATE.burst :]
     limited_per_job, unlimited_per_job = sum(limited.values()) / jobs, sum(unlimited.values()) / jobs
@@ -96,6 +133,10 @@ def rate(ctx: Context, system: System) -> Sample:
             "limited_ratio": limited_per_job / unlimited_per_job,
             "limited_evalsha": limited.get("evalsha", 0) / jobs,
             "unlimited_evalsha": unlimited.get("evalsha", 0) / jobs,
+            "trickle_limited_cmds": trickle_limited_per_job,
+            "trickle_unlimited_cmds": trickle_unlimited_per_job,
+            "trickle_ratio": trickle_limited_per_job / trickle_unlimited_per_job,
+            "trickle_max_in_1s": float(most_in_a_window(trickle_starts)),
         },
         detail={"breakdown_limited": dict(sorted(limited.items(), key=lambda kv: -kv[1]))},
     )

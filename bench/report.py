@@ -327,9 +327,20 @@ ROWS = [
         "rate limit: commands per job / the unlimited job's",
         "x",
         2,
-        "reported (no threshold)",
-        None,
+        "≤ 2x",
+        _at_most(2),
     ),
+    Row(
+        "rate",
+        "trickle_ratio",
+        "rate limit, jobs arriving one by one at 60/s (each waits under 1 s, held in its worker): commands per job"
+        " / the unlimited job's",
+        "x",
+        2,
+        "≤ 2x",
+        _at_most(2),
+    ),
+    Row("rate", "trickle_max_in_1s", "that trickle: most starts in any 1 s window", "", 0, "≤ 55", _at_most(55)),
 ]
 
 
