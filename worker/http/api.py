@@ -14,33 +14,25 @@ document lists each route's answers and bounds; ``tests/unit/test_api_contract.p
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-import orjson
 from aiohttp import web
-from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from worker.client.dead_letters import DeadLetterFilter, DeadLetterStore
 from worker.client.producer import Client
 from worker.client.stats import gate_waits, known_queues, queue_stats, running_jobs
 from worker.errors import (
-    CorruptDeadLetter,
     InvalidJobOptions,
     JobNotFound,
-    ReplayRefused,
     ResultTimeout,
     SerializationError,
 )
-from worker.http.errors import auth_middleware, error_response, errors_middleware
+from worker.http.dead_letter_routes import dead_letter, dead_letters, purge_many, purge_one, replay_many, replay_one
+from worker.http.errors import auth_middleware, errors_middleware
 from worker.http.models import (
     AbortOut,
-    CountOut,
-    DeadLetterOut,
-    DeadLetterSelection,
     EnqueueBody,
     EnqueuedOut,
     JobOut,
@@ -54,15 +46,14 @@ from worker.http.models import (
 from worker.http.openapi import openapi_document
 from worker.http.requests import (
     CLIENT,
-    DEAD_LETTER_LIMIT,
     METRICS,
     RUNNING_LIMIT,
     count,
-    dead_letter_filter,
     queue_of,
     read_body,
     seconds,
 )
+from worker.http.responses import json_out
 from worker.observability.metrics import CONTENT_TYPE_LATEST, Metrics
 from worker.policy import resolve_timeout_s
 from worker.states import JobStatus
@@ -72,19 +63,6 @@ PUBLIC = frozenset({"/", "/dashboard", "/openapi.json", "/livez", "/metrics"})
 MAX_BODY_BYTES = 8 * 1024 * 1024
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 __all__ = ["CLIENT", "MAX_BODY_BYTES", "METRICS", "PUBLIC", "create_app"]
-
-
-def _json(value: BaseModel | Sequence[Any], status: int = 200) -> web.Response:
-    if isinstance(value, BaseModel):
-        body = value.model_dump_json().encode()
-    else:
-        body = orjson.dumps([v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value])
-    return web.Response(body=body, status=status, content_type="application/json")
-
-
-def _store(request: web.Request) -> DeadLetterStore:
-    client = request.app[CLIENT]
-    return DeadLetterStore(client.redis, queue_of(request), job_expires_s=client.settings.job_expires_s)
 
 
 async def enqueue(request: web.Request) -> web.Response:
@@ -105,7 +83,7 @@ async def enqueue(request: web.Request) -> web.Response:
         dedup_key=body.dedup_key,
     )
     out = EnqueuedOut(job_id=handle.job_id, queue=handle.queue_name, created=handle.created)
-    return _json(out, 201 if handle.created else 200)
+    return json_out(out, 201 if handle.created else 200)
 
 
 async def job_status(request: web.Request) -> web.Response:
@@ -114,10 +92,10 @@ async def job_status(request: web.Request) -> web.Response:
     try:
         info = await handle.status()
     except SerializationError as exc:  # e.g. a result a stock arq worker pickled: say so, do not guess
-        return _json(JobOut.undecodable(handle.job_id, str(exc)))
+        return json_out(JobOut.undecodable(handle.job_id, str(exc)))
     if info.status is JobStatus.NOT_FOUND:
         raise JobNotFound(f"no job {info.job_id} on queue {queue!r}")
-    return _json(JobOut.of(info))
+    return json_out(JobOut.of(info))
 
 
 async def job_result(request: web.Request) -> web.Response:
@@ -126,10 +104,10 @@ async def job_result(request: web.Request) -> web.Response:
     try:
         result = await handle.wait(timeout_s=wait)
     except ResultTimeout:
-        return _json(JobOut.of(await handle.status()), 202)
+        return json_out(JobOut.of(await handle.status()), 202)
     except SerializationError as exc:
-        return _json(ResultOut.undecodable(handle.job_id, str(exc)))
-    return _json(ResultOut.of(result))
+        return json_out(ResultOut.undecodable(handle.job_id, str(exc)))
+    return json_out(ResultOut.of(result))
 
 
 async def job_abort(request: web.Request) -> web.Response:
@@ -138,19 +116,19 @@ async def job_abort(request: web.Request) -> web.Response:
     status = await request.app[CLIENT].abort(job_id, queue=queue, wait_s=seconds(request, "wait", 0) or None)
     if status is JobStatus.NOT_FOUND:
         raise JobNotFound(f"no job {job_id} on queue {queue!r}")
-    return _json(AbortOut(job_id=job_id, status=status.value))
+    return json_out(AbortOut(job_id=job_id, status=status.value))
 
 
 async def queues(request: web.Request) -> web.Response:
     client = request.app[CLIENT]
-    return _json(await known_queues(client.redis, client.settings.queue_name, client.registry.queues()))
+    return json_out(await known_queues(client.redis, client.settings.queue_name, client.registry.queues()))
 
 
 async def stats(request: web.Request) -> web.Response:
     client = request.app[CLIENT]
     queue = queue_of(request)
     stats = await queue_stats(client.redis, queue, now=client.clock())
-    return _json(StatsOut.of(stats, await gate_waits(client.redis, queue)))
+    return json_out(StatsOut.of(stats, await gate_waits(client.redis, queue)))
 
 
 #: Who a pause through the API records when its body names no one.
@@ -162,84 +140,21 @@ async def pause(request: web.Request) -> web.Response:
     queue = queue_of(request, request.match_info["queue"])
     body: PauseBody = await read_body(request, PauseBody)
     changed = await request.app[CLIENT].pause(queue, by=API_PAUSED_BY if body.by is None else body.by)
-    return _json(PauseOut(queue=queue, paused=True, changed=changed))
+    return json_out(PauseOut(queue=queue, paused=True, changed=changed))
 
 
 async def resume(request: web.Request) -> web.Response:
     """Resume the queue of the path."""
     queue = queue_of(request, request.match_info["queue"])
     changed = await request.app[CLIENT].resume(queue)
-    return _json(PauseOut(queue=queue, paused=False, changed=changed))
+    return json_out(PauseOut(queue=queue, paused=False, changed=changed))
 
 
 async def running(request: web.Request) -> web.Response:
     limit = count(request, "limit", 50, RUNNING_LIMIT)
     client = request.app[CLIENT]
     found = await running_jobs(client.redis, queue_of(request), limit=limit, now=client.clock())
-    return _json([RunningOut.of(j) for j in found])
-
-
-def _dead_letter_route(handler: Handler) -> Handler:
-    """A dead-letter route: a store key of another Redis type, or a corrupt entry replayed, is a 409 naming it."""
-
-    @functools.wraps(handler)
-    async def route(request: web.Request) -> web.Response:
-        try:
-            return await handler(request)
-        except (CorruptDeadLetter, ReplayRefused) as exc:  # refused as it stands: purge it or delete the key
-            return error_response(409, str(exc))
-
-    return route
-
-
-@_dead_letter_route
-async def dead_letters(request: web.Request) -> web.Response:
-    limit = count(request, "limit", 50, DEAD_LETTER_LIMIT)
-    entries = await _store(request).list(dead_letter_filter(request), limit=limit)
-    return _json([DeadLetterOut.of(e) for e in entries])
-
-
-@_dead_letter_route
-async def dead_letter(request: web.Request) -> web.Response:
-    return _json(DeadLetterOut.of(await _store(request).show(request.match_info["job_id"]), with_envelope=True))
-
-
-@_dead_letter_route
-async def replay_one(request: web.Request) -> web.Response:
-    # A job with this id queued again, no envelope, or a corrupt entry: 409 (see _dead_letter_route).
-    return _json(CountOut(count=int(await _store(request).replay(request.match_info["job_id"]))))
-
-
-def _selection(selection: DeadLetterSelection) -> DeadLetterFilter:
-    where = DeadLetterFilter(
-        selection.task,
-        selection.error_type,
-        None if selection.since is None else round(selection.since.timestamp() * 1000),
-        None if selection.until is None else round(selection.until.timestamp() * 1000),
-    )
-    if where == DeadLetterFilter() and not selection.all:
-        raise InvalidJobOptions("give a filter (task, error_type, since, until) or all=true")
-    return where
-
-
-@_dead_letter_route
-async def replay_many(request: web.Request) -> web.Response:
-    selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
-    return _json(CountOut(count=await _store(request).replay_many(_selection(selection))))
-
-
-@_dead_letter_route
-async def purge_one(request: web.Request) -> web.Response:
-    return _json(CountOut(count=int(await _store(request).purge(request.match_info["job_id"]))))
-
-
-@_dead_letter_route
-async def purge_many(request: web.Request) -> web.Response:
-    selection: DeadLetterSelection = await read_body(request, DeadLetterSelection)
-    where = _selection(selection)
-    if not selection.confirm:
-        raise InvalidJobOptions("purging deletes dead letters for good: set confirm=true")
-    return _json(CountOut(count=await _store(request).purge_many(where)))
+    return json_out([RunningOut.of(j) for j in found])
 
 
 async def tasks(request: web.Request) -> web.Response:
@@ -253,7 +168,7 @@ async def tasks(request: web.Request) -> web.Response:
         )
         for t in sorted(client.registry, key=lambda t: t.name)
     ]
-    return _json(out)
+    return json_out(out)
 
 
 async def openapi(request: web.Request) -> web.Response:
