@@ -115,6 +115,7 @@ def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
         ("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",)),
         ("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",)),
         ("jobq_queue_waiting_jobs", "Due jobs parked until a concurrency slot frees.", ("queue",)),
+        ("jobq_queue_waiting_by_limit_jobs", "Parked jobs by what they wait for.", ("queue", "limit")),
         ("jobq_queue_oldest_waiting_age_seconds", "How long the oldest parked job has been due.", ("queue",)),
         ("jobq_queue_paused", "1 while the queue is paused.", ("queue",)),
         ("jobq_queue_in_progress_jobs", "Jobs running on live workers.", ("queue",)),

@@ -123,12 +123,17 @@ async def test_a_task_names_its_queue_and_stats_list_every_queue(harness: Harnes
 async def test_the_api_metrics_show_every_queue_those_without_a_worker_too(harness: Harness) -> None:
     await harness.client.enqueue("emails_add", {"a": 1, "b": 1})  # "emails": no worker serves it
     await harness.client.enqueue("add", {"a": 1, "b": 1}, queue="reports")
+    for gate, jobs in (("rate:crm:t1", ["p1", "p2"]), ("task:add", ["p3"])):  # jobs parked on "reports"
+        await harness.redis.zadd("jobq:gates:reports", {gate: harness.clock.ms() + 5000})
+        await harness.redis.zadd(f"jobq:waiting:reports:{gate}", dict.fromkeys(jobs, harness.clock.ms()))
     async with TestClient(TestServer(create_app(harness.client, Metrics(), token=TOKEN))) as http:
         text = await (await http.get("/metrics")).text()
-    ready = {
-        s.labels["queue"]: s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "jobq_queue_ready_jobs"
-    }
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+    ready = {s.labels["queue"]: s.value for s in samples if s.name == "jobq_queue_ready_jobs"}
     assert ready == {"arq:queue": 0, "emails": 1, "reports": 1}
+    by_limit = {
+        s.labels["limit"]: s.value
+        for s in samples
+        if s.name == "jobq_queue_waiting_by_limit_jobs" and s.labels["queue"] == "reports"
+    }
+    assert by_limit == {"concurrency": 1, "fleet": 0, "rate": 2}

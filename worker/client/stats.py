@@ -143,6 +143,20 @@ async def gate_waits(redis: ArqRedis, queue: str) -> list[GateWait]:
     return sorted(waits, key=lambda w: (-w.waiting, w.gate))
 
 
+#: What a gate's name says its jobs wait for (see worker.protocol.waiting).
+LIMIT_KINDS = {"task": "concurrency", "limit": "fleet", "rate": "rate"}
+
+
+def waiting_by_limit(waits: list[GateWait]) -> dict[str, int]:
+    """The parked jobs counted by what they wait for: ``concurrency``, ``fleet`` or ``rate`` (all three given)."""
+    counts = dict.fromkeys(LIMIT_KINDS.values(), 0)
+    for w in waits:
+        kind = LIMIT_KINDS.get(w.gate.split(":", 1)[0])
+        if kind is not None:
+            counts[kind] += w.waiting
+    return counts
+
+
 @dataclass(frozen=True, slots=True)
 class RunningJob:
     """A job a worker is running now."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from arq.worker import Worker
 from redis.exceptions import RedisError, ResponseError
 
-from worker.client.stats import queue_stats
+from worker.client.stats import gate_waits, queue_stats, waiting_by_limit
 from worker.engine.duties import every
 from worker.engine.executor import JobExecutor
 from worker.engine.health import ArqCounter, Heartbeat, WorkerState
@@ -285,6 +285,9 @@ class JobqWorker(Worker):
             self.metrics.busy.labels(lane.queue_name, worker).set(len(lane.tasks))
             self.metrics.connected.labels(lane.queue_name, worker).set(1 if lane.state.connected else 0)
             self.metrics.queue_observed(await queue_stats(self.pool, lane.queue_name, now=self._clock()))
+            self.metrics.waiting_observed(
+                lane.queue_name, waiting_by_limit(await gate_waits(self.pool, lane.queue_name))
+            )
 
     async def _beat(self) -> None:
         self.state.running = len(self.tasks)

@@ -22,7 +22,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from worker.client.producer import Client
-from worker.client.stats import gate_waits, known_queues, queue_stats, running_jobs
+from worker.client.stats import gate_waits, known_queues, queue_stats, running_jobs, waiting_by_limit
 from worker.errors import (
     InvalidJobOptions,
     JobNotFound,
@@ -194,6 +194,7 @@ async def metrics(request: web.Request) -> web.Response:
     with contextlib.suppress(RedisError, OSError):  # Redis away: the counters still answer
         for queue in await known_queues(client.redis, client.settings.queue_name, client.registry.queues()):
             request.app[METRICS].queue_observed(await queue_stats(client.redis, queue, now=client.clock()))
+            request.app[METRICS].waiting_observed(queue, waiting_by_limit(await gate_waits(client.redis, queue)))
     return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

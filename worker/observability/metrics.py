@@ -21,6 +21,8 @@ the same value: aggregate them with ``max`` in PromQL, not ``sum``.
 ``jobq_queue_ready_jobs``                  due jobs waiting for a worker (running ones excluded)
 ``jobq_queue_deferred_jobs``               jobs waiting for their time or their next try
 ``jobq_queue_waiting_jobs``                due jobs parked until a concurrency slot frees
+``jobq_queue_waiting_by_limit_jobs``       the parked jobs by what they wait for: ``limit`` is ``concurrency``
+                                           (a task's), ``fleet`` (a ``Limit``) or ``rate`` (a ``RateLimit``)
 ``jobq_queue_oldest_waiting_age_seconds``  how long the oldest parked job has been due
 ``jobq_queue_paused``                      1 while the queue is paused
 ``jobq_queue_in_progress_jobs``            jobs running, as reported by live workers
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from itertools import accumulate
 from typing import Protocol
 
@@ -224,6 +226,9 @@ class Metrics:
         self.waiting = Gauge(
             "jobq_queue_waiting_jobs", "Due jobs parked until a concurrency slot frees.", ("queue",), registry=r
         )
+        self.waiting_by_limit = Gauge(
+            "jobq_queue_waiting_by_limit_jobs", "Parked jobs by what they wait for.", ("queue", "limit"), registry=r
+        )
         self.oldest_waiting_age = Gauge(
             "jobq_queue_oldest_waiting_age_seconds", "How long the oldest parked job has been due.", ("queue",),
             registry=r,
@@ -319,6 +324,11 @@ class Metrics:
         self.oldest_age.labels(q).set(stats.oldest_ready_age_s)
         self.dead_letters.labels(q).set(stats.dead_letters)
         self.workers_up.labels(q).set(stats.workers)
+
+    def waiting_observed(self, queue: str, by_limit: Mapping[str, int]) -> None:
+        """Set the parked jobs' gauge by what they wait for (``concurrency``, ``fleet``, ``rate``)."""
+        for limit, waiting in by_limit.items():
+            self.waiting_by_limit.labels(queue, limit).set(waiting)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
