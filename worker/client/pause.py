@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import orjson
 from arq.connections import ArqRedis
 
-from worker.protocol.keys import marker_key, paused_key
+from worker.protocol.keys import marker_key, paused_key, waiting_gates_key
 from worker.protocol.scripts import Scripts
 
 __all__ = ["QueuePause", "pause_queue", "queue_pause", "resume_queue"]
@@ -31,15 +31,19 @@ def default_by() -> str:
     return socket.gethostname()
 
 
+def _keys(queue: str) -> list[str]:
+    return [paused_key(queue), waiting_gates_key(queue)]  # the record, and the gate index the claim reads it in
+
+
 async def pause_queue(redis: ArqRedis, queue: str, *, by: str, now_ms: int) -> bool:
     """Pause ``queue``; ``False`` when it was paused already (that pause is kept as it is)."""
     record = orjson.dumps({"at": now_ms, "by": by[:200]})
-    return bool(await Scripts.of(redis)["pause"]([paused_key(queue)], ["pause", record, marker_key(queue)]))
+    return bool(await Scripts.of(redis)["pause"](_keys(queue), ["pause", record, marker_key(queue)]))
 
 
 async def resume_queue(redis: ArqRedis, queue: str) -> bool:
     """Resume ``queue`` and wake an idle worker for it; ``False`` when it was not paused."""
-    return bool(await Scripts.of(redis)["pause"]([paused_key(queue)], ["resume", "", marker_key(queue)]))
+    return bool(await Scripts.of(redis)["pause"](_keys(queue), ["resume", "", marker_key(queue)]))
 
 
 async def queue_pause(redis: ArqRedis, queue: str) -> QueuePause | None:

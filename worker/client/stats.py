@@ -22,7 +22,7 @@ from worker.protocol.keys import (
     worker_key,
 )
 from worker.protocol.priority import PROMOTE_GATE, QueueScore
-from worker.protocol.waiting import PARKED_FLOOR
+from worker.protocol.waiting import PARKED_FLOOR, PAUSED_GATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +130,15 @@ class GateWait:
     recheck_at: float  #: seconds since the epoch
 
 
+#: Members of a gate index that are no limit: the promotion of deferred prioritized jobs, and a pause.
+NOT_LIMITS = frozenset({PROMOTE_GATE, PAUSED_GATE})
+
+
 async def gate_waits(redis: ArqRedis, queue: str) -> list[GateWait]:
     """The gates of ``queue`` that jobs wait on now, the most waited on first (deferred prioritized jobs waiting
     for their promotion are not listed: they are deferred, not waiting)."""
     gates = await redis.zrange(waiting_gates_key(queue), 0, -1, withscores=True)
-    named = [(g.decode(errors="replace"), score) for g, score in gates if g.decode(errors="replace") != PROMOTE_GATE]
+    named = [(g.decode(errors="replace"), s) for g, s in gates if g.decode(errors="replace") not in NOT_LIMITS]
     async with redis.pipeline(transaction=False) as pipe:
         for gate, _ in named:
             pipe.zcard(waiting_key(queue, gate))

@@ -16,6 +16,8 @@ WAITING_BASE = 4503599627370496
 #: 2**51: every parked score is at or above it, every other below it (a prioritized job's due score is below
 #: its due time, see :mod:`worker.protocol.priority`, by less than 2**51).
 PARKED_FLOOR = 2251799813685248
+#: The member of a paused queue's gate index, scored 0: the claim reads the pause there (see ``lua/pause.lua``).
+PAUSED_GATE = "paused"
 
 
 def is_waiting(score: float) -> bool:

@@ -6,7 +6,8 @@
 
   Input:
     KEYS[1]   queue_key       the queue (sorted set)
-    KEYS[2]   paused_key      present while the queue is paused (jobq:paused:<queue>): nothing is claimed
+    KEYS[2]   paused_key      present while the queue is paused (jobq:paused:<queue>); the claim reads the
+                              pause from the gate index (pause.lua writes both), so this key is not read
     KEYS[3]   gates_key       the gates jobs of the queue wait on for a slot (jobq:gates:<queue>, see
                               includes/waiting.lua), scored by their re-check times
     ARGV[1]   now             now (ms)
@@ -53,7 +54,7 @@ local lease_ms, token_prefix, first = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local retry_ttl_s, max_bytes = ARGV[7], tonumber(ARGV[8])
 local prefixes = cjson.decode(ARGV[9])
 local marker_key, waiting_prefix, recheck_ms = ARGV[10], ARGV[11], tonumber(ARGV[12])
-local paused_key, gates_key = KEYS[2], KEYS[3]
+local gates_key = KEYS[3]
 local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack(prefixes)
 
 --- @include "mget"
@@ -62,13 +63,12 @@ local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack
 --- @include "waiting"
 --- @include "priority"
 
-local nothing = {}
-if redis.call('EXISTS', paused_key) == 1 then return {nothing, '', 1} end
-
 -- Gates whose re-check came put one waiting job each back (a few per call, in one range); the first gate
--- not yet due is when to look again, unless a job is due earlier.
+-- not yet due is when to look again, unless a job is due earlier. A paused queue's gate index starts with
+-- the pause (see pause.lua): nothing is claimed.
 local gate_next = ''
 local gates = redis.call('ZRANGE', gates_key, 0, 7, 'WITHSCORES')
+if gates[1] == PAUSED_GATE then return { {}, '', 1 } end
 for i = 1, #gates, 2 do
   if tonumber(gates[i + 1]) > now then
     if gate_next == '' or tonumber(gates[i + 1]) < tonumber(gate_next) then gate_next = gates[i + 1] end

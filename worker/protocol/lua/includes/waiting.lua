@@ -19,6 +19,8 @@
   parked score is at or above PARKED_FLOOR (2^51) and every other score below it.
 ]]
 local WAITING_BASE = 4503599627370496
+-- While the queue is paused, its gate index holds this member, scored 0 (see pause.lua).
+local PAUSED_GATE = 'paused'
 local PARKED_FLOOR = 2251799813685248
 
 local function score_text(n)
