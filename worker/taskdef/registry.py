@@ -19,11 +19,10 @@ from pydantic import BaseModel, ValidationError
 from worker.deprecations import module_alias
 from worker.errors import InvalidPayload, TaskDefinitionError, UnknownTaskError
 from worker.policy import RetryPolicy
-from worker.protocol.priority import MAX_PRIORITY
-from worker.queue_names import queue_name_problem
-from worker.taskdef.dedup import Debounce, DedupMode, Throttle, UniqueFor
+from worker.taskdef.dedup import DedupMode
 from worker.taskdef.limits import Limit, RateLimit
 from worker.taskdef.modules import import_modules
+from worker.taskdef.task_options import check_task_options
 
 if TYPE_CHECKING:
     from worker.taskdef.context import JobContext
@@ -132,11 +131,6 @@ def _signature_models(fn: Callable[..., Any], name: str) -> tuple[type[BaseModel
     return payload_type, result_model
 
 
-def _positive(name: str, setting: str, value: float | None) -> None:
-    if value is not None and value <= 0:
-        raise TaskDefinitionError(f"task {name!r}: {setting} must be positive, got {value}")
-
-
 @overload
 def task(fn: TaskFunction[P, R], /) -> TaskDef[P, R]: ...
 
@@ -196,30 +190,11 @@ def task(
     def wrap(function: TaskFunction[P, R]) -> TaskDef[P, R]:
         task_name = name or function.__name__
         payload_model, result_model = _signature_models(function, task_name)
-        _positive(task_name, "timeout_s", timeout_s)
-        _positive(task_name, "concurrency", concurrency)
-        if max_tries is not None and max_tries < 1:
-            raise TaskDefinitionError(f"task {task_name!r}: max_tries must be at least 1, got {max_tries}")
-        if result_ttl_s is not None and result_ttl_s < 0:
-            raise TaskDefinitionError(f"task {task_name!r}: result_ttl_s must not be negative")
-        if type(priority) is not int or not 0 <= priority <= MAX_PRIORITY:
-            raise TaskDefinitionError(
-                f"task {task_name!r}: priority must be an integer from 0 (the default) to {MAX_PRIORITY} "
-                f"(higher runs first), got {priority!r}"
-            )
-        if dedup is not None and not isinstance(dedup, UniqueFor | Throttle | Debounce):
-            raise TaskDefinitionError(
-                f"task {task_name!r}: dedup must be UniqueFor(...), Throttle(...) or Debounce(...) from worker, "
-                f"got {dedup!r:.60}"
-            )
-        if queue is not None and (problem := queue_name_problem(queue)) is not None:
-            raise TaskDefinitionError(f"task {task_name!r}: queue {problem}")
-        _check_fair_by(task_name, fair_by, payload_model, priority, dedup)
-        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
-            raise TaskDefinitionError(
-                f"task {task_name!r}: rate_limit must be a RateLimit(name, per_s, burst=..., key=...) from worker, "
-                f"got {rate_limit!r:.60}"
-            )
+        check_task_options(
+            task_name, payload_model, timeout_s=timeout_s, concurrency=concurrency, max_tries=max_tries,
+            result_ttl_s=result_ttl_s, priority=priority, dedup=dedup, queue=queue, fair_by=fair_by,
+            rate_limit=rate_limit,
+        )  # fmt: skip
         return TaskDef(
             name=task_name,
             fn=function,
@@ -239,22 +214,6 @@ def task(
         )
 
     return wrap(fn) if fn is not None else wrap
-
-
-def _check_fair_by(task_name: str, fair_by: str | None, payload_model: type, priority: int, dedup: object) -> None:
-    if fair_by is None:
-        return
-    fields = getattr(payload_model, "model_fields", {})
-    if not isinstance(fair_by, str) or fair_by not in fields:
-        raise TaskDefinitionError(
-            f"task {task_name!r}: fair_by must name a field of {payload_model.__name__} "
-            f"({', '.join(fields) or 'it has none'}), got {fair_by!r:.60}"
-        )
-    if priority or dedup is not None:
-        raise TaskDefinitionError(
-            f"task {task_name!r}: fair_by does not combine with {'priority' if priority else 'dedup'}: "
-            "put the fairly served jobs on a task (or a queue) of their own"
-        )
 
 
 class TaskRegistry:
