@@ -62,6 +62,13 @@ def _jobs(*fields: str) -> str:
 
 DLQ, INDEX = "jobq:dlq:q", "jobq:dlq:q:index"
 LOCK = "jobq:dedup:t:k"
+# claim's first twelve arguments (see claim.lua), and envelopes of tasks "t" (plain and signed) and "u"
+CLAIM_ARGS = [
+    1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000,
+]  # fmt: skip
+ENV_T = json.dumps({"v": 1, "d": {"f": "t", "a": [], "k": {}}})
+ENV_T_SIGNED = json.dumps({"v": 1, "d": json.dumps({"f": "t", "a": [], "k": {}}), "sig": "unchecked"})
+ENV_U = json.dumps({"v": 1, "d": {"f": "u", "t": None}})
 
 
 def _dedup_keys(record: str) -> list[str]:
@@ -182,7 +189,7 @@ CASES = [
         "a-due-job-is-leased-and-started",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "env", 1, 0, 0, ""], "2000", 0],
+        [["j1", "w:run-1", "5", "env", 1, 0, 0, ""], "2000", 0, []],
         before={"q": Z({"j1": 5, "later": 2000}), "arq:job:j1": "env", "arq:job:later": "e"},
         after={
             "arq:in-progress:j1": "w:run-1",
@@ -196,7 +203,7 @@ CASES = [
         "a-deferred-job-a-worker-waits-for-arms-no-marker",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "2000", 0],
+        [[], "2000", 0, []],
         before={"q": Z({"later": 2000}), "jobq:marker:q:timer": "1500"},
         after={"jobq:marker:q": None},
     ),
@@ -205,7 +212,7 @@ CASES = [
         "a-timer-past-its-time-is-not-a-wait",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "2000", 0],
+        [[], "2000", 0, []],
         before={"q": Z({"later": 2000}), "jobq:marker:q:timer": "900"},
         after={"jobq:marker:q": Z({"m": 2000})},
     ),
@@ -214,7 +221,7 @@ CASES = [
         "a-full-claim-leaving-due-jobs-wakes-another-worker",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 1, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0],
+        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0, []],
         before={"q": Z({"j1": 5, "j2": 6}), "arq:job:j1": "e1", "arq:job:j2": "e2"},
         after={"arq:in-progress:j2": None, "jobq:marker:q": Z({"m": 1000})},
     ),
@@ -223,7 +230,7 @@ CASES = [
         "a-full-claim-that-took-the-last-due-job-wakes-nobody",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 1, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0],
+        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0, []],
         before={"q": Z({"j1": 5, "j2": 6}), "arq:job:j1": "e1", "arq:in-progress:j2": "other:1"},
         after={"jobq:marker:q": None},
     ),
@@ -232,7 +239,7 @@ CASES = [
         "a-leased-job-is-skipped-and-a-restart-counts-failures",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j2", "w:run-1", "6", "env", 3, 1, 1, ""], "", 0],
+        [["j2", "w:run-1", "6", "env", 3, 1, 1, ""], "", 0, []],
         before={
             "q": Z({"j1": 5, "j2": 6}),
             "arq:in-progress:j1": "other:1",
@@ -248,7 +255,7 @@ CASES = [
         "a-corrupt-tries-counter-is-named",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "env", 1, 0, 0, 'arq:retry:j1 holds "abc", not a count of started tries'], "", 0],
+        [["j1", "w:run-1", "5", "env", 1, 0, 0, 'arq:retry:j1 holds "abc", not a count of started tries'], "", 0, []],
         before={"q": Z({"j1": 5}), "arq:job:j1": "env", "arq:retry:j1": "abc"},
     ),
     # renew_leases
@@ -400,7 +407,7 @@ CASES = [
         "a-paused-queue-claims-nothing",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "", 1],
+        [[], "", 1, []],
         before={"q": Z({"j1": 5}), "arq:job:j1": "env", "jobq:paused:q": "{}", "jobq:gates:q": Z({"paused": 0})},
         after={"q": Z({"j1": 5}), "arq:in-progress:j1": None, "arq:retry:j1": None},
     ),
@@ -409,7 +416,7 @@ CASES = [
         "parked-jobs-are-not-claimed-nor-a-next-due-time",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "3000", 0],
+        [[], "3000", 0, []],
         before={
             "q": Z({"a": 4503599627370501}),
             "arq:job:a": "env",
@@ -423,7 +430,7 @@ CASES = [
         "a-gate-whose-recheck-came-puts-one-job-back-and-it-is-claimed",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["a", "w:run-1", "5", "env", 1, 0, 0, ""], "6000", 0],
+        [["a", "w:run-1", "5", "env", 1, 0, 0, ""], "6000", 0, []],
         before={
             "q": Z({"a": 4503599627370501, "b": 4503599627370502}),
             "arq:job:a": "env",
@@ -435,6 +442,78 @@ CASES = [
             "arq:in-progress:a": "w:run-1",
             "jobq:waiting:q:task:t": Z({"b": 6}),
             "jobq:gates:q": Z({"task:t": 6000}),  # re-checked again one recheck later
+        },
+    ),
+    # claim with the worker's per-worker slots (ARGV 13: task -> free slots) and the waiting jobs it owes back
+    Case(
+        "claim",
+        "a-job-of-a-task-without-a-free-slot-is-parked-in-place-uncharged",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS, json.dumps({"t": 1}), ""],
+        [["a", "w:run-1", "5", ENV_T, 1, 0, 0, "", "u", "w:run-2", "8", ENV_U, 1, 0, 0, ""], "6000", 0, ["t", 2]],
+        before={
+            "q": Z({"a": 5, "b": 6, "c": 7, "u": 8}),
+            "arq:job:a": ENV_T,
+            "arq:job:b": ENV_T_SIGNED,
+            "arq:job:c": ENV_T,
+            "arq:job:u": ENV_U,
+        },
+        after={
+            "q": Z({"a": 5, "b": 4503599627370502, "c": 4503599627370503, "u": 8}),
+            "arq:in-progress:a": "w:run-1",
+            "arq:in-progress:b": None,
+            "arq:retry:b": None,
+            "arq:in-progress:u": "w:run-2",  # a task without a per-worker limit is claimed as ever
+            "jobq:waiting:q:task:t": Z({"b": 6, "c": 7}),
+            "jobq:gates:q": Z({"task:t": 6000}),  # re-checked one recheck later at the latest
+            "jobq:marker:q": Z({"m": 6000}),
+        },
+    ),
+    Case(
+        "claim",
+        "an-envelope-the-claim-cannot-read-is-claimed-for-the-worker-to-check",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS, json.dumps({"t": 0}), ""],
+        [["a", "w:run-1", "5", '{"v":1,"d":"t', 1, 0, 0, ""], "", 0, []],
+        before={"q": Z({"a": 5}), "arq:job:a": '{"v":1,"d":"t'},
+        after={"arq:in-progress:a": "w:run-1", "jobq:waiting:q:task:t": None},
+    ),
+    Case(
+        "claim",
+        "a-freed-slot-puts-its-waiting-job-back-and-the-claim-takes-it",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS, json.dumps({"t": 1}), json.dumps({"task:t": 1})],
+        [["a", "w:run-1", "5", ENV_T, 1, 0, 0, ""], "", 0, []],
+        before={
+            "q": Z({"a": 4503599627370501}),
+            "arq:job:a": ENV_T,
+            "jobq:waiting:q:task:t": Z({"a": 5}),
+            "jobq:gates:q": Z({"task:t": 9000}),
+        },
+        after={
+            "q": Z({"a": 5}),
+            "arq:in-progress:a": "w:run-1",
+            "jobq:waiting:q:task:t": None,
+            "jobq:gates:q": None,
+            "jobq:marker:q": None,
+        },
+    ),
+    Case(
+        "claim",
+        "a-job-put-back-that-the-claim-leaves-wakes-another-worker",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS[:1], 0, *CLAIM_ARGS[2:], "", json.dumps({"task:t": 2})],
+        [[], "9000", 0, []],
+        before={
+            "q": Z({"a": 4503599627370501, "b": 4503599627370502, "c": 4503599627370503}),
+            "jobq:waiting:q:task:t": Z({"a": 5, "b": 6, "c": 7}),
+            "jobq:gates:q": Z({"task:t": 9000}),
+        },
+        after={
+            "q": Z({"a": 5, "b": 6, "c": 4503599627370503}),
+            "jobq:waiting:q:task:t": Z({"c": 7}),
+            "jobq:gates:q": Z({"task:t": 9000}),
+            "jobq:marker:q": Z({"m": 1000}),
         },
     ),
     # park: queue, in-progress, retry, gates, waiting[, limit]

@@ -85,7 +85,9 @@ async def test_jobs_waiting_for_a_slot_count_no_tries_show_as_waiting_and_cost_l
     assert most_waiting > 0  # the jobs waiting for a slot were seen as waiting backlog
     per_job = (unlimited / JOBS, limited / JOBS)
     print(f"Redis commands per job: unlimited {per_job[0]:.1f}, concurrency=4 {per_job[1]:.1f}")
-    # A waiting job costs one claim, one park and one unpark more (measured 16 -> 46 per job). The re-claim
-    # loop this replaced cost one claim and one deferral per waiting job every 0.5 s (4,796 starts for ~190
-    # tries in a 60-job run); the target, 2x, is not met yet (see README, "Waiting for a slot").
-    assert per_job[1] <= 3.5 * per_job[0], per_job
+    # The claim parks a job whose task has no free slot in this worker in place (no lease, no start) and puts it
+    # back when a slot frees, in the claims the worker makes anyway: measured 14 -> 29 client commands per job
+    # here (the task's own probe commands included; `make bench` counts every command, Lua's included: 1.6x).
+    # Parking through a claim, a park and an unpark call per job measured 16 -> 46; the re-claim loop before it,
+    # 4,796 starts for ~190 tries in a 60-job run.
+    assert per_job[1] <= 2.6 * per_job[0], per_job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import orjson
 import pytest
@@ -145,11 +146,51 @@ async def test_undecodable_job_is_marked_failed_and_the_worker_keeps_going(
     assert await harness.redis.zcard("arq:queue") == 0
 
 
-async def test_a_job_without_a_free_task_slot_waits_parked_and_the_freed_slot_puts_it_back(harness: Harness) -> None:
+async def test_the_claim_parks_a_job_whose_task_has_no_free_slot_and_the_freed_slot_puts_it_back(
+    harness: Harness,
+) -> None:
     first = await harness.client.enqueue("limited", {"seconds": 0.3}, job_id="first")
     second = await harness.client.enqueue("limited", {"seconds": 0.0}, job_id="second")
+    assert await harness.worker.run_cycle() == 1  # "first" takes the task's one slot; the claim parks "second"
+    info = await second.status()
+    assert (info.status, info.tries, info.interruptions) == (JobStatus.WAITING, 0, 0)
+    assert await harness.redis.exists("arq:in-progress:second", "arq:retry:second") == 0  # no lease, no start
+    assert await harness.redis.zrange("jobq:waiting:arq:queue:task:limited", 0, -1) == [b"second"]
+    assert (await queue_stats(harness.redis, "arq:queue", now=harness.clock())).waiting == 1
+    assert (await first.wait(timeout_s=5)).success
+    await harness.worker.executor.flush()
+    assert harness.worker.executor.local_slots.owed  # the freed slot owes the waiting job
+    # The next claim puts "second" back at its due time and takes it, with no clock advanced.
+    assert await harness.worker.run_cycle(when_needed=True) == 1
+    assert await harness.redis.exists("jobq:waiting:arq:queue:task:limited", "jobq:gates:arq:queue") == 0
+    result = await second.wait(timeout_s=5)
+    assert (result.success, result.tries, result.interruptions) == (True, 1, 0)
+
+
+async def test_a_stopping_worker_puts_back_the_job_its_freed_slot_owes_for_the_fleet(harness: Harness) -> None:
+    first = await harness.client.enqueue("limited", {"seconds": 0.05}, job_id="first")
+    await harness.client.enqueue("limited", {"seconds": 0.0}, job_id="second")
     due_ms = await harness.redis.zscore("arq:queue", "second")
-    assert await harness.worker.run_cycle() == 2  # both claimed; "first" runs, "second" finds the slot taken
+    assert await harness.worker.run_cycle() == 1  # "second" parked by the claim
+    harness.worker.handle_sig(signal.SIGTERM)  # stops claiming; "first" finishes
+    assert (await first.wait(timeout_s=5)).success
+    await harness.worker.executor.flush()
+    assert await harness.worker.run_cycle() == 0
+    # Back at its due time for another worker, not left for the gate's re-check.
+    assert await harness.redis.zscore("arq:queue", "second") == due_ms
+    assert await harness.redis.exists("jobq:waiting:arq:queue:task:limited", "jobq:gates:arq:queue") == 0
+    assert not harness.worker.executor.local_slots.owed
+
+
+async def test_a_claimed_job_that_finds_its_slot_taken_gives_its_start_back_and_waits_parked(harness: Harness) -> None:
+    """The worker's own check, for a job the claim did not hold back (a claim not told the slots, here)."""
+    first = await harness.client.enqueue("limited", {"seconds": 0.3}, job_id="first")
+    second = await harness.client.enqueue("limited", {"seconds": 0.0}, job_id="second")
+    worker = harness.worker
+    batch = await worker.leases.claim_batch(harness.clock.ms(), 2, 100)  # no slots told: both claimed
+    assert [c.job_id for c in batch.claims] == ["first", "second"]
+    for claim in batch.claims:
+        worker.tries.start(claim, worker.run_claimed)
     for _ in range(200):  # the park is written while "first" runs
         if (await second.status()).status is JobStatus.WAITING:
             break
@@ -158,15 +199,11 @@ async def test_a_job_without_a_free_task_slot_waits_parked_and_the_freed_slot_pu
     assert (info.status, info.tries, info.interruptions) == (JobStatus.WAITING, 0, 0)
     assert await harness.redis.get("arq:retry:second") == b"0"  # its start was given back: not a try
     assert await harness.redis.zrange("jobq:waiting:arq:queue:task:limited", 0, -1) == [b"second"]
-    assert (await queue_stats(harness.redis, "arq:queue", now=harness.clock())).waiting == 1
     assert (await first.wait(timeout_s=5)).success
-    await harness.worker.executor.flush()
-    # The slot "first" gave back put "second" back at its due time, with no clock advanced.
-    assert await harness.redis.zscore("arq:queue", "second") == due_ms
-    assert await harness.redis.exists("jobq:waiting:arq:queue:task:limited", "jobq:gates:arq:queue") == 0
-    await harness.run_due()
-    result = await second.wait(timeout_s=1)
-    assert (result.success, result.tries, result.interruptions) == (True, 1, 0)
+    await worker.executor.flush()
+    assert await worker.run_cycle(when_needed=True) == 1  # the freed slot's claim puts it back and takes it
+    assert (await second.wait(timeout_s=5)).success
+    assert await harness.redis.zscore("arq:queue", "second") is None
 
 
 async def test_result_is_readable_with_stock_arq(harness: Harness) -> None:

@@ -110,11 +110,11 @@ async def test_an_abort_then_a_shutdown_still_ends_aborted(harness: Harness) -> 
 async def test_a_deferred_try_is_not_counted_as_retried(harness: Harness) -> None:
     first = await harness.client.enqueue("limited", {"seconds": 0.05}, job_id="first")
     second = await harness.client.enqueue("limited", {"seconds": 0.0}, job_id="second")
-    assert await harness.run_due() == 2  # "limited" runs one at a time here: the second is deferred
-    assert _counts(harness) == (1, 0, 0, 1)
+    assert await harness.run_due() == 1  # "limited" runs one at a time here: the claim parks the second
+    assert _counts(harness) == (1, 0, 0, 0)  # no try of the second started, none counted
     assert harness.worker.jobs_retried == 0
     assert (await first.wait(1)).success
-    assert (await second.status()).status in (JobStatus.QUEUED, JobStatus.DEFERRED)
+    assert (await second.status()).status is JobStatus.WAITING
 
 
 async def test_a_failed_try_that_runs_again_is_counted_as_retried(harness: Harness) -> None:

@@ -129,8 +129,8 @@ async def test_a_finished_job_costs_no_claim_when_the_last_one_left_nothing_behi
     real_claim = Leases.claim_batch
     claims: list[int] = []
 
-    async def counted(self: Leases, now_ms: int, wanted: int, scan: int) -> ClaimBatch:
-        batch = await real_claim(self, now_ms, wanted, scan)
+    async def counted(self: Leases, now_ms: int, wanted: int, scan: int, local: Any = None) -> ClaimBatch:
+        batch = await real_claim(self, now_ms, wanted, scan, local)
         claims.append(len(batch.claims))
         return batch
 

@@ -206,19 +206,28 @@ class JobqWorker(Worker):
         if not self.stopping.requested:
             if self.scheduler is not None:
                 await self.scheduler.enqueue_due()
+            local = self.executor.local_slots  # a slot freed owes a waiting job back: this claim puts it back
+            if local.any:
+                await asyncio.sleep(0)  # the tries started last round take their slots first: the claim reads them
             free = self.slots.free()
             now_ms = self.pacing.now_ms()
-            if free > 0 and (not when_needed or self.slots.must_check() or self.pacing.needed(now_ms)):
-                batch = await self.leases.claim_batch(now_ms, free, self._scan)
-                filled = len(batch.claims) >= free
+            if free > 0 and (not when_needed or local.owed or self.slots.must_check() or self.pacing.needed(now_ms)):
+                batch = await self.leases.claim_batch(now_ms, free, self._scan, local)
+                filled = len(batch.claims) + sum(batch.parked.values()) >= free
                 self.pacing.claimed(filled=filled, next_due_ms=batch.next_due_ms, paused=batch.paused)
                 self.slots.claimed(hungry=filled and not batch.paused)
+                for task, parked in batch.parked.items():
+                    self.metrics.job_parked(self.queue_name, task, parked)
                 for claim in batch.claims:
                     self.tries.start(claim, self.run_claimed)
                     claimed += 1
-            elif free <= 0 and self.marker.due(now_ms):
-                await self.marker.hand_back()  # full when the awaited time came: another worker takes it
+            elif free <= 0:
+                if local.owed:
+                    await self.executor.put_back_owed()  # no claim soon here: the fleet's other workers take them
+                if self.marker.due(now_ms):
+                    await self.marker.hand_back()  # full when the awaited time came: another worker takes it
         else:
+            await self.executor.put_back_owed()  # stopping: the jobs its freed slots owe go back to the fleet too
             await self.marker.hand_back()  # stopping: what this worker waited for goes back to the fleet
         self.state.running = len(self.tries)
         await self.tries.check_aborts_if_due(self.pool, self.queue_name)
@@ -317,6 +326,7 @@ class JobqWorker(Worker):
             await self.executor.services.resources.close()
         if not self._redis_open:
             return
+        await self.executor.put_back_owed()  # the last tries' freed slots: their waiting jobs go to the fleet
         with contextlib.suppress(RedisError, OSError):
             await self.heartbeat.remove()
         if self.owns_pool:

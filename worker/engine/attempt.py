@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from worker.engine.limiter import DistributedLimiter, Gate, NoFreeSlot
+from worker.engine.local_slots import LocalSlots
 from worker.errors import JobTimeout
 from worker.taskdef.context import JobContext
 from worker.taskdef.registry import TaskDef, TaskRegistry
@@ -29,7 +30,8 @@ class AttemptRunner:
     def __init__(self, registry: TaskRegistry, limiter: DistributedLimiter, *, cancel_grace_s: float = 1.0) -> None:
         self._limiter = limiter
         self._cancel_grace_s = cancel_grace_s
-        self._local = {t.name: asyncio.Semaphore(t.concurrency) for t in registry if t.concurrency}
+        #: The tasks' per-worker concurrency slots, which the lane's claims also read (see worker.engine.local_slots).
+        self.local = LocalSlots(registry)
         self.abandoned: set[asyncio.Future[Any]] = set()
 
     async def take_slots(
@@ -38,15 +40,13 @@ class AttemptRunner:
         """Take the task's concurrency slots (per worker, then fleet-wide), then its rate limit's admission, for one
         try, or raise :class:`NoFreeSlot` holding none; closing the stack gives the slots back."""
         stack = contextlib.AsyncExitStack()
-        slots = self._local.get(task_def.name)
-        if slots is not None:
-            if slots.locked():
+        if self.local.limits(task_def.name):
+            if not self.local.try_take(task_def.name):
                 raise NoFreeSlot(
                     f"task {task_def.name!r} already runs {task_def.concurrency} jobs in this worker",
                     Gate.local(task_def.name),
                 )
-            await slots.acquire()
-            stack.push_async_callback(self._give_back_local, slots, task_def.name, queue)
+            stack.callback(self.local.give_back, task_def.name)  # the lane's next claim puts a waiting job back
         try:
             if task_def.limit is not None:
                 await stack.enter_async_context(self._limiter.slot(task_def.limit, payload, holder, queue))
@@ -57,16 +57,18 @@ class AttemptRunner:
             raise
         return stack
 
-    async def _give_back_local(self, slots: asyncio.Semaphore, task: str, queue: str) -> None:
-        slots.release()
-        await self._limiter.unpark(queue, Gate.local(task))  # one job waiting for this task's slots comes back
+    def parked(self, gate: Gate) -> None:
+        """A job was parked on ``gate``: if a per-worker slot freed while it was parked (and so woke nobody), the
+        lane's next claim puts one waiting job back. (A fleet limit's park script checks its slots itself.)"""
+        if gate.task is not None and self.local.limits(gate.task) and self.local.free()[gate.task] > 0:
+            self.local.owe(gate.task)
 
-    async def parked(self, gate: Gate, queue: str) -> None:
-        """A job was parked on ``gate``: if a per-worker slot freed while it was parked (and so woke nobody), put
-        one waiting job back. (A fleet limit's park script checks its slots itself.)"""
-        slots = None if gate.task is None else self._local.get(gate.task)
-        if slots is not None and not slots.locked():
-            await self._limiter.unpark(queue, gate)
+    async def put_back_owed(self, queue: str) -> None:
+        """Put back now the waiting jobs the lane's freed slots owe (a lane that will not claim soon: full, or
+        stopping), so other workers can run them."""
+        for task, n in self.local.take_owed().items():
+            for _ in range(n):
+                await self._limiter.unpark(queue, Gate.local(task))
 
     async def run(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
         """Run one try under the task's timeout (its slots taken already: :meth:`take_slots`)."""

@@ -20,6 +20,7 @@ from typing import Any
 from worker.engine.attempt import AttemptRunner
 from worker.engine.finish import LeaseLost, TryRecorder
 from worker.engine.limiter import NoFreeSlot
+from worker.engine.local_slots import LocalSlots
 from worker.engine.middleware import MiddlewareChain
 from worker.engine.outcomes import TryEnds
 from worker.engine.services import WorkerServices
@@ -73,6 +74,15 @@ class JobExecutor:
     def middleware(self) -> MiddlewareChain:
         """The hooks around each try (metrics, try logs and Sentry among them: see build_worker)."""
         return self._ends.middleware
+
+    @property
+    def local_slots(self) -> LocalSlots:
+        """The tasks' per-worker concurrency slots, which the lane's claims read (see worker.engine.local_slots)."""
+        return self._attempts.local
+
+    async def put_back_owed(self) -> None:
+        """Put back the waiting jobs the freed per-worker slots owe, now (see AttemptRunner.put_back_owed)."""
+        await self._attempts.put_back_owed(self._config.queue_name)
 
     @property
     def abandoned(self) -> set[asyncio.Future[Any]]:
@@ -174,7 +184,7 @@ class JobExecutor:
                 if exc.retry_after_ms is not None and task_def.rate_limit is not None:
                     self.metrics.job_rate_limited(task_def.name, task_def.rate_limit.name)
             waited = await asyncio.shield(ends.wait(try_, job, exc))
-            await self._attempts.parked(exc.gate, queue)
+            self._attempts.parked(exc.gate)
             return waited
         except asyncio.CancelledError:
             ends.middleware.before_try(job)

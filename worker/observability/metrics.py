@@ -296,9 +296,9 @@ class Metrics:
         duration = self._duration.tally(queue, task, outcome.value)
         return tuple(counts), duration
 
-    def job_parked(self, queue: str, task: str) -> None:
-        """A job of this worker's found its concurrency limit full and was parked (no try started)."""
-        self._parked.tally(queue, task).total += 1
+    def job_parked(self, queue: str, task: str, jobs: int = 1) -> None:
+        """``jobs`` jobs of this worker's found their concurrency limit full and were parked (no try started)."""
+        self._parked.tally(queue, task).total += jobs
 
     def job_rate_limited(self, task: str, limit: str) -> None:
         """A job of this worker's was over its rate limit ``limit`` and was parked until its turn (no try)."""

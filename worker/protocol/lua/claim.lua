@@ -24,6 +24,12 @@
     ARGV[10]  marker_key      the queue's marker (jobq:marker:<queue>, see includes/marker.lua)
     ARGV[11]  waiting_prefix  what a gate's name is appended to for its waiting set (jobq:waiting:<queue>:)
     ARGV[12]  recheck_ms      how long a gate whose re-check came waits for its next one (ms)
+    ARGV[13]  caps            optional: the free slots of the tasks with a per-worker concurrency in this
+                              worker, as one JSON object (task -> free slots); '' for none. The claim takes
+                              no more jobs of such a task than that, and parks the others it finds on the
+                              task's gate (see includes/waiting.lua), counting them in `wanted`
+    ARGV[14]  owed            optional: JSON object (gate -> n): put back n jobs waiting on each of these
+                              gates first (a per-worker slot of theirs freed since the last claim); ''
 
   Keys built here: the ids are found by this script in the queue, and the gates in the gate index, so
   their keys cannot be passed in KEYS without a round trip before every claim; each is one of the
@@ -32,7 +38,7 @@
 
   Output:
     {{id, token, score, envelope, tries started, failures, abort flag, problem, ...}, next score or '',
-     paused (1 or 0)}
+     paused (1 or 0), {task, jobs parked, ...}}
     The envelope is '' when the job key is gone, and its size (a number) when it is over max_bytes: it
     is not sent. The problem is '' or says which of the job's keys holds what jobq never writes (the
     job is then dead-lettered, not run). The next score is the earliest future one when the script saw
@@ -43,6 +49,10 @@
   The marker: a claim that took all it wanted while more due jobs wait arms it for now (one more idle
   worker wakes and takes them); one that saw the next deferred job arms it for that job's time, unless
   a worker waits for that time already. So a queue wakes as many workers as it has work for.
+
+  A job of a capped task (ARGV[13]) is told by its envelope's "f" field, read only when the envelope's text
+  holds a capped task's name; one the claim cannot read is claimed as any other (the worker then finds its
+  slot full, if it is, and parks it with park.lua).
 
   Safe to send twice (redis-py sends it again when the reply is lost): the leases already holding one
   of this call's tokens are answered again, as they are, without counting another start.
@@ -56,6 +66,8 @@ local prefixes = cjson.decode(ARGV[9])
 local marker_key, waiting_prefix, recheck_ms = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local gates_key = KEYS[3]
 local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack(prefixes)
+local caps = (ARGV[13] or '') ~= '' and cjson.decode(ARGV[13]) or nil
+local owed = (ARGV[14] or '') ~= '' and cjson.decode(ARGV[14]) or {}
 
 --- @include "mget"
 --- @include "records"
@@ -63,12 +75,41 @@ local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack
 --- @include "waiting"
 --- @include "priority"
 
+-- The task of a job whose envelope names one of the capped tasks (nil for any other, or one not readable).
+local function capped_task(envelope)
+  if not envelope or #envelope > max_bytes then return nil end
+  local named = false
+  for task in pairs(caps) do
+    if string.find(envelope, task, 1, true) then
+      named = true
+      break
+    end
+  end
+  if not named then return nil end
+  local ok, outer = pcall(cjson.decode, envelope)
+  if not ok or type(outer) ~= 'table' then return nil end
+  local body = outer.d
+  if type(body) == 'string' then  -- a signed envelope: its body is JSON text (not verified here, only read)
+    ok, body = pcall(cjson.decode, body)
+    if not ok then return nil end
+  end
+  if type(body) ~= 'table' or type(body.f) ~= 'string' or caps[body.f] == nil then return nil end
+  return body.f
+end
+
+-- Slots freed since the last claim put one waiting job back each (before the pause is read: they wait
+-- unparked in a paused queue as any job does).
+local unparked = 0
+for gate, n in pairs(owed) do
+  unparked = unparked + unpark(queue_key, gates_key, waiting_prefix .. gate, gate, n, false)
+end
+
 -- Gates whose re-check came put one waiting job each back (a few per call, in one range); the first gate
 -- not yet due is when to look again, unless a job is due earlier. A paused queue's gate index starts with
 -- the pause (see pause.lua): nothing is claimed.
 local gate_next = ''
 local gates = redis.call('ZRANGE', gates_key, 0, 7, 'WITHSCORES')
-if gates[1] == PAUSED_GATE then return { {}, '', 1 } end
+if gates[1] == PAUSED_GATE then return { {}, '', 1, {} } end
 for i = 1, #gates, 2 do
   if tonumber(gates[i + 1]) > now then
     if gate_next == '' or tonumber(gates[i + 1]) < tonumber(gate_next) then gate_next = gates[i + 1] end
@@ -89,6 +130,7 @@ end
 if gate_next == '' and #gates == 16 then gate_next = now_arg end  -- more gates may be due: look again soon
 
 local ids, scores, envelopes, aborts, mine = {}, {}, {}, {}, {}
+local parked = {}  -- {id, score, task} of the jobs whose task has no free slot here, parked after the scan
 local next_score, more, ended = '', false, false
 -- Due jobs held by running tries stay at the front of the queue: look at windows of twice the
 -- wanted number until enough are free. Each window is one range (due and future entries alike: the
@@ -119,25 +161,60 @@ while #ids < wanted and offset < scan do
       ours = number ~= nil and number >= first and number < first + wanted
     end
     if not lease or ours then
-      if #ids >= wanted then
+      if #ids + #parked >= wanted then
         more = true  -- a due job this call leaves to another worker
         break
       end
-      local c = #ids + 1
-      ids[c] = entries[2 * n - 1]
-      scores[c] = entries[2 * n]
-      envelopes[c] = found[3 * n - 1] or false
-      aborts[c] = found[3 * n] and 1 or 0
-      mine[c] = ours and lease
+      -- A job this call leased already (its first send's reply was lost) is answered again, and counted.
+      local task = caps and capped_task(found[3 * n - 1]) or nil
+      if task and not ours and caps[task] <= 0 then
+        parked[#parked + 1] = { entries[2 * n - 1], entries[2 * n], task }
+      else
+        if task then caps[task] = caps[task] - 1 end
+        local c = #ids + 1
+        ids[c] = entries[2 * n - 1]
+        scores[c] = entries[2 * n]
+        envelopes[c] = found[3 * n - 1] or false
+        aborts[c] = found[3 * n] and 1 or 0
+        mine[c] = ours and lease
+      end
     end
   end
   if more or ended or #entries < 2 * window then break end
-  if #ids >= wanted then
+  if #ids + #parked >= wanted then
     more = true  -- the window ended with the jobs taken: more may follow it
     break
   end
   offset = offset + window
 end
+-- The jobs parked for want of a slot: two writes for all of them (the queue, the waiting sets) and one per
+-- gate in the index, re-checked at the regular time at the latest. No lease, no start counted.
+local parked_tasks = {}
+if #parked > 0 then
+  local recheck_at = score_text(now + recheck_ms)
+  local in_queue, waiting = {}, {}
+  for _, job in ipairs(parked) do
+    local id, score, task = job[1], tonumber(job[2]), job[3]
+    in_queue[#in_queue + 1] = score_text(WAITING_BASE + score)
+    in_queue[#in_queue + 1] = id
+    if not waiting[task] then
+      waiting[task] = {}
+      parked_tasks[#parked_tasks + 1] = task
+    end
+    local w = waiting[task]
+    w[#w + 1] = score_text(score)
+    w[#w + 1] = id
+  end
+  zadd_all(queue_key, { 'XX' }, in_queue)
+  for i, task in ipairs(parked_tasks) do
+    zadd_all(waiting_prefix .. local_gate(task), {}, waiting[task])
+    redis.call('ZADD', gates_key, 'LT', recheck_at, local_gate(task))
+    parked_tasks[i] = { task, math.floor(#waiting[task] / 2) }
+  end
+  if gate_next == '' or tonumber(recheck_at) < tonumber(gate_next) then gate_next = recheck_at end
+end
+if unparked > 0 and #ids + #parked >= wanted then more = true end  -- jobs put back that this call left
+
 if gate_next ~= '' and (next_score == '' or tonumber(gate_next) < tonumber(next_score)) then
   next_score = gate_next
 end
@@ -195,4 +272,9 @@ for c, id in ipairs(ids) do
   claimed[n + 7] = aborts[c]
   claimed[n + 8] = problem
 end
-return {claimed, next_score, 0}
+local parked_counts = {}
+for _, pair in ipairs(parked_tasks) do
+  parked_counts[#parked_counts + 1] = pair[1]
+  parked_counts[#parked_counts + 1] = pair[2]
+end
+return {claimed, next_score, 0, parked_counts}

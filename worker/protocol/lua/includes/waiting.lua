@@ -38,13 +38,18 @@ end
 -- Put back up to `count` jobs waiting on `gate` at their due times; returns how many went back. A job no
 -- longer parked in the queue (aborted, deleted) is dropped from the waiting set. The gate leaves the
 -- index when no job waits on it, else is re-checked at `recheck_at` (false: its time is left as it is).
+-- Two commands per round of up to 1,000 jobs: one pop, and one write of all the popped jobs.
 local function unpark(queue_key, gates_key, waiting_key, gate, count, recheck_at)
   local moved = 0
   while moved < count do
-    local popped = redis.call('ZPOPMIN', waiting_key)
+    local popped = redis.call('ZPOPMIN', waiting_key, math.min(count - moved, 1000))  -- unpack()'s bound
     if #popped == 0 then break end
+    local back = {}
+    for i = 1, #popped, 2 do
+      back[i], back[i + 1] = popped[i + 1], popped[i]
+    end
     -- LT: only a parked score (above every due time) is lowered; XX: a job gone from the queue stays gone.
-    moved = moved + redis.call('ZADD', queue_key, 'XX', 'LT', 'CH', popped[2], popped[1])
+    moved = moved + redis.call('ZADD', queue_key, 'XX', 'LT', 'CH', unpack(back))
   end
   if redis.call('EXISTS', waiting_key) == 0 then
     redis.call('ZREM', gates_key, gate)
@@ -52,4 +57,20 @@ local function unpark(queue_key, gates_key, waiting_key, gate, count, recheck_at
     redis.call('ZADD', gates_key, recheck_at, gate)
   end
   return moved
+end
+
+-- ZADD to `key` the flat list of score, member pairs `items`, after the flags (a table), 1,000 pairs per
+-- command (unpack()'s bound).
+local function zadd_all(key, flags, items)
+  for first = 1, #items, 2000 do
+    local args = {}
+    for _, flag in ipairs(flags) do args[#args + 1] = flag end
+    for i = first, math.min(first + 1999, #items) do args[#args + 1] = items[i] end
+    redis.call('ZADD', key, unpack(args))
+  end
+end
+
+-- The gate of a task's per-worker concurrency (worker/protocol/waiting.py's local_gate).
+local function local_gate(task)
+  return 'task:' .. task
 end
