@@ -69,6 +69,8 @@ CLAIM_ARGS = [
 ENV_T = json.dumps({"v": 1, "d": {"f": "t", "a": [], "k": {}}})
 ENV_T_SIGNED = json.dumps({"v": 1, "d": json.dumps({"f": "t", "a": [], "k": {}}), "sig": "unchecked"})
 ENV_U = json.dumps({"v": 1, "d": {"f": "u", "t": None}})
+ENV_R = json.dumps({"v": 1, "d": {"f": "r", "a": [], "k": {}}})
+RATES_R = json.dumps({"r": ["api", 1000, 1, "all"]})  # task r: RateLimit("api", per_s=1), its one key
 
 
 def _dedup_keys(record: str) -> list[str]:
@@ -189,7 +191,7 @@ CASES = [
         "a-due-job-is-leased-and-started",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "env", 1, 0, 0, ""], "2000", 0, []],
+        [["j1", "w:run-1", "5", "env", 1, 0, 0, ""], "2000", 0, [], []],
         before={"q": Z({"j1": 5, "later": 2000}), "arq:job:j1": "env", "arq:job:later": "e"},
         after={
             "arq:in-progress:j1": "w:run-1",
@@ -203,7 +205,7 @@ CASES = [
         "a-deferred-job-a-worker-waits-for-arms-no-marker",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "2000", 0, []],
+        [[], "2000", 0, [], []],
         before={"q": Z({"later": 2000}), "jobq:marker:q:timer": "1500"},
         after={"jobq:marker:q": None},
     ),
@@ -212,7 +214,7 @@ CASES = [
         "a-timer-past-its-time-is-not-a-wait",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "2000", 0, []],
+        [[], "2000", 0, [], []],
         before={"q": Z({"later": 2000}), "jobq:marker:q:timer": "900"},
         after={"jobq:marker:q": Z({"m": 2000})},
     ),
@@ -221,7 +223,7 @@ CASES = [
         "a-full-claim-leaving-due-jobs-wakes-another-worker",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 1, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0, []],
+        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0, [], []],
         before={"q": Z({"j1": 5, "j2": 6}), "arq:job:j1": "e1", "arq:job:j2": "e2"},
         after={"arq:in-progress:j2": None, "jobq:marker:q": Z({"m": 1000})},
     ),
@@ -230,7 +232,7 @@ CASES = [
         "a-full-claim-that-took-the-last-due-job-wakes-nobody",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 1, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0, []],
+        [["j1", "w:run-1", "5", "e1", 1, 0, 0, ""], "", 0, [], []],
         before={"q": Z({"j1": 5, "j2": 6}), "arq:job:j1": "e1", "arq:in-progress:j2": "other:1"},
         after={"jobq:marker:q": None},
     ),
@@ -239,7 +241,7 @@ CASES = [
         "a-leased-job-is-skipped-and-a-restart-counts-failures",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j2", "w:run-1", "6", "env", 3, 1, 1, ""], "", 0, []],
+        [["j2", "w:run-1", "6", "env", 3, 1, 1, ""], "", 0, [], []],
         before={
             "q": Z({"j1": 5, "j2": 6}),
             "arq:in-progress:j1": "other:1",
@@ -255,7 +257,13 @@ CASES = [
         "a-corrupt-tries-counter-is-named",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["j1", "w:run-1", "5", "env", 1, 0, 0, 'arq:retry:j1 holds "abc", not a count of started tries'], "", 0, []],
+        [
+            ["j1", "w:run-1", "5", "env", 1, 0, 0, 'arq:retry:j1 holds "abc", not a count of started tries'],
+            "",
+            0,
+            [],
+            [],
+        ],
         before={"q": Z({"j1": 5}), "arq:job:j1": "env", "arq:retry:j1": "abc"},
     ),
     # renew_leases
@@ -407,7 +415,7 @@ CASES = [
         "a-paused-queue-claims-nothing",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "", 1, []],
+        [[], "", 1, [], []],
         before={"q": Z({"j1": 5}), "arq:job:j1": "env", "jobq:paused:q": "{}", "jobq:gates:q": Z({"paused": 0})},
         after={"q": Z({"j1": 5}), "arq:in-progress:j1": None, "arq:retry:j1": None},
     ),
@@ -416,7 +424,7 @@ CASES = [
         "parked-jobs-are-not-claimed-nor-a-next-due-time",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [[], "3000", 0, []],
+        [[], "3000", 0, [], []],
         before={
             "q": Z({"a": 4503599627370501}),
             "arq:job:a": "env",
@@ -430,7 +438,7 @@ CASES = [
         "a-gate-whose-recheck-came-puts-one-job-back-and-it-is-claimed",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [1000, 5, 100, 30000, "w:run-", 1, 88400, 1000, CLAIM_KEY_PREFIXES, "jobq:marker:q", "jobq:waiting:q:", 5000],
-        [["a", "w:run-1", "5", "env", 1, 0, 0, ""], "6000", 0, []],
+        [["a", "w:run-1", "5", "env", 1, 0, 0, ""], "6000", 0, [], []],
         before={
             "q": Z({"a": 4503599627370501, "b": 4503599627370502}),
             "arq:job:a": "env",
@@ -450,7 +458,13 @@ CASES = [
         "a-job-of-a-task-without-a-free-slot-is-parked-in-place-uncharged",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [*CLAIM_ARGS, json.dumps({"t": 1}), ""],
-        [["a", "w:run-1", "5", ENV_T, 1, 0, 0, "", "u", "w:run-2", "8", ENV_U, 1, 0, 0, ""], "6000", 0, ["t", 2]],
+        [
+            ["a", "w:run-1", "5", ENV_T, 1, 0, 0, "", "u", "w:run-2", "8", ENV_U, 1, 0, 0, ""],
+            "6000",
+            0,
+            ["t", 2, 0],
+            [],
+        ],
         before={
             "q": Z({"a": 5, "b": 6, "c": 7, "u": 8}),
             "arq:job:a": ENV_T,
@@ -474,7 +488,7 @@ CASES = [
         "an-envelope-the-claim-cannot-read-is-claimed-for-the-worker-to-check",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [*CLAIM_ARGS, json.dumps({"t": 0}), ""],
-        [["a", "w:run-1", "5", '{"v":1,"d":"t', 1, 0, 0, ""], "", 0, []],
+        [["a", "w:run-1", "5", '{"v":1,"d":"t', 1, 0, 0, ""], "", 0, [], []],
         before={"q": Z({"a": 5}), "arq:job:a": '{"v":1,"d":"t'},
         after={"arq:in-progress:a": "w:run-1", "jobq:waiting:q:task:t": None},
     ),
@@ -483,7 +497,7 @@ CASES = [
         "a-freed-slot-puts-its-waiting-job-back-and-the-claim-takes-it",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [*CLAIM_ARGS, json.dumps({"t": 1}), json.dumps({"task:t": 1})],
-        [["a", "w:run-1", "5", ENV_T, 1, 0, 0, ""], "", 0, []],
+        [["a", "w:run-1", "5", ENV_T, 1, 0, 0, ""], "", 0, [], []],
         before={
             "q": Z({"a": 4503599627370501}),
             "arq:job:a": ENV_T,
@@ -503,7 +517,7 @@ CASES = [
         "a-job-put-back-that-the-claim-leaves-wakes-another-worker",
         ["q", "jobq:paused:q", "jobq:gates:q"],
         [*CLAIM_ARGS[:1], 0, *CLAIM_ARGS[2:], "", json.dumps({"task:t": 2})],
-        [[], "9000", 0, []],
+        [[], "9000", 0, [], []],
         before={
             "q": Z({"a": 4503599627370501, "b": 4503599627370502, "c": 4503599627370503}),
             "jobq:waiting:q:task:t": Z({"a": 5, "b": 6, "c": 7}),
@@ -514,6 +528,61 @@ CASES = [
             "jobq:waiting:q:task:t": Z({"c": 7}),
             "jobq:gates:q": Z({"task:t": 9000}),
             "jobq:marker:q": Z({"m": 1000}),
+        },
+    ),
+    # claim with fixed-key rate limits (ARGV 15: task -> [name, interval ms, burst, key]; 16: [hold ms, room])
+    Case(
+        "claim",
+        "a-start-within-the-rate-is-admitted-and-one-over-it-parked-in-place",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS, "", "", RATES_R, json.dumps([0, 0]), "jobq:rate:"],
+        [["a", "w:run-1", "5", ENV_R, 1, 0, 0, ""], "2000", 0, ["r", 0, 1], ["a", 0]],
+        before={"q": Z({"a": 5, "b": 6}), "arq:job:a": ENV_R, "arq:job:b": ENV_R},
+        after={
+            "q": Z({"a": 5, "b": 4503599627370502}),
+            "arq:in-progress:b": None,
+            "arq:retry:b": None,
+            "jobq:waiting:q:rate:api:all": Z({"b": 6}),
+            "jobq:gates:q": Z({"rate:api:all": 2000}),  # re-checked when the key admits its next start
+            "jobq:marker:q": Z({"m": 2000}),
+        },
+    ),
+    Case(
+        "claim",
+        "a-turn-within-the-hold-is-reserved-and-handed-over-with-its-wait",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS, "", "", RATES_R, json.dumps([1500, 1]), "jobq:rate:"],
+        [
+            ["a", "w:run-1", "5", ENV_R, 1, 0, 0, "", "b", "w:run-2", "6", ENV_R, 1, 0, 0, ""],
+            "3000",
+            0,
+            ["r", 0, 1],
+            ["a", 0, "b", 1000],
+        ],
+        before={"q": Z({"a": 5, "b": 6, "c": 7}), "arq:job:a": ENV_R, "arq:job:b": ENV_R, "arq:job:c": ENV_R},
+        after={
+            "q": Z({"a": 5, "b": 6, "c": 4503599627370503}),  # the worker's one hold went to b
+            "jobq:waiting:q:rate:api:all": Z({"c": 7}),
+            "jobq:gates:q": Z({"rate:api:all": 3000}),
+        },
+    ),
+    Case(
+        "claim",
+        "a-rate-gate-whose-recheck-came-puts-back-what-its-key-admits",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS, "", "", RATES_R, json.dumps([0, 0]), "jobq:rate:"],
+        [["a", "w:run-1", "5", ENV_R, 1, 0, 0, ""], "2000", 0, [], ["a", 0]],
+        before={
+            "q": Z({"a": 4503599627370501, "b": 4503599627370502}),
+            "arq:job:a": ENV_R,
+            "arq:job:b": ENV_R,
+            "jobq:waiting:q:rate:api:all": Z({"a": 5, "b": 6}),
+            "jobq:gates:q": Z({"rate:api:all": 900}),
+        },
+        after={
+            "q": Z({"a": 5, "b": 4503599627370502}),
+            "jobq:waiting:q:rate:api:all": Z({"b": 6}),
+            "jobq:gates:q": Z({"rate:api:all": 2000}),
         },
     ),
     # park: queue, in-progress, retry, gates, waiting[, limit]

@@ -206,18 +206,17 @@ class JobqWorker(Worker):
         if not self.stopping.requested:
             if self.scheduler is not None:
                 await self.scheduler.enqueue_due()
-            local = self.executor.local_slots  # a slot freed owes a waiting job back: this claim puts it back
-            if local.any:
+            local, limits = self.executor.local_slots, self.executor.claim_limits  # what the claim holds back
+            if limits.any:
                 await asyncio.sleep(0)  # the tries started last round take their slots first: the claim reads them
             free = self.slots.free()
             now_ms = self.pacing.now_ms()
             if free > 0 and (not when_needed or local.owed or self.slots.must_check() or self.pacing.needed(now_ms)):
-                batch = await self.leases.claim_batch(now_ms, free, self._scan, local)
-                filled = len(batch.claims) + sum(batch.parked.values()) >= free
+                batch = await self.leases.claim_batch(now_ms, free, self._scan, limits)
+                filled = len(batch.claims) + sum(sum(counts) for counts in batch.parked.values()) >= free
                 self.pacing.claimed(filled=filled, next_due_ms=batch.next_due_ms, paused=batch.paused)
                 self.slots.claimed(hungry=filled and not batch.paused)
-                for task, parked in batch.parked.items():
-                    self.metrics.job_parked(self.queue_name, task, parked)
+                self.executor.count_held_back(batch.parked)
                 for claim in batch.claims:
                     self.tries.start(claim, self.run_claimed)
                     claimed += 1

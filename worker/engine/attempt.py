@@ -15,6 +15,7 @@ import contextlib
 import logging
 from typing import Any
 
+from worker.engine.claim_limits import ClaimLimits
 from worker.engine.limiter import DistributedLimiter, Gate, NoFreeSlot
 from worker.engine.local_slots import LocalSlots
 from worker.errors import JobTimeout
@@ -32,13 +33,17 @@ class AttemptRunner:
         self._cancel_grace_s = cancel_grace_s
         #: The tasks' per-worker concurrency slots, which the lane's claims also read (see worker.engine.local_slots).
         self.local = LocalSlots(registry)
+        #: What the lane's claims hold back for this runner (see worker.engine.claim_limits).
+        self.claim_limits = ClaimLimits(registry, self.local, limiter)
         self.abandoned: set[asyncio.Future[Any]] = set()
 
     async def take_slots(
-        self, task_def: TaskDef[Any, Any], payload: Any, holder: str, queue: str
+        self, task_def: TaskDef[Any, Any], payload: Any, holder: str, queue: str, rate_wait_ms: int | None = None
     ) -> contextlib.AsyncExitStack:
         """Take the task's concurrency slots (per worker, then fleet-wide), then its rate limit's admission, for one
-        try, or raise :class:`NoFreeSlot` holding none; closing the stack gives the slots back."""
+        try, or raise :class:`NoFreeSlot` holding none; closing the stack gives the slots back.
+
+        ``rate_wait_ms``: the claim admitted the start under the rate limit already, for this wait (ms)."""
         stack = contextlib.AsyncExitStack()
         if self.local.limits(task_def.name):
             if not self.local.try_take(task_def.name):
@@ -51,7 +56,10 @@ class AttemptRunner:
             if task_def.limit is not None:
                 await stack.enter_async_context(self._limiter.slot(task_def.limit, payload, holder, queue))
             if task_def.rate_limit is not None:  # last: a start over the rate gives its concurrency slots back
-                await self._limiter.admit(task_def.rate_limit, payload, queue)
+                if rate_wait_ms is None:
+                    await self._limiter.admit(task_def.rate_limit, payload, queue)
+                elif rate_wait_ms > 0:
+                    await self._limiter.hold(rate_wait_ms)  # a turn the claim reserved
         except BaseException:
             await stack.aclose()
             raise

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from worker.engine.attempt import AttemptRunner
+from worker.engine.claim_limits import ClaimLimits
 from worker.engine.finish import LeaseLost, TryRecorder
 from worker.engine.limiter import NoFreeSlot
 from worker.engine.local_slots import LocalSlots
@@ -76,9 +77,24 @@ class JobExecutor:
         return self._ends.middleware
 
     @property
+    def claim_limits(self) -> ClaimLimits:
+        """What the lane's claims hold back (see worker.engine.claim_limits)."""
+        return self._attempts.claim_limits
+
+    @property
     def local_slots(self) -> LocalSlots:
         """The tasks' per-worker concurrency slots, which the lane's claims read (see worker.engine.local_slots)."""
         return self._attempts.local
+
+    def count_held_back(self, parked: dict[str, tuple[int, int]]) -> None:
+        """Count the jobs a claim parked in place, by task: (for want of a per-worker slot, over the rate)."""
+        if self.metrics is None:
+            return
+        for task, (for_slot, over_rate) in parked.items():
+            self.metrics.job_parked(self._config.queue_name, task, for_slot + over_rate)
+            rate = self._registry.get(task).rate_limit if over_rate and task in self._registry else None
+            if rate is not None:
+                self.metrics.job_rate_limited(task, rate.name, over_rate)
 
     async def put_back_owed(self) -> None:
         """Put back the waiting jobs the freed per-worker slots owe, now (see AttemptRunner.put_back_owed)."""
@@ -176,7 +192,9 @@ class JobExecutor:
         queue = self._config.queue_name
         try:
             payload = task_def.payload_from_call(job.args, kwargs)
-            slots = await self._attempts.take_slots(task_def, payload, f"{job.keys.job_id}:{job.try_number}", queue)
+            slots = await self._attempts.take_slots(
+                task_def, payload, f"{job.keys.job_id}:{job.try_number}", queue, try_.claim.rate_wait_ms
+            )
         except NoFreeSlot as exc:
             try_.end()
             if self.metrics is not None:

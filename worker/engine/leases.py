@@ -22,13 +22,12 @@ from typing import Any
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 
+from worker.engine.claim_limits import ClaimLimits
 from worker.engine.finish import RETRY_COUNTER_TTL_S, StartedTry
-from worker.engine.local_slots import LocalSlots
 from worker.protocol.keys import ABORT_PREFIX, META_PREFIX, marker_key, paused_key, waiting_gates_key, waiting_prefix
 from worker.protocol.priority import QueueScore
 from worker.protocol.redis_retry import TRANSIENT
 from worker.protocol.scripts import Scripts
-from worker.protocol.waiting import local_gate
 
 logger = logging.getLogger("jobq.leases")
 
@@ -48,6 +47,9 @@ class Claim:
     token: str
     score: int  #: the job's score when claimed (its due time, in its priority's band: worker.protocol.priority)
     started: StartedTry  #: the start of the try, counted by the claim itself
+    #: The claim admitted the start under the task's rate limit: it may start after this wait (ms); ``None``: the
+    #: claim did not check the rate (the worker does).
+    rate_wait_ms: int | None = None
 
     @property
     def due_ms(self) -> int:
@@ -63,8 +65,8 @@ class ClaimBatch:
     claims: list[Claim]
     next_due_ms: int | None
     paused: bool = False
-    #: Jobs the claim found but parked in place, by task: their task had no free per-worker slot here.
-    parked: dict[str, int] = field(default_factory=dict)
+    #: Jobs the claim found but parked in place, by task: (for want of a per-worker slot here, over the rate).
+    parked: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class Leases:
@@ -105,43 +107,44 @@ class Leases:
         """Claim up to ``wanted`` due jobs among the first ``scan`` due ones; they are then held."""
         return (await self.claim_batch(now_ms, wanted, scan)).claims
 
-    async def claim_batch(self, now_ms: int, wanted: int, scan: int, local: LocalSlots | None = None) -> ClaimBatch:
+    async def claim_batch(self, now_ms: int, wanted: int, scan: int, limits: ClaimLimits | None = None) -> ClaimBatch:
         """Claim and start up to ``wanted`` due jobs in one call; also say when the next deferred one is due.
 
-        ``local``: the lane's per-worker concurrency slots. The claim then takes no more jobs of a task than it
-        has free slots, parks the others it finds (:attr:`ClaimBatch.parked`; they count in ``wanted``), and
-        first puts back one waiting job for each slot freed since the last claim.
+        ``limits``: what the lane enforces itself (see :mod:`worker.engine.claim_limits`). The claim then holds
+        back the jobs over them (:attr:`ClaimBatch.parked`; they count in ``wanted``), admits starts under the
+        fixed-key rate limits (:attr:`Claim.rate_wait_ms`), and first puts back one waiting job for each
+        per-worker slot freed since the last claim.
 
         When the previous call's reply was lost, this call sends that one again instead (it answers the
         jobs the lost call leased, with their tokens, and counts no second start; the jobs it put back were
         put back, and another may be: one more job checks its slot).
         """
         args = self._unanswered
-        owed: dict[str, int] = {}
+        terms = None
         if args is None:
             first = self._next_token
             self._next_token += wanted  # reserved before the call: concurrent claims never share a number
-            caps = owed_gates = ""
-            if local is not None:
-                caps, owed = json.dumps(local.free()), local.take_owed()
-                owed_gates = json.dumps({local_gate(task): n for task, n in owed.items()})
             args = [
                 now_ms, wanted, scan, self.lease_ms, self._token_prefix, first, RETRY_COUNTER_TTL_S,
                 self._max_envelope_bytes, CLAIM_KEY_PREFIXES, self._marker, self._waiting_prefix, self._recheck_ms,
-                caps, owed_gates,
             ]  # fmt: skip
+            if limits is not None:
+                terms = limits.terms()
+                args += terms.args()
         self._unanswered = args
         try:
-            raw, raw_next, paused, raw_parked = await self._claim(self._keys, args)
+            raw, raw_next, paused, raw_parked, raw_admitted = await self._claim(self._keys, args)
         except TRANSIENT:
             raise  # perhaps run: the next claim sends the same call again
         except BaseException:
             self._unanswered = None
-            if local is not None:
-                local.restore_owed(owed)  # owed again: at worst one more waiting job comes back to check its slot
+            if limits is not None and terms is not None:
+                limits.failed(terms)  # owed again: at worst one more waiting job comes back to check its slot
             raise
         self._unanswered = None
-        parked = {raw_parked[i].decode(): int(raw_parked[i + 1]) for i in range(0, len(raw_parked), 2)}
+        counts = raw_parked
+        parked = {counts[i].decode(): (int(counts[i + 1]), int(counts[i + 2])) for i in range(0, len(counts), 3)}
+        admitted = {raw_admitted[i]: int(raw_admitted[i + 1]) for i in range(0, len(raw_admitted), 2)}
         claims = []
         for i in range(0, len(raw), 8):
             raw_id, raw_token, raw_score, envelope, started, failures, aborted, problem = raw[i : i + 8]
@@ -156,7 +159,7 @@ class Leases:
                 None if oversize else envelope or None, int(started), int(failures), bool(aborted),
                 problem.decode(errors="replace") if problem else None, oversize,
             )  # fmt: skip
-            claims.append(Claim(job_id, token, int(float(raw_score)), start))
+            claims.append(Claim(job_id, token, int(float(raw_score)), start, admitted.get(raw_id)))
             self.held[job_id] = token
         return ClaimBatch(claims, int(float(raw_next)) if raw_next else None, paused=bool(paused), parked=parked)
 

@@ -108,7 +108,7 @@ class DistributedLimiter:
         """Count one start of ``payload``'s key against ``rate``, or raise :class:`NoFreeSlot` with the time
         until the key admits one (``retry_after_ms``); an admitted start is not given back. A start that may
         come within ``rate_hold_s`` is reserved, and waited for here (the caller starts when this returns)."""
-        value = str(rate.key(payload))
+        value = rate.key_of(payload)
         gate = Gate.of_rate(rate, value)
         keys = [rate_key(rate.name, value), waiting_gates_key(queue), waiting_key(queue, gate.name)]
         args = [
@@ -117,15 +117,28 @@ class DistributedLimiter:
         ]  # fmt: skip
         admitted, wait_ms = await self._rate(keys, args)
         if admitted == RESERVED:
-            self._holding += 1
-            try:
-                await self._sleep(int(wait_ms) / 1000)
-            finally:
-                self._holding -= 1
+            await self.hold(int(wait_ms))
             return
         if not admitted:
             what = f"rate limit {rate.name!r} is used up for key {value!r}; its next start is in {int(wait_ms)} ms"
             raise NoFreeSlot(what, gate, retry_after_ms=int(wait_ms))
+
+    @property
+    def hold_ms(self) -> int:
+        """How far ahead a rate turn is reserved and waited for in this worker (``JOBQ_RATE_HOLD_S``, ms)."""
+        return self._rate_hold_ms
+
+    def hold_room(self) -> int:
+        """How many more reserved starts this worker may wait for now."""
+        return max(0, self._max_holding - self._holding) if self._rate_hold_ms else 0
+
+    async def hold(self, wait_ms: int) -> None:
+        """Wait ``wait_ms`` for a reserved rate turn (counted in :meth:`hold_room` meanwhile)."""
+        self._holding += 1
+        try:
+            await self._sleep(wait_ms / 1000)
+        finally:
+            self._holding -= 1
 
     @contextlib.asynccontextmanager
     async def slot(self, limit: Limit, payload: Any, holder: str, queue: str) -> AsyncIterator[None]:

@@ -300,9 +300,9 @@ class Metrics:
         """``jobs`` jobs of this worker's found their concurrency limit full and were parked (no try started)."""
         self._parked.tally(queue, task).total += jobs
 
-    def job_rate_limited(self, task: str, limit: str) -> None:
-        """A job of this worker's was over its rate limit ``limit`` and was parked until its turn (no try)."""
-        self._rate_limited.tally(task, limit).total += 1
+    def job_rate_limited(self, task: str, limit: str, jobs: int = 1) -> None:
+        """``jobs`` jobs of this worker's were over their rate limit ``limit`` and were parked until their turn."""
+        self._rate_limited.tally(task, limit).total += jobs
 
     def job_enqueued(self, queue: str, task: str) -> None:
         """A producer in this process created a job."""

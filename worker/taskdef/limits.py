@@ -41,14 +41,15 @@ class RateLimit:
 
     Enforced in Redis by GCRA on the server's clock: over any window of ``w`` seconds at most
     ``per_s * w + burst`` jobs of one key start. ``key`` maps a job's payload to its key, e.g.
-    ``lambda p: p.tenant`` for "20 calls a second per tenant"; ``name`` separates rate limits that share keys.
-    A job over its rate waits, parked, until its turn: the wait is not a try.
+    ``lambda p: p.tenant`` for "20 calls a second per tenant"; without it every job counts against one key,
+    ``"all"`` (and the claim itself checks the rate: see :attr:`fixed_key`). ``name`` separates rate limits that
+    share keys. A job over its rate waits, parked, until its turn: the wait is not a try.
     """
 
     name: str
     per_s: float
     burst: int = 1
-    key: Callable[[Any], str] = lambda payload: "all"
+    key: Callable[[Any], str] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or ":" in self.name:
@@ -67,11 +68,23 @@ class RateLimit:
                 f"RateLimit {self.name!r}: burst must be an integer of at least 1 (how many jobs may start at "
                 f"once), got {self.burst!r:.60}"
             )
-        if not callable(self.key):
+        if self.key is not None and not callable(self.key):
             raise TaskDefinitionError(
-                f"RateLimit {self.name!r}: key must be a function of the payload returning its key, "
-                f"got {self.key!r:.60}"
+                f"RateLimit {self.name!r}: key must be a function of the payload returning its key (or none: "
+                f"one key for every job), got {self.key!r:.60}"
             )
+
+    @property
+    def fixed_key(self) -> str | None:
+        """The one key every job counts against when no ``key`` function is given (``"all"``), else ``None``.
+
+        With a fixed key the claim script checks the rate itself, before any lease or try is counted: a job
+        over the rate stays parked, uncharged, and a backlog is admitted a batch at a time."""
+        return "all" if self.key is None else None
+
+    def key_of(self, payload: Any) -> str:
+        """The key ``payload`` counts against."""
+        return "all" if self.key is None else str(self.key(payload))
 
     @property
     def interval_ms(self) -> float:

@@ -30,6 +30,14 @@
                               task's gate (see includes/waiting.lua), counting them in `wanted`
     ARGV[14]  owed            optional: JSON object (gate -> n): put back n jobs waiting on each of these
                               gates first (a per-worker slot of theirs freed since the last claim); ''
+    ARGV[15]  rates           optional: JSON object (task -> [name, interval_ms, burst, key]) of the tasks
+                              whose RateLimit has one fixed key; '' for none. The claim checks their rate
+                              itself (GCRA, see includes/gcra.lua): a job over it is parked in place on the
+                              gate rate:<name>:<key>, uncharged
+    ARGV[16]  hold            optional: JSON [hold_ms, room]: a job whose turn comes within hold_ms is
+                              reserved and handed over with its wait (the worker holds it), at most room
+                              of them; '' for none
+    ARGV[17]  rate_prefix     optional: what <name>:<key> is appended to for a rate limit's state (jobq:rate:)
 
   Keys built here: the ids are found by this script in the queue, and the gates in the gate index, so
   their keys cannot be passed in KEYS without a round trip before every claim; each is one of the
@@ -38,7 +46,8 @@
 
   Output:
     {{id, token, score, envelope, tries started, failures, abort flag, problem, ...}, next score or '',
-     paused (1 or 0), {task, jobs parked, ...}}
+     paused (1 or 0), {task, jobs parked for a slot, jobs parked over the rate, ...},
+     {id, wait (ms) of a start the claim admitted under its rate limit (0: now), ...}}
     The envelope is '' when the job key is gone, and its size (a number) when it is over max_bytes: it
     is not sent. The problem is '' or says which of the job's keys holds what jobq never writes (the
     job is then dead-lettered, not run). The next score is the earliest future one when the script saw
@@ -50,9 +59,10 @@
   worker wakes and takes them); one that saw the next deferred job arms it for that job's time, unless
   a worker waits for that time already. So a queue wakes as many workers as it has work for.
 
-  A job of a capped task (ARGV[13]) is told by its envelope's "f" field, read only when the envelope's text
-  holds a capped task's name; one the claim cannot read is claimed as any other (the worker then finds its
-  slot full, if it is, and parks it with park.lua).
+  A job of a capped or rated task (ARGV[13], ARGV[15]) is told by its envelope's "f" field, read only when
+  the envelope's text holds such a task's name; one the claim cannot read is claimed as any other (the
+  worker then finds its slot full or its rate used up, if it is, and parks it with park.lua). A rate gate
+  whose re-check came puts back as many jobs as its key admits now or could reserve for this call.
 
   Safe to send twice (redis-py sends it again when the reply is lost): the leases already holding one
   of this call's tokens are answered again, as they are, without counting another start.
@@ -66,35 +76,39 @@ local prefixes = cjson.decode(ARGV[9])
 local marker_key, waiting_prefix, recheck_ms = ARGV[10], ARGV[11], tonumber(ARGV[12])
 local gates_key = KEYS[3]
 local lease_prefix, job_prefix, retry_prefix, meta_prefix, abort_prefix = unpack(prefixes)
-local caps = (ARGV[13] or '') ~= '' and cjson.decode(ARGV[13]) or nil
+local caps = (ARGV[13] or '') ~= '' and cjson.decode(ARGV[13]) or {}
 local owed = (ARGV[14] or '') ~= '' and cjson.decode(ARGV[14]) or {}
+local rates = (ARGV[15] or '') ~= '' and cjson.decode(ARGV[15]) or {}
+local hold = (ARGV[16] or '') ~= '' and cjson.decode(ARGV[16]) or { 0, 0 }
+local rate_prefix = ARGV[17] or ''
+local hold_us, room = hold[1] * 1000, hold[2]
 
 --- @include "mget"
 --- @include "records"
 --- @include "marker"
 --- @include "waiting"
 --- @include "priority"
+--- @include "gcra"
+--- @include "limited"
 
--- The task of a job whose envelope names one of the capped tasks (nil for any other, or one not readable).
-local function capped_task(envelope)
-  if not envelope or #envelope > max_bytes then return nil end
-  local named = false
-  for task in pairs(caps) do
-    if string.find(envelope, task, 1, true) then
-      named = true
-      break
-    end
+-- The tasks whose jobs the claim looks into, and the rate gates it knows (gate -> {task's rate entry}).
+local limited, rate_gates = {}, {}
+for task in pairs(caps) do limited[task] = true end
+for task, r in pairs(rates) do
+  limited[task] = true
+  rate_gates['rate:' .. r[1] .. ':' .. r[4]] = r
+end
+local any_limited = next(limited) ~= nil
+
+-- Rate states, loaded once per call (the server's clock read once) and written back at the end.
+local server_now, states = nil, {}
+local function state_of(gate)
+  if not states[gate] then
+    local r = rate_gates[gate]
+    server_now = server_now or gcra_clock()
+    states[gate] = gcra_load(rate_prefix .. r[1] .. ':' .. r[4], r[2], r[3], server_now)
   end
-  if not named then return nil end
-  local ok, outer = pcall(cjson.decode, envelope)
-  if not ok or type(outer) ~= 'table' then return nil end
-  local body = outer.d
-  if type(body) == 'string' then  -- a signed envelope: its body is JSON text (not verified here, only read)
-    ok, body = pcall(cjson.decode, body)
-    if not ok then return nil end
-  end
-  if type(body) ~= 'table' or type(body.f) ~= 'string' or caps[body.f] == nil then return nil end
-  return body.f
+  return states[gate]
 end
 
 -- Slots freed since the last claim put one waiting job back each (before the pause is read: they wait
@@ -107,9 +121,9 @@ end
 -- Gates whose re-check came put one waiting job each back (a few per call, in one range); the first gate
 -- not yet due is when to look again, unless a job is due earlier. A paused queue's gate index starts with
 -- the pause (see pause.lua): nothing is claimed.
-local gate_next = ''
+local gate_next, rate_touched = '', {}
 local gates = redis.call('ZRANGE', gates_key, 0, 7, 'WITHSCORES')
-if gates[1] == PAUSED_GATE then return { {}, '', 1, {} } end
+if gates[1] == PAUSED_GATE then return { {}, '', 1, {}, {} } end
 for i = 1, #gates, 2 do
   if tonumber(gates[i + 1]) > now then
     if gate_next == '' or tonumber(gates[i + 1]) < tonumber(gate_next) then gate_next = gates[i + 1] end
@@ -118,6 +132,13 @@ for i = 1, #gates, 2 do
   if gates[i] == PROMOTE_GATE then
     local again = promote(queue_key, gates_key, waiting_prefix .. gates[i], now, 100)
     if again and (gate_next == '' or tonumber(again) < tonumber(gate_next)) then gate_next = again end
+  elseif rate_gates[gates[i]] then
+    -- A rate gate this worker checks: as many jobs back as the key admits now or this call may reserve;
+    -- its next re-check is written after the scan (which may park more on it).
+    local state = state_of(gates[i])
+    local n = gcra_admissible(state, server_now, hold_us, room, wanted)
+    if n > 0 then unparked = unparked + unpark(queue_key, gates_key, waiting_prefix .. gates[i], gates[i], n, false) end
+    rate_touched[gates[i]] = true
   else
     local recheck_at = score_text(now + recheck_ms)
     unpark(queue_key, gates_key, waiting_prefix .. gates[i], gates[i], 1, recheck_at)
@@ -130,7 +151,8 @@ end
 if gate_next == '' and #gates == 16 then gate_next = now_arg end  -- more gates may be due: look again soon
 
 local ids, scores, envelopes, aborts, mine = {}, {}, {}, {}, {}
-local parked = {}  -- {id, score, task} of the jobs whose task has no free slot here, parked after the scan
+local parked = {}  -- {id, score, gate, task, over the rate} of the jobs parked after the scan
+local admitted = {}  -- id -> wait (ms) of the starts this call counted under a rate limit
 local next_score, more, ended = '', false, false
 -- Due jobs held by running tries stay at the front of the queue: look at windows of twice the
 -- wanted number until enough are free. Each window is one range (due and future entries alike: the
@@ -165,15 +187,34 @@ while #ids < wanted and offset < scan do
         more = true  -- a due job this call leaves to another worker
         break
       end
-      -- A job this call leased already (its first send's reply was lost) is answered again, and counted.
-      local task = caps and capped_task(found[3 * n - 1]) or nil
-      if task and not ours and caps[task] <= 0 then
-        parked[#parked + 1] = { entries[2 * n - 1], entries[2 * n], task }
+      -- A job this call leased already (its first send's reply was lost) is answered again, as it is: its
+      -- slot counted, its rate left to the worker.
+      local id, score = entries[2 * n - 1], entries[2 * n]
+      local task = any_limited and limited_task(found[3 * n - 1], limited, max_bytes) or nil
+      local gate, over_rate = nil, false
+      if task and caps[task] and caps[task] <= 0 and not ours then
+        gate = local_gate(task)
+      elseif task and rates[task] and not ours then
+        local r = rates[task]
+        local rate_gate = 'rate:' .. r[1] .. ':' .. r[4]
+        local state = state_of(rate_gate)
+        local wait = gcra_wait(state, server_now)
+        if wait == 0 or (wait <= hold_us and room > 0) then
+          if wait > 0 then room = room - 1 end
+          gcra_take(state)
+          admitted[id] = math.ceil(wait / 1000)
+        else
+          gate, over_rate = rate_gate, true
+        end
+        rate_touched[rate_gate] = true
+      end
+      if gate then
+        parked[#parked + 1] = { id, score, gate, task, over_rate }
       else
-        if task then caps[task] = caps[task] - 1 end
+        if task and caps[task] then caps[task] = caps[task] - 1 end
         local c = #ids + 1
-        ids[c] = entries[2 * n - 1]
-        scores[c] = entries[2 * n]
+        ids[c] = id
+        scores[c] = score
         envelopes[c] = found[3 * n - 1] or false
         aborts[c] = found[3 * n] and 1 or 0
         mine[c] = ours and lease
@@ -187,31 +228,37 @@ while #ids < wanted and offset < scan do
   end
   offset = offset + window
 end
--- The jobs parked for want of a slot: two writes for all of them (the queue, the waiting sets) and one per
--- gate in the index, re-checked at the regular time at the latest. No lease, no start counted.
-local parked_tasks = {}
-if #parked > 0 then
-  local recheck_at = score_text(now + recheck_ms)
-  local in_queue, waiting = {}, {}
-  for _, job in ipairs(parked) do
-    local id, score, task = job[1], tonumber(job[2]), job[3]
-    in_queue[#in_queue + 1] = score_text(WAITING_BASE + score)
-    in_queue[#in_queue + 1] = id
-    if not waiting[task] then
-      waiting[task] = {}
-      parked_tasks[#parked_tasks + 1] = task
-    end
-    local w = waiting[task]
-    w[#w + 1] = score_text(score)
-    w[#w + 1] = id
+-- The jobs parked for want of a slot or of a rate turn: one write to the queue and one per gate for all of
+-- them (no lease, no start counted). A slot's gate is re-checked at the regular time at the latest; a rate
+-- gate when its key admits the next start (or, while this worker may reserve, when that start comes
+-- within the hold), and its key's state is written back.
+local parked_tasks, counts = {}, {}
+for _, gate in ipairs(park_all(queue_key, waiting_prefix, parked)) do
+  if not rate_gates[gate] then
+    local recheck_at = score_text(now + recheck_ms)
+    redis.call('ZADD', gates_key, 'LT', recheck_at, gate)
+    if gate_next == '' or tonumber(recheck_at) < tonumber(gate_next) then gate_next = recheck_at end
   end
-  zadd_all(queue_key, { 'XX' }, in_queue)
-  for i, task in ipairs(parked_tasks) do
-    zadd_all(waiting_prefix .. local_gate(task), {}, waiting[task])
-    redis.call('ZADD', gates_key, 'LT', recheck_at, local_gate(task))
-    parked_tasks[i] = { task, math.floor(#waiting[task] / 2) }
+end
+for _, job in ipairs(parked) do
+  local task, kind = job[4], job[5] and 2 or 1
+  if not counts[task] then
+    counts[task] = { 0, 0 }
+    parked_tasks[#parked_tasks + 1] = task
   end
-  if gate_next == '' or tonumber(recheck_at) < tonumber(gate_next) then gate_next = recheck_at end
+  counts[task][kind] = counts[task][kind] + 1
+end
+for gate, state in pairs(states) do
+  if state.tat ~= state.loaded then gcra_save(state, server_now) end
+  if rate_touched[gate] and redis.call('EXISTS', waiting_prefix .. gate) == 1 then
+    local wait_us = gcra_wait(state, server_now)
+    if room > 0 then wait_us = wait_us - hold_us end
+    local recheck_at = score_text(now + math.max(1, math.ceil(wait_us / 1000)))
+    redis.call('ZADD', gates_key, recheck_at, gate)
+    if gate_next == '' or tonumber(recheck_at) < tonumber(gate_next) then gate_next = recheck_at end
+  elseif rate_touched[gate] then
+    redis.call('ZREM', gates_key, gate)
+  end
 end
 if unparked > 0 and #ids + #parked >= wanted then more = true end  -- jobs put back that this call left
 
@@ -272,9 +319,16 @@ for c, id in ipairs(ids) do
   claimed[n + 7] = aborts[c]
   claimed[n + 8] = problem
 end
-local parked_counts = {}
-for _, pair in ipairs(parked_tasks) do
-  parked_counts[#parked_counts + 1] = pair[1]
-  parked_counts[#parked_counts + 1] = pair[2]
+local parked_counts, admitted_waits = {}, {}
+for _, task in ipairs(parked_tasks) do
+  parked_counts[#parked_counts + 1] = task
+  parked_counts[#parked_counts + 1] = counts[task][1]
+  parked_counts[#parked_counts + 1] = counts[task][2]
 end
-return {claimed, next_score, 0, parked_counts}
+for _, id in ipairs(ids) do
+  if admitted[id] then
+    admitted_waits[#admitted_waits + 1] = id
+    admitted_waits[#admitted_waits + 1] = admitted[id]
+  end
+end
+return {claimed, next_score, 0, parked_counts, admitted_waits}

@@ -40,33 +40,26 @@ local now, hold_ms = tonumber(ARGV[5]), tonumber(ARGV[6] or '0') or 0
 
 --- @include "marker"
 --- @include "waiting"
+--- @include "gcra"
 
--- In whole microseconds: exact in a double, so waits come out the same on every server.
-local t = redis.call('TIME')
-local server_now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = math.max(1, math.floor(interval_ms * 1000 + 0.5))
-local stored = tonumber(redis.call('GET', rate_key))
-local tat = stored and math.floor(stored * 1000 + 0.5) or server_now
-if tat < server_now then tat = server_now end
-local tolerance = (burst - 1) * interval
-
-local allowed_at = tat - tolerance
+local server_now = gcra_clock()
+local state = gcra_load(rate_key, interval_ms, burst, server_now)
+local wait = gcra_wait(state, server_now)
 local answer = 1
-if allowed_at > server_now then
-  if allowed_at - server_now > hold_ms * 1000 then
-    return {0, math.ceil((allowed_at - server_now) / 1000)}
+if wait > 0 then
+  if wait > hold_ms * 1000 then
+    return {0, math.ceil(wait / 1000)}
   end
   answer = 2  -- reserved: counted now, for its time (the key's state moves on as for an admitted start)
 end
 
-local next_tat = tat + interval
-local ttl_ms = math.ceil((next_tat - server_now) / 1000)
-redis.call('SET', rate_key, string.format('%.3f', next_tat / 1000), 'PX', ttl_ms)
-local next_wait = math.max(0, math.ceil((next_tat - tolerance - server_now) / 1000))
+gcra_take(state)
+gcra_save(state, server_now)
+local next_wait = math.ceil(gcra_wait(state, server_now) / 1000)
 if redis.call('EXISTS', waiting_key) == 1 then
   local at = score_text(now + next_wait)
   redis.call('ZADD', gates_key, at, gate)
   arm_unless_awaited(marker_key, at, now)
 end
-if answer == 2 then return {2, math.ceil((allowed_at - server_now) / 1000)} end
+if answer == 2 then return {2, math.ceil(wait / 1000)} end
 return {1, next_wait}
