@@ -1,7 +1,8 @@
 """A fleet-wide rate limit (issue 16), measured with real worker processes: 50 starts/s on one key, 4 workers.
 
 A backlog of 20 s of jobs (5 s with ``--quick``) of ``rated_mark`` (bench/tasks.py: ``RateLimit("bench",
-per_s=50, burst=5)``) is enqueued at once to 4 worker processes; each start records its wall time. Figures: the
+per_s=50, burst=5)``) is enqueued at once to 4 worker processes; each start records its wall time. The same
+backlog runs again under a keyed limit (``keyed_rated_mark``: the key from the payload, one key for the run). Figures: the
 rate over the steady part (after the first burst), the most starts in any 1 s window (the bound is per_s + burst),
 and Redis commands per job (``INFO commandstats``, Lua-internal calls included, the harness's own polls left out)
 against the same number of ``unrated_mark`` jobs through the same workers. Runnable alone: ``python -m bench
@@ -113,6 +114,7 @@ def rate(ctx: Context, system: System) -> Sample:
         workers.wait_ready(r)
         _, unlimited = _batch(ctx, r, queue, "unrated_mark", jobs)
         starts, limited = _batch(ctx, r, queue, "rated_mark", jobs)
+        keyed_starts, keyed = _batch(ctx, r, queue, "keyed_rated_mark", jobs)
         # Jobs arriving one by one 20 % faster than the rate: each waits under JOBQ_RATE_HOLD_S, held, not parked.
         trickled = jobs // 4
         _, trickle_unlimited = _trickle(ctx, r, queue, "unrated_mark", trickled, 1.2 * BENCH_RATE.per_s)
@@ -131,6 +133,8 @@ def rate(ctx: Context, system: System) -> Sample:
             "limited_cmds": limited_per_job,
             "unlimited_cmds": unlimited_per_job,
             "limited_ratio": limited_per_job / unlimited_per_job,
+            "keyed_ratio": sum(keyed.values()) / jobs / unlimited_per_job,
+            "keyed_max_in_1s": float(most_in_a_window(keyed_starts)),
             "limited_evalsha": limited.get("evalsha", 0) / jobs,
             "unlimited_evalsha": unlimited.get("evalsha", 0) / jobs,
             "trickle_limited_cmds": trickle_limited_per_job,

@@ -274,7 +274,8 @@ ROWS = [
     Row(
         "flow",
         "capped_cmds",
-        "the same with `concurrency=4` (jobs park while they wait for a slot): Redis commands per job",
+        "the same with `concurrency=4` (the claim parks each in place while it waits for a slot): Redis commands"
+        " per job",
         "",
         1,
         "—",
@@ -315,7 +316,7 @@ ROWS = [
     Row(
         "rate",
         "limited_cmds",
-        "rate-limited jobs (each parks while it waits its turn): Redis commands per job",
+        "rate-limited jobs (the claim parks each in place until a turn is near): Redis commands per job",
         "",
         1,
         "—",
@@ -329,6 +330,25 @@ ROWS = [
         2,
         "≤ 2x",
         _at_most(2),
+    ),
+    Row(
+        "rate",
+        "keyed_ratio",
+        "the same backlog under a keyed limit (`key=lambda p: p.run`, one key): commands per job / the unlimited"
+        " job's",
+        "x",
+        2,
+        "≤ 2x",
+        _at_most(2),
+    ),
+    Row(
+        "rate",
+        "keyed_max_in_1s",
+        "keyed limit: most starts in any 1 s window",
+        "",
+        0,
+        "≤ per_s + burst (55)",
+        _at_most(55),
     ),
     Row(
         "rate",

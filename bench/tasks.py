@@ -106,6 +106,16 @@ async def rated_mark(ctx: JobContext, payload: RunIn) -> None:
     await ctx.redis.rpush(f"bench:starts:{payload.run}", repr(time.time()))
 
 
+#: The same rate, keyed by the payload (every job of one run shares the key): the producer finds each job's key.
+BENCH_KEYED_RATE = RateLimit("bench-keyed", per_s=50, burst=5, key=lambda p: p.run)
+
+
+@task(rate_limit=BENCH_KEYED_RATE)
+async def keyed_rated_mark(ctx: JobContext, payload: RunIn) -> None:
+    """:func:`rated_mark` under a keyed rate limit (its key from the payload)."""
+    await ctx.redis.rpush(f"bench:starts:{payload.run}", repr(time.time()))
+
+
 @task
 async def unrated_mark(ctx: JobContext, payload: RunIn) -> None:
     """:func:`rated_mark` without the rate limit (the baseline of its Redis cost)."""

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from arq.connections import ArqRedis
 from pydantic import BaseModel
 
 from tests.unit.harness import Harness
-from worker import JobContext, JobStatus, RateLimit, task
+from worker import Client, JobContext, JobStatus, RateLimit, task
 from worker.engine.limiter import DistributedLimiter, NoFreeSlot
 from worker.errors import TaskDefinitionError
 from worker.protocol.keys import rate_key
 from worker.protocol.scripts import Scripts
+from worker.taskdef.registry import TaskRegistry
 
 GATES, MARKER = "jobq:gates:q", "jobq:marker:q"
 
@@ -185,10 +188,22 @@ def test_a_task_takes_only_a_rate_limit_as_rate_limit() -> None:
     assert defined.rate_limit == RateLimit("r", per_s=0.5, key=defined.rate_limit.key)  # type: ignore[union-attr]
 
 
-@pytest.fixture
-def rated(make_harness: Callable[..., Harness]) -> Harness:
-    # No reservations: every start over the rate parks (the path these tests follow).
-    return make_harness(task_modules=["tests.rate_tasks"], rate_hold_s=0)
+@pytest.fixture(params=["claim-checks", "worker-checks"])
+def rated(request: pytest.FixtureRequest, make_harness: Callable[..., Harness]) -> Harness:
+    """A harness on tests.rate_tasks with no reservations (every start over the rate parks). With
+    ``claim-checks`` the producer knows the tasks, so each job carries its key and the claim checks the rate;
+    with ``worker-checks`` the producer does not know the limits (another service's code, a stock arq producer),
+    so the worker checks each job it claims."""
+    h = make_harness(task_modules=["tests.rate_tasks"], rate_hold_s=0)
+    if request.param == "worker-checks":
+        unaware = TaskRegistry(dataclasses.replace(t, rate_limit=None) for t in h.registry)
+        h = dataclasses.replace(h, client=Client(h.settings, registry=unaware, redis=h.redis, clock=h.clock))
+    return h
+
+
+def claim_checks(h: Harness) -> bool:
+    """Whether the jobs of ``h``'s producer carry their rate key (the claim then checks the rate)."""
+    return h.client.registry.get("once_a_second").rate_limit is not None
 
 
 def counted(h: Harness, metric: str, **labels: str) -> float:
@@ -203,7 +218,8 @@ def counted(h: Harness, metric: str, **labels: str) -> float:
 async def test_a_job_over_its_rate_waits_parked_without_spending_a_try(rated: Harness) -> None:
     same_key = [await rated.client.enqueue("once_a_second", {"run": "u", "key": "a"}) for _ in range(2)]
     other_key = await rated.client.enqueue("once_a_second", {"run": "u", "key": "b"})
-    assert await rated.run_due() == 3
+    # The claim parks the job over the rate in place; the worker claims it, and gives its start back.
+    assert await rated.run_due() == (2 if claim_checks(rated) else 3)
     assert (await other_key.wait(timeout_s=1)).success  # another key is not held back
     statuses = [(await h.status()).status for h in same_key]
     assert sorted(s.value for s in statuses) == ["succeeded", "waiting"]  # one ran, one waits for its turn
@@ -229,8 +245,33 @@ async def test_a_job_over_its_rate_waits_parked_without_spending_a_try(rated: Ha
 
 async def test_a_job_over_its_rate_gives_its_concurrency_slot_back(rated: Harness) -> None:
     jobs = [await rated.client.enqueue("limited_and_rated", {"run": "u", "key": "a"}) for _ in range(2)]
-    assert await rated.run_due() == 2
+    assert await rated.run_due() == (1 if claim_checks(rated) else 2)  # the claim checks before any slot is taken
     infos = sorted([(await j.status()).status for j in jobs], key=lambda s: s.value)
     assert infos == [JobStatus.SUCCEEDED, JobStatus.WAITING]
     assert await rated.redis.exists("jobq:limit:pair:a") == 0  # no slot held by the waiting job
     assert await rated.redis.zscore("jobq:gates:arq:queue", "rate:slow-pair:a") is not None
+
+
+@pytest.mark.parametrize("hold_s", [0.0, 1.0])
+async def test_the_claim_checks_a_known_key_itself_and_hands_over_the_turns_it_reserved(
+    make_harness: Callable[..., Harness], hold_s: float
+) -> None:
+    h = make_harness(task_modules=["tests.rate_tasks"], rate_hold_s=hold_s)
+    asked: list[object] = []
+
+    async def spy(send: Any, keys: Any, args: Any) -> Any:
+        asked.append(keys)
+        return await send(keys, args)
+
+    jobs = [await h.client.enqueue("rated_fifty", {"run": "hold"}) for _ in range(7)]  # 50/s, 5 at once
+    with Scripts.of(h.redis).intercept("rate_acquire", spy):
+        started = await h.run_due()
+    assert asked == []  # the claim checked every start: the worker asked nothing more
+    # The burst starts at once; with a hold the next turns (20 ms apart) are reserved and waited for here.
+    assert started == (7 if hold_s else 5)
+    waiting = [j for j in jobs if (await j.status()).status is JobStatus.WAITING]
+    assert len(waiting) == 7 - started
+    assert counted(h, "jobq_rate_limited_total", task="rated_fifty", limit="fifty") == 7 - started
+    for job in jobs:
+        if job not in waiting:
+            assert (await job.wait(timeout_s=5)).tries == 1

@@ -289,15 +289,7 @@ class Client:
             score_ms = now_ms
         else:
             score_ms = checks.score_ms(request.defer_by, request.defer_until, now_ms, at)
-        options: dict[str, Any] = {}
-        if request.timeout_s is not None:
-            options["timeout_s"] = checks.check_timeout(task_def, request.timeout_s, at)
-        if trace:
-            options["trace"] = trace
-        priority = request.priority
-        priority = task_def.priority if priority is None else checks.check_priority(task_def, priority, at)
-        if priority:
-            options["priority"] = priority
+        options, priority = _job_options(request, task_def, model, trace, at)
         queue = self._queue(task_def.queue if request.queue is None else request.queue, at)
         envelope = job_record(task_def.name, payload, now_ms, options)
         try:
@@ -316,3 +308,21 @@ class Client:
         if task_def.dedup is not None or request.dedup_key is not None:
             job.dedup = dedup_plan(task_def, model, request.dedup_key, envelope, at)
         return job
+
+
+def _job_options(
+    request: JobRequest, task_def: TaskDef[Any, Any], model: BaseModel, trace: dict[str, str], at: str
+) -> tuple[dict[str, Any], int]:
+    """The job's options (its envelope's ``_jobq`` argument: worker.protocol.options) and its priority."""
+    options: dict[str, Any] = {}
+    if request.timeout_s is not None:
+        options["timeout_s"] = checks.check_timeout(task_def, request.timeout_s, at)
+    if trace:
+        options["trace"] = trace
+    priority = request.priority
+    priority = task_def.priority if priority is None else checks.check_priority(task_def, priority, at)
+    if priority:
+        options["priority"] = priority
+    if task_def.rate_limit is not None and (rate_key := checks.rate_key(task_def, model)) is not None:
+        options["rate_key"] = rate_key  # the claim checks the rate with it (worker.engine.claim_limits)
+    return options, priority

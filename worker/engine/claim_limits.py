@@ -3,7 +3,8 @@ them before any lease or try is counted (see ``lua/claim.lua``, ARGV[13..17]).
 
 - **Per-worker concurrency** (:class:`~worker.engine.local_slots.LocalSlots`): the free slots of each capped
   task, and the waiting jobs the slots freed since the last claim owe the queue back.
-- **Rate limits with one fixed key** (``RateLimit`` without a ``key`` function): the claim checks the rate
+- **Rate limits**, when the claim knows the job's key: the fixed one (``RateLimit`` without a ``key``
+  function), or the one the producer found (``rate_key`` among the job's options). The claim checks the rate
   itself (GCRA on the server's clock), parks a job over it in place, and hands over a job whose turn comes
   within ``JOBQ_RATE_HOLD_S`` with its wait (the worker holds it, as many as :meth:`DistributedLimiter.hold_room`
   allows). A rate gate whose re-check came puts back as many jobs as its key admits: a backlog flows a batch at
@@ -42,15 +43,15 @@ class ClaimTerms:
 
 
 class ClaimLimits:
-    """The limits one lane's claims respect: its tasks' per-worker concurrency and fixed-key rate limits."""
+    """The limits one lane's claims respect: its tasks' per-worker concurrency and rate limits."""
 
     def __init__(self, registry: TaskRegistry, local: LocalSlots, limiter: DistributedLimiter) -> None:
         self.local = local
         self._limiter = limiter
         rates = {
-            t.name: [t.rate_limit.name, t.rate_limit.interval_ms, t.rate_limit.burst, key]
+            t.name: [t.rate_limit.name, t.rate_limit.interval_ms, t.rate_limit.burst, t.rate_limit.fixed_key or ""]
             for t in registry
-            if t.rate_limit is not None and (key := t.rate_limit.fixed_key) is not None
+            if t.rate_limit is not None
         }
         self._rates = json.dumps(rates) if rates else ""
         self.any = local.any or bool(rates)  #: whether the claim has anything to hold back

@@ -192,9 +192,11 @@ class JobExecutor:
         queue = self._config.queue_name
         try:
             payload = task_def.payload_from_call(job.args, kwargs)
-            slots = await self._attempts.take_slots(
-                task_def, payload, f"{job.keys.job_id}:{job.try_number}", queue, try_.claim.rate_wait_ms
-            )
+            rate_wait_ms, rate = try_.claim.rate_wait_ms, task_def.rate_limit
+            if rate_wait_ms is not None and rate is not None and not rate.claimed_key_holds(payload, options.rate_key):
+                rate_wait_ms = None  # the claim counted another key than this worker finds: it checks its own
+            holder = f"{job.keys.job_id}:{job.try_number}"
+            slots = await self._attempts.take_slots(task_def, payload, holder, queue, rate_wait_ms)
         except NoFreeSlot as exc:
             try_.end()
             if self.metrics is not None:

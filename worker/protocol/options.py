@@ -20,6 +20,9 @@ class JobOptions:
     timeout_s: float | None = None
     trace: dict[str, str] = field(default_factory=dict)  #: the producer's trace headers (Sentry)
     priority: int = 0  #: the job's priority within its queue (see worker.protocol.priority)
+    #: The key of the task's ``RateLimit`` the producer found for the payload, read by the claim (see
+    #: worker.engine.claim_limits); the worker checks it is the key it finds itself.
+    rate_key: str | None = None
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> JobOptions:
@@ -36,7 +39,12 @@ class JobOptions:
         priority = raw.get("priority")
         if not (type(priority) is int and 0 <= priority <= MAX_PRIORITY):
             priority = 0
-        return cls(timeout_s=None if timeout is None else float(timeout), trace=trace, priority=priority)
+        rate_key = raw.get("rate_key")
+        if type(rate_key) is not str:
+            rate_key = None
+        return cls(
+            timeout_s=None if timeout is None else float(timeout), trace=trace, priority=priority, rate_key=rate_key
+        )
 
 
 def stored_priority(envelope: bytes) -> int:

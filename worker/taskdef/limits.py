@@ -42,8 +42,9 @@ class RateLimit:
     Enforced in Redis by GCRA on the server's clock: over any window of ``w`` seconds at most
     ``per_s * w + burst`` jobs of one key start. ``key`` maps a job's payload to its key, e.g.
     ``lambda p: p.tenant`` for "20 calls a second per tenant"; without it every job counts against one key,
-    ``"all"`` (and the claim itself checks the rate: see :attr:`fixed_key`). ``name`` separates rate limits that
-    share keys. A job over its rate waits, parked, until its turn: the wait is not a try.
+    ``"all"``. ``name`` separates rate limits that share keys. A job over its rate waits, parked, until its
+    turn: the wait is not a try. The claim checks the rate itself (before any lease or try is counted) when it
+    knows the key: the fixed one, or the one the producer found (a producer that knows the task).
     """
 
     name: str
@@ -76,15 +77,22 @@ class RateLimit:
 
     @property
     def fixed_key(self) -> str | None:
-        """The one key every job counts against when no ``key`` function is given (``"all"``), else ``None``.
-
-        With a fixed key the claim script checks the rate itself, before any lease or try is counted: a job
-        over the rate stays parked, uncharged, and a backlog is admitted a batch at a time."""
+        """The one key every job counts against when no ``key`` function is given (``"all"``), else ``None``."""
         return "all" if self.key is None else None
 
     def key_of(self, payload: Any) -> str:
         """The key ``payload`` counts against."""
         return "all" if self.key is None else str(self.key(payload))
+
+    def claimed_key_holds(self, payload: Any, claimed_key: str | None) -> bool:
+        """Whether a start the claim admitted under ``claimed_key`` (the producer's key for a keyed limit) counted
+        against ``payload``'s own key (a producer running other code may have found another one)."""
+        if self.key is None:
+            return True
+        try:
+            return claimed_key is not None and self.key_of(payload) == claimed_key
+        except Exception:
+            return False  # the worker's own check runs the key function again, and reports its error
 
     @property
     def interval_ms(self) -> float:

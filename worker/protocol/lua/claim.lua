@@ -31,9 +31,10 @@
     ARGV[14]  owed            optional: JSON object (gate -> n): put back n jobs waiting on each of these
                               gates first (a per-worker slot of theirs freed since the last claim); ''
     ARGV[15]  rates           optional: JSON object (task -> [name, interval_ms, burst, key]) of the tasks
-                              whose RateLimit has one fixed key; '' for none. The claim checks their rate
-                              itself (GCRA, see includes/gcra.lua): a job over it is parked in place on the
-                              gate rate:<name>:<key>, uncharged
+                              with a RateLimit, key '' when it is the job's own (the rate_key option the
+                              producer wrote); '' for none. The claim checks the rate of a job whose key it
+                              knows itself (GCRA, see includes/gcra.lua): a job over it is parked in place on
+                              the gate rate:<name>:<key>, uncharged
     ARGV[16]  hold            optional: JSON [hold_ms, room]: a job whose turn comes within hold_ms is
                               reserved and handed over with its wait (the worker holds it), at most room
                               of them; '' for none
@@ -91,22 +92,30 @@ local hold_us, room = hold[1] * 1000, hold[2]
 --- @include "gcra"
 --- @include "limited"
 
--- The tasks whose jobs the claim looks into, and the rate gates it knows (gate -> {task's rate entry}).
-local limited, rate_gates = {}, {}
+-- The tasks whose jobs the claim looks into, and the rate limits it checks (name -> the task's rate entry).
+local limited, rate_names = {}, {}
 for task in pairs(caps) do limited[task] = true end
 for task, r in pairs(rates) do
   limited[task] = true
-  rate_gates['rate:' .. r[1] .. ':' .. r[4]] = r
+  rate_names[r[1]] = r
 end
 local any_limited = next(limited) ~= nil
 
--- Rate states, loaded once per call (the server's clock read once) and written back at the end.
+-- The rate entry of a gate rate:<name>:<key> of a limit this worker checks, and the gate's key.
+local function rate_of_gate(gate)
+  local name, key = string.match(gate, '^rate:([^:]+):(.+)$')
+  local r = name and rate_names[name]
+  if r and (r[4] == '' or r[4] == key) then return r, key end
+  return nil
+end
+
+-- Rate states, loaded once per gate per call (the server's clock read once) and written back at the end.
 local server_now, states = nil, {}
 local function state_of(gate)
   if not states[gate] then
-    local r = rate_gates[gate]
+    local r, key = rate_of_gate(gate)
     server_now = server_now or gcra_clock()
-    states[gate] = gcra_load(rate_prefix .. r[1] .. ':' .. r[4], r[2], r[3], server_now)
+    states[gate] = gcra_load(rate_prefix .. r[1] .. ':' .. key, r[2], r[3], server_now)
   end
   return states[gate]
 end
@@ -132,7 +141,7 @@ for i = 1, #gates, 2 do
   if gates[i] == PROMOTE_GATE then
     local again = promote(queue_key, gates_key, waiting_prefix .. gates[i], now, 100)
     if again and (gate_next == '' or tonumber(again) < tonumber(gate_next)) then gate_next = again end
-  elseif rate_gates[gates[i]] then
+  elseif rate_of_gate(gates[i]) then
     -- A rate gate this worker checks: as many jobs back as the key admits now or this call may reserve;
     -- its next re-check is written after the scan (which may park more on it).
     local state = state_of(gates[i])
@@ -190,13 +199,14 @@ while #ids < wanted and offset < scan do
       -- A job this call leased already (its first send's reply was lost) is answered again, as it is: its
       -- slot counted, its rate left to the worker.
       local id, score = entries[2 * n - 1], entries[2 * n]
-      local task = any_limited and limited_task(found[3 * n - 1], limited, max_bytes) or nil
+      local task, body = nil, nil
+      if any_limited then task, body = limited_task(found[3 * n - 1], limited, max_bytes) end
+      local rate_key = task and rates[task] and (rates[task][4] ~= '' and rates[task][4] or claimed_rate_key(body))
       local gate, over_rate = nil, false
       if task and caps[task] and caps[task] <= 0 and not ours then
         gate = local_gate(task)
-      elseif task and rates[task] and not ours then
-        local r = rates[task]
-        local rate_gate = 'rate:' .. r[1] .. ':' .. r[4]
+      elseif rate_key and not ours then
+        local rate_gate = 'rate:' .. rates[task][1] .. ':' .. rate_key
         local state = state_of(rate_gate)
         local wait = gcra_wait(state, server_now)
         if wait == 0 or (wait <= hold_us and room > 0) then
@@ -234,7 +244,7 @@ end
 -- within the hold), and its key's state is written back.
 local parked_tasks, counts = {}, {}
 for _, gate in ipairs(park_all(queue_key, waiting_prefix, parked)) do
-  if not rate_gates[gate] then
+  if not rate_of_gate(gate) then
     local recheck_at = score_text(now + recheck_ms)
     redis.call('ZADD', gates_key, 'LT', recheck_at, gate)
     if gate_next == '' or tonumber(recheck_at) < tonumber(gate_next) then gate_next = recheck_at end

@@ -3,8 +3,9 @@
   is, read from its envelope only when the text names a limited task; and the jobs it parks in place.
 ]]
 
--- The task of a job whose envelope names one of the tasks of `limited` (a table keyed by task name); nil
--- for any other, or for an envelope over `max_bytes` or not readable (the worker then checks it itself).
+-- The task of a job whose envelope names one of the tasks of `limited` (a table keyed by task name), and the
+-- job's body; nil for any other, or for an envelope over `max_bytes` or not readable (the worker then checks
+-- it itself).
 local function limited_task(envelope, limited, max_bytes)
   if not envelope or #envelope > max_bytes then return nil end
   local named = false
@@ -23,7 +24,16 @@ local function limited_task(envelope, limited, max_bytes)
     if not ok then return nil end
   end
   if type(body) ~= 'table' or type(body.f) ~= 'string' or limited[body.f] == nil then return nil end
-  return body.f
+  return body.f, body
+end
+
+-- The rate-limit key the producer found for a job (its options' rate_key), or nil.
+local function claimed_rate_key(body)
+  local kwargs = type(body) == 'table' and body.k
+  local options = type(kwargs) == 'table' and kwargs._jobq
+  local key = type(options) == 'table' and options.rate_key
+  if type(key) == 'string' and #key > 0 then return key end
+  return nil
 end
 
 -- Park the jobs of `parked` ({id, score, gate}, ...) in place: each stays in the queue scored above every
