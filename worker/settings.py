@@ -88,9 +88,10 @@ class JobqSettings(RedisSettings):
         1.0,
         ge=0,
         le=60,
-        description="A job over its RateLimit whose turn comes within this many seconds reserves that turn and "
-        "waits for it in the worker, holding a worker slot (one Redis call, no parking), while fewer than half "
-        "of JOBQ_MAX_JOBS do; a later turn parks the job until then. 0: every job over the rate parks.",
+        description="A job over its RateLimit whose turn comes within this many seconds has that turn reserved "
+        "(by the claim, or by the worker's own check) and waits for it in the worker, holding a worker slot, "
+        "while fewer than half of JOBQ_MAX_JOBS do; a later turn parks the job until its turn comes within this "
+        "time. 0: every job over the rate parks until its turn.",
     )
     limit_lease_s: float = Field(
         30.0,

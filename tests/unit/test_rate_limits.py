@@ -275,3 +275,28 @@ async def test_the_claim_checks_a_known_key_itself_and_hands_over_the_turns_it_r
     for job in jobs:
         if job not in waiting:
             assert (await job.wait(timeout_s=5)).tries == 1
+
+
+async def test_a_start_the_claim_counted_under_another_key_than_the_workers_is_checked_again(
+    make_harness: Callable[..., Harness],
+) -> None:
+    h = make_harness(task_modules=["tests.rate_tasks"], rate_hold_s=0)
+    rate = h.registry.get("once_a_second").rate_limit
+    assert rate is not None
+    other_code = dataclasses.replace(rate, key=lambda p: "elsewhere")  # a producer running other code
+    registry = TaskRegistry(
+        dataclasses.replace(t, rate_limit=other_code) if t.name == "once_a_second" else t for t in h.registry
+    )
+    producer = Client(h.settings, registry=registry, redis=h.redis, clock=h.clock)
+    asked: list[object] = []
+
+    async def spy(send: Any, keys: Any, args: Any) -> Any:
+        asked.append(keys[0])
+        return await send(keys, args)
+
+    job = await producer.enqueue("once_a_second", {"run": "k", "key": "a"})
+    with Scripts.of(h.redis).intercept("rate_acquire", spy):
+        assert await h.run_due() == 1
+    assert asked == [rate_key("slow", "a")]  # the worker counted the start against its own key too
+    assert (await job.wait(timeout_s=5)).success
+    assert await h.redis.exists(rate_key("slow", "elsewhere"), rate_key("slow", "a")) == 2

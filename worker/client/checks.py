@@ -147,24 +147,6 @@ def fair_key(task_def: TaskDef[Any, Any], model: BaseModel, priority: int, at: s
     return key
 
 
-#: The longest rate-limit key a producer hands to the claim (a longer one is left to the worker to find).
-MAX_CLAIMED_RATE_KEY_LEN = 512
-
-
-def rate_key(task_def: TaskDef[Any, Any], model: BaseModel) -> str | None:
-    """The key of the task's keyed ``RateLimit`` for this payload, for the claim to check the rate with; ``None``
-    when there is none to give (no keyed limit, a key function that fails here, a key too long): the worker then
-    finds the key itself, as it always checks it."""
-    rate = task_def.rate_limit
-    if rate is None or rate.key is None:
-        return None
-    try:
-        key = rate.key_of(model)
-    except Exception:  # the worker runs the key function again, and reports its error on the job
-        return None
-    return key if len(key) <= MAX_CLAIMED_RATE_KEY_LEN else None
-
-
 def task_name(task: object) -> str:
     """``task`` as the name to look up in the registry."""
     if not isinstance(task, str):

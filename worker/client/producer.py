@@ -323,6 +323,6 @@ def _job_options(
     priority = task_def.priority if priority is None else checks.check_priority(task_def, priority, at)
     if priority:
         options["priority"] = priority
-    if task_def.rate_limit is not None and (rate_key := checks.rate_key(task_def, model)) is not None:
+    if task_def.rate_limit is not None and (rate_key := task_def.rate_limit.key_for_claim(model)) is not None:
         options["rate_key"] = rate_key  # the claim checks the rate with it (worker.engine.claim_limits)
     return options, priority

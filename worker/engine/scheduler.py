@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from arq.connections import ArqRedis
 
@@ -103,10 +104,14 @@ class CronScheduler:
         now_ms = round(self._clock() * 1000)
         tick_ms = round(tick.timestamp() * 1000)
         job_id = tick_job_id(schedule.name, tick)
-        payload = schedule.task.validate(schedule.payload).model_dump(mode="json")
+        model = schedule.task.validate(schedule.payload)
+        payload = model.model_dump(mode="json")
         # what arq's serialize_job writes, bound to the tick's job id and queue
-        priority = schedule.task.priority
-        body = job_record(schedule.task.name, payload, now_ms, {"priority": priority} if priority else None)
+        priority, rate = schedule.task.priority, schedule.task.rate_limit
+        options: dict[str, Any] = {"priority": priority} if priority else {}
+        if rate is not None and (rate_key := rate.key_for_claim(model)) is not None:
+            options["rate_key"] = rate_key  # the claim checks the rate with it, as for any producer's job
+        body = job_record(schedule.task.name, payload, now_ms, options or None)
         queue = schedule.task.queue or self._queue  # the ledger stays this worker's queue's: one per fleet
         envelope = self._codec.dumps_job(body, job_id=job_id, queue=queue)
         ttl_ms = max(tick_ms, now_ms) - now_ms + self._expires_ms

@@ -13,6 +13,9 @@ from typing import Any
 
 from worker.errors import TaskDefinitionError
 
+#: The longest rate-limit key a producer hands to the claim (a longer one is left to the worker to find).
+MAX_CLAIMED_KEY_LEN = 512
+
 
 @dataclass(frozen=True, slots=True)
 class Limit:
@@ -83,6 +86,18 @@ class RateLimit:
     def key_of(self, payload: Any) -> str:
         """The key ``payload`` counts against."""
         return "all" if self.key is None else str(self.key(payload))
+
+    def key_for_claim(self, payload: Any) -> str | None:
+        """The key a producer writes among the job's options, for the claim to check the rate with: ``None``
+        when it has none to give (a fixed key, which the claim knows; a key function that fails here; a key
+        over 512 characters): the worker then finds the key itself, as it always checks it."""
+        if self.key is None:
+            return None
+        try:
+            key = self.key_of(payload)
+        except Exception:  # the worker runs the key function again, and reports its error on the job
+            return None
+        return key if len(key) <= MAX_CLAIMED_KEY_LEN else None
 
     def claimed_key_holds(self, payload: Any, claimed_key: str | None) -> bool:
         """Whether a start the claim admitted under ``claimed_key`` (the producer's key for a keyed limit) counted
