@@ -2,11 +2,11 @@
 
 A backlog of 20 s of jobs (5 s with ``--quick``) of ``rated_mark`` (bench/tasks.py: ``RateLimit("bench",
 per_s=50, burst=5)``) is enqueued at once to 4 worker processes; each start records its wall time. The same
-backlog runs again under a keyed limit (``keyed_rated_mark``: the key from the payload, one key for the run). Figures: the
-rate over the steady part (after the first burst), the most starts in any 1 s window (the bound is per_s + burst),
-and Redis commands per job (``INFO commandstats``, Lua-internal calls included, the harness's own polls left out)
-against the same number of ``unrated_mark`` jobs through the same workers. Runnable alone: ``python -m bench
---only rate``.
+backlog runs again under a keyed limit (``keyed_rated_mark``: the key from the payload, one key for the run).
+Figures: the rate over the steady part (after the first burst), the most starts in any 1 s window (the bound
+is per_s + burst), and Redis commands per job (``INFO commandstats``, Lua-internal calls included, the harness's
+own polls left out) against the same number of ``unrated_mark`` jobs through the same workers. Runnable alone:
+``python -m bench --only rate``.
 """
 
 from __future__ import annotations

@@ -334,8 +334,7 @@ ROWS = [
     Row(
         "rate",
         "keyed_ratio",
-        "the same backlog under a keyed limit (`key=lambda p: p.run`, one key): commands per job / the unlimited"
-        " job's",
+        "the same backlog under a keyed limit (`key=lambda p: p.run`, one key): commands per job / the unlimited job's",
         "x",
         2,
         "≤ 2x",
