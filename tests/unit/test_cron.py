@@ -9,11 +9,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from tests import cron_tasks
+from tests import cron_tasks, rate_tasks
 from tests.unit.harness import Clock, Harness
 from worker import Schedule, SettingsError, TaskDefinitionError
 from worker.engine.scheduler import CronScheduler, tick_job_id
 from worker.protocol.keys import marker_key
+from worker.protocol.options import JobOptions
 from worker.protocol.serialization import EnvelopeCodec
 from worker.taskdef.cron import Cron, Every, effective_schedules, parse_timing
 
@@ -157,3 +158,16 @@ async def test_an_enqueued_tick_arms_the_marker_for_its_time(harness: Harness) -
     assert await cron.enqueue_due() == 1
     tick_ms = round((T0.timestamp() + 10) * 1000)
     assert await harness.redis.zrange(marker, 0, -1, withscores=True) == [(b"m", tick_ms)]
+
+
+async def test_a_tick_of_a_keyed_rate_limited_task_carries_its_rate_key_for_the_claim(harness: Harness) -> None:
+    schedule = Schedule(rate_tasks.once_a_second, every_s=10, name="rated", payload={"run": "c", "key": "tenant-7"})
+    clock = Clock(T0.timestamp() + 9.5)
+    cron = CronScheduler(
+        harness.redis, EnvelopeCodec(), harness.settings.queue_name, effective_schedules([schedule], {}),
+        misfire_grace_s=30, lookahead_s=1, job_expires_s=3600, clock=clock,
+    )  # fmt: skip
+    assert await cron.enqueue_due() == 1
+    [job_id] = await queued(harness)
+    body = EnvelopeCodec().loads(await harness.redis.get(f"arq:job:{job_id}"))
+    assert JobOptions.pop_from(dict(body["k"])).rate_key == "tenant-7"
