@@ -69,6 +69,7 @@ CLAIM_ARGS = [
 ENV_T = json.dumps({"v": 1, "d": {"f": "t", "a": [], "k": {}}})
 ENV_T_SIGNED = json.dumps({"v": 1, "d": json.dumps({"f": "t", "a": [], "k": {}}), "sig": "unchecked"})
 ENV_U = json.dumps({"v": 1, "d": {"f": "u", "t": None}})
+ENV_T_LARGE = json.dumps({"v": 1, "d": {"f": "t", "a": ["x" * 70_000], "k": {}}})  # over the claim's decode bound
 ENV_R = json.dumps({"v": 1, "d": {"f": "r", "a": [], "k": {}}})
 RATES_R = json.dumps({"r": ["api", 1000, 1, "all"]})  # task r: RateLimit("api", per_s=1), its one key
 
@@ -490,6 +491,15 @@ CASES = [
         [*CLAIM_ARGS, json.dumps({"t": 0}), ""],
         [["a", "w:run-1", "5", '{"v":1,"d":"t', 1, 0, 0, ""], "", 0, [], []],
         before={"q": Z({"a": 5}), "arq:job:a": '{"v":1,"d":"t'},
+        after={"arq:in-progress:a": "w:run-1", "jobq:waiting:q:task:t": None},
+    ),
+    Case(
+        "claim",
+        "an-envelope-too-large-to-decode-is-claimed-for-the-worker-to-check",
+        ["q", "jobq:paused:q", "jobq:gates:q"],
+        [*CLAIM_ARGS[:7], 100_000, *CLAIM_ARGS[8:], json.dumps({"t": 0}), ""],
+        [["a", "w:run-1", "5", ENV_T_LARGE, 1, 0, 0, ""], "", 0, [], []],
+        before={"q": Z({"a": 5}), "arq:job:a": ENV_T_LARGE},
         after={"arq:in-progress:a": "w:run-1", "jobq:waiting:q:task:t": None},
     ),
     Case(

@@ -42,8 +42,8 @@
 
   Keys built here: the ids are found by this script in the queue, and the gates in the gate index, so
   their keys cannot be passed in KEYS without a round trip before every claim; each is one of the
-  prefixes joined to an id, or the waiting prefix joined to a gate. (On a Redis Cluster the queue and
-  the prefixes would need one hash tag.)
+  prefixes joined to an id, the waiting prefix joined to a gate, or the rate prefix joined to a rate
+  limit's name and a job's key. (On a Redis Cluster the queue and the prefixes would need one hash tag.)
 
   Output:
     {{id, token, score, envelope, tries started, failures, abort flag, problem, ...}, next score or '',
@@ -61,9 +61,10 @@
   a worker waits for that time already. So a queue wakes as many workers as it has work for.
 
   A job of a capped or rated task (ARGV[13], ARGV[15]) is told by its envelope's "f" field, read only when
-  the envelope's text holds such a task's name; one the claim cannot read is claimed as any other (the
-  worker then finds its slot full or its rate used up, if it is, and parks it with park.lua). A rate gate
-  whose re-check came puts back as many jobs as its key admits now or could reserve for this call.
+  the envelope's text holds such a task's name. One the claim cannot read (or over 64 KiB: see
+  includes/limited.lua) is claimed as any other: the worker then finds its slot full or its rate used up,
+  if it is, and parks it with park.lua. A rate gate whose re-check came puts back as many jobs as its key
+  admits now or could reserve for this call.
 
   Safe to send twice (redis-py sends it again when the reply is lost): the leases already holding one
   of this call's tokens are answered again, as they are, without counting another start.

@@ -3,11 +3,14 @@
   is, read from its envelope only when the text names a limited task; and the jobs it parks in place.
 ]]
 
+-- Envelopes larger than this are not decoded here (the decode would hold Redis up): the worker checks them.
+local LIMITED_DECODE_MAX = 65536
+
 -- The task of a job whose envelope names one of the tasks of `limited` (a table keyed by task name), and the
--- job's body; nil for any other, or for an envelope over `max_bytes` or not readable (the worker then checks
--- it itself).
+-- job's body; nil for any other, or for an envelope over `max_bytes` or LIMITED_DECODE_MAX bytes, or not
+-- readable (the worker then checks it itself).
 local function limited_task(envelope, limited, max_bytes)
-  if not envelope or #envelope > max_bytes then return nil end
+  if not envelope or #envelope > max_bytes or #envelope > LIMITED_DECODE_MAX then return nil end
   local named = false
   for task in pairs(limited) do
     if string.find(envelope, task, 1, true) then
