@@ -33,10 +33,10 @@ test: $(STAMP) redis-server chromium kubectl ## Run the whole test suite (unit o
 test-unit: $(STAMP) ## Run the unit tier only (fakeredis, injected clock): fast; no redis-server, chromium or kubectl
 	$(BIN)/pytest -m "not integration and not deploy"
 
-lint: $(STAMP) ## ruff (lint and format check); mypy --strict on worker/, tasks/ and the API type checks, relaxed on the other tests; the layer contract (import-linter)
+lint: $(STAMP) ## ruff (lint and format check); mypy --strict on worker/, tasks/, bench/ and the API type checks, relaxed on the other tests; the layer contract (import-linter)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy worker tasks tests
+	$(BIN)/mypy worker tasks bench tests
 	$(BIN)/lint-imports
 
 format: $(STAMP) ## Format the code with ruff

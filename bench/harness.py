@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import redis
 
@@ -119,7 +120,7 @@ class Workers:
         """Wait until every process has set its ready key (bench.tasks / bench.arq_worker do at start-up)."""
         deadline = time.monotonic() + timeout_s
         keys = [READY_KEY.format(pid=pid) for pid in self.pids]
-        while r.exists(*keys) < len(keys):
+        while cast("int", r.exists(*keys)) < len(keys):  # a sync client: an int, not an awaitable
             self.check_alive()
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.system.label} workers not ready within {timeout_s:g}s")
@@ -127,10 +128,10 @@ class Workers:
 
     def ready_times(self, r: redis.Redis) -> list[float]:
         """When each process set its ready key (time.time()); only after :meth:`wait_ready` or a finished run."""
-        values = r.mget([READY_KEY.format(pid=pid) for pid in self.pids])
+        values = cast("list[bytes | None]", r.mget([READY_KEY.format(pid=pid) for pid in self.pids]))
         if any(v is None for v in values):
             raise RuntimeError(f"{self.system.label}: a worker never reported ready")
-        return [float(v) for v in values]
+        return [float(v) for v in values if v is not None]
 
     def peak_rss_mb(self) -> list[float]:
         """``VmHWM`` (peak resident set) of each live worker process, in MB."""
@@ -182,7 +183,7 @@ def vm_hwm_mb(pid: int) -> float:
 
 def command_calls(r: redis.Redis) -> dict[str, int]:
     """``INFO commandstats`` as command -> calls (commands run inside Lua scripts included; INFO left out)."""
-    stats = r.info("commandstats")
+    stats = cast("dict[str, dict[str, Any]]", r.info("commandstats"))  # a sync client: a dict
     calls = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
     calls.pop("info", None)
     return calls

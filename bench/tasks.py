@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from typing import cast
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from bench.ready import READY_KEY
 from worker import JobContext, JobqSettings, RateLimit, resource, task
+
+
+async def _push(ctx: JobContext, key: str, value: str) -> None:
+    """Append ``value`` to the list ``key`` (redis-py types a command for its sync and asyncio clients alike)."""
+    await cast("Awaitable[int]", ctx.redis.rpush(key, value))
 
 
 class Empty(BaseModel):
@@ -71,7 +77,7 @@ class TenantMarkIn(BaseModel):
 @task
 async def mark(ctx: JobContext, payload: MarkIn) -> None:
     """Record the start (``bench:order:<run>``, a list of tags), then sleep: the flow measurements' job."""
-    await ctx.redis.rpush(f"bench:order:{payload.run}", payload.tag)
+    await _push(ctx, f"bench:order:{payload.run}", payload.tag)
     if payload.seconds:
         await asyncio.sleep(payload.seconds)
 
@@ -79,7 +85,7 @@ async def mark(ctx: JobContext, payload: MarkIn) -> None:
 @task(fair_by="tenant")
 async def fair_mark(ctx: JobContext, payload: TenantMarkIn) -> None:
     """:func:`mark`, served round-robin by tenant."""
-    await ctx.redis.rpush(f"bench:order:{payload.run}", payload.tenant)
+    await _push(ctx, f"bench:order:{payload.run}", payload.tenant)
     if payload.seconds:
         await asyncio.sleep(payload.seconds)
 
@@ -103,7 +109,7 @@ BENCH_RATE = RateLimit("bench", per_s=50, burst=5)
 @task(rate_limit=BENCH_RATE)
 async def rated_mark(ctx: JobContext, payload: RunIn) -> None:
     """Record the start's wall time (``bench:starts:<run>``): the rate-limit measurement's job."""
-    await ctx.redis.rpush(f"bench:starts:{payload.run}", repr(time.time()))
+    await _push(ctx, f"bench:starts:{payload.run}", repr(time.time()))
 
 
 #: The same rate, keyed by the payload (every job of one run shares the key): the producer finds each job's key.
@@ -113,10 +119,10 @@ BENCH_KEYED_RATE = RateLimit("bench-keyed", per_s=50, burst=5, key=lambda p: p.r
 @task(rate_limit=BENCH_KEYED_RATE)
 async def keyed_rated_mark(ctx: JobContext, payload: RunIn) -> None:
     """:func:`rated_mark` under a keyed rate limit (its key from the payload)."""
-    await ctx.redis.rpush(f"bench:starts:{payload.run}", repr(time.time()))
+    await _push(ctx, f"bench:starts:{payload.run}", repr(time.time()))
 
 
 @task
 async def unrated_mark(ctx: JobContext, payload: RunIn) -> None:
     """:func:`rated_mark` without the rate limit (the baseline of its Redis cost)."""
-    await ctx.redis.rpush(f"bench:starts:{payload.run}", repr(time.time()))
+    await _push(ctx, f"bench:starts:{payload.run}", repr(time.time()))
