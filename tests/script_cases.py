@@ -701,6 +701,24 @@ CASES = [
     ),
     Case(
         "unpark",
+        "several-freed-slots-put-as-many-jobs-back-in-one-call-skipping-an-aborted-one",
+        ["q", "jobq:gates:q", "jobq:waiting:q:task:t"],
+        ["task:t", "jobq:marker:q", 2],
+        2,
+        before={
+            "q": Z({"a": 4503599627370501, "c": 4503599627370509}),
+            "jobq:waiting:q:task:t": Z({"a": 5, "gone": 6, "c": 9}),
+            "jobq:gates:q": Z({"task:t": 9000}),
+        },
+        after={
+            "q": Z({"a": 5, "c": 9}),
+            "jobq:waiting:q:task:t": None,
+            "jobq:gates:q": None,
+            "jobq:marker:q": Z({"m": 0}),
+        },
+    ),
+    Case(
+        "unpark",
         "an-aborted-job-is-dropped-and-the-empty-gate-leaves-the-index",
         ["q", "jobq:gates:q", "jobq:waiting:q:task:t"],
         ["task:t", "jobq:marker:q"],

@@ -68,15 +68,14 @@ class AttemptRunner:
     def parked(self, gate: Gate) -> None:
         """A job was parked on ``gate``: if a per-worker slot freed while it was parked (and so woke nobody), the
         lane's next claim puts one waiting job back. (A fleet limit's park script checks its slots itself.)"""
-        if gate.task is not None and self.local.limits(gate.task) and self.local.free()[gate.task] > 0:
+        if gate.task is not None and self.local.has_free(gate.task):
             self.local.owe(gate.task)
 
     async def put_back_owed(self, queue: str) -> None:
         """Put back now the waiting jobs the lane's freed slots owe (a lane that will not claim soon: full, or
         stopping), so other workers can run them."""
         for task, n in self.local.take_owed().items():
-            for _ in range(n):
-                await self._limiter.unpark(queue, Gate.local(task))
+            await self._limiter.unpark(queue, Gate.local(task), n)
 
     async def run(self, task_def: TaskDef[Any, Any], ctx: JobContext, payload: Any) -> Any:
         """Run one try under the task's timeout (its slots taken already: :meth:`take_slots`)."""

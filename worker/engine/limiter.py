@@ -161,11 +161,11 @@ class DistributedLimiter:
             args = [holder, gate.name, marker_key(queue)]
             await asyncio.shield(self._give_back(self._release, keys, args, f"slot of {key}"))
 
-    async def unpark(self, queue: str, gate: Gate) -> None:
-        """A slot of ``gate`` freed in this worker: put one job waiting on it back (errors are logged: the
-        gate's re-check puts it back later)."""
+    async def unpark(self, queue: str, gate: Gate, count: int = 1) -> None:
+        """``count`` slots of ``gate`` freed in this worker: put as many jobs waiting on it back, in one call
+        (errors are logged: the gate's re-check puts them back later)."""
         keys = [queue, waiting_gates_key(queue), waiting_key(queue, gate.name)]
-        args = [gate.name, marker_key(queue)]
+        args = [gate.name, marker_key(queue), count]
         await asyncio.shield(self._give_back(self._unpark, keys, args, f"waiting job of {gate.name} on {queue!r}"))
 
     async def _give_back(self, script: Any, keys: list[str], args: list[Any], what: str) -> None:

@@ -38,9 +38,13 @@ class LocalSlots:
         """Whether ``task`` has a per-worker concurrency."""
         return task in self._size
 
+    def has_free(self, task: str) -> bool:
+        """Whether ``task`` has a per-worker concurrency with a slot free now."""
+        return task in self._size and self._taken[task] < self._size[task]
+
     def try_take(self, task: str) -> bool:
         """Take one slot of ``task`` (``False``, taking none, when all are taken); ``task`` must be limited."""
-        if self._taken[task] >= self._size[task]:
+        if not self.has_free(task):
             return False
         self._taken[task] += 1
         return True

@@ -13,6 +13,8 @@ from typing import Any
 
 from worker.errors import TaskDefinitionError
 
+#: The one key every job of a ``RateLimit`` without a ``key`` function counts against.
+ONE_KEY = "all"
 #: The longest rate-limit key a producer hands to the claim (a longer one is left to the worker to find).
 MAX_CLAIMED_KEY_LEN = 512
 
@@ -81,11 +83,11 @@ class RateLimit:
     @property
     def fixed_key(self) -> str | None:
         """The one key every job counts against when no ``key`` function is given (``"all"``), else ``None``."""
-        return "all" if self.key is None else None
+        return ONE_KEY if self.key is None else None
 
     def key_of(self, payload: Any) -> str:
         """The key ``payload`` counts against."""
-        return "all" if self.key is None else str(self.key(payload))
+        return ONE_KEY if self.key is None else str(self.key(payload))
 
     def key_for_claim(self, payload: Any) -> str | None:
         """The key a producer writes among the job's options, for the claim to check the rate with: ``None``
