@@ -18,9 +18,14 @@ from redis.exceptions import ResponseError
 from worker.client.dedup_write import DEDUP_KEY_PREFIXES
 from worker.engine.finish_batch import FINISH_KEY_PREFIXES
 from worker.engine.leases import CLAIM_KEY_PREFIXES
+from worker.protocol.dependencies import CANCELLED, DEP_PREFIXES
 from worker.protocol.enqueue_script import ENQUEUE_KEY_PREFIXES
 from worker.protocol.permissions import PROBE_ID, probe_keys
 from worker.protocol.scripts import ScriptName, Scripts
+
+#: enqueue_after's and workflow_stage's prefixes (worker.client.depends_write, worker.client.workflows).
+AFTER_PREFIXES = json.dumps(["arq:job:", "arq:result:", "jobq:done:", "jobq:wait:", "jobq:next:", "jobq:marker:"])
+STAGE_PREFIXES = json.dumps(["arq:job:", "jobq:wait:", "jobq:next:"])
 
 
 class Z(dict[str, float | None]):
@@ -1093,6 +1098,195 @@ CASES = [
         [],
         before={"q": Z({"a": 1})},
         after={"q": Z({"a": 1})},
+    ),
+    # dependencies (includes/deps.lua): an end releases or cancels the jobs waiting on it
+    Case(
+        "finish_many",
+        "a-success-queues-the-dependent-it-was-the-last-of-and-counts-down-the-other",
+        ["q"],
+        [_jobs("a", "t1", "res", "60000"), 300000, FINISH_KEY_PREFIXES, "s", 5000, DEP_PREFIXES],
+        [1],
+        before={
+            "q": Z({"a": 1}),
+            "arq:in-progress:a": "t1",
+            "jobq:next:a": "b c ",
+            "jobq:wait:b": H({"n": "1", "q": "q2", "p": "0", "c": "0"}),
+            "jobq:wait:c": H({"n": "2", "q": "q2", "p": "0", "c": "0"}),
+        },
+        after={
+            "q": None,
+            "q2": Z({"b": 5000}),
+            "jobq:marker:q2": Z({"m": 5000}),
+            "jobq:wait:b": None,
+            "jobq:wait:c": H({"n": "1", "q": "q2", "p": "0", "c": "0"}),
+            "jobq:next:a": None,
+        },
+    ),
+    Case(
+        "finish_many",
+        "an-abort-cancels-the-dependents-and-theirs",
+        ["q"],
+        [_jobs("a", "t1", "res", "60000"), 300000, FINISH_KEY_PREFIXES, "a", 5000, DEP_PREFIXES],
+        [1],
+        before={
+            "arq:in-progress:a": "t1",
+            "jobq:next:a": "b ",
+            "jobq:wait:b": H({"n": "1", "q": "q2", "p": "0", "c": "0"}),
+            "jobq:next:b": "c ",
+            "jobq:wait:c": H({"n": "1", "q": "q2", "p": "0", "c": "0"}),
+        },
+        after={
+            "q2": None,
+            "jobq:wait:b": H({"n": str(1 + CANCELLED), "q": "q2", "p": "0", "c": "0", "cause": "a"}),
+            "jobq:wait:c": H({"n": str(1 + CANCELLED), "q": "q2", "p": "0", "c": "0", "cause": "a"}),
+        },
+    ),
+    Case(
+        "finish_many",
+        "the-success-of-a-replayed-cause-resumes-what-it-cancelled",
+        ["q"],
+        [_jobs("a", "t1", "res", "60000"), 300000, FINISH_KEY_PREFIXES, "s", 5000, DEP_PREFIXES],
+        [1],
+        before={
+            "arq:in-progress:a": "t1",
+            "jobq:next:a": "b ",
+            "jobq:wait:b": H({"n": str(1 + CANCELLED), "q": "q2", "p": "0", "c": "0", "cause": "a"}),
+            "jobq:next:b": "c ",
+            "jobq:wait:c": H({"n": str(1 + CANCELLED), "q": "q2", "p": "0", "c": "0", "cause": "a"}),
+        },
+        after={
+            "q2": Z({"b": 5000}),
+            "jobq:wait:b": None,
+            "jobq:wait:c": H({"n": "1", "q": "q2", "p": "0", "c": "0"}),
+        },
+    ),
+    Case(
+        "dead_letter",
+        "a-dead-letter-cancels-its-dependents-and-keeps-their-list-for-a-replay",
+        [
+            "q",
+            "arq:job:a",
+            "arq:retry:a",
+            "arq:in-progress:a",
+            "jobq:meta:a",
+            "jobq:abort:a",
+            "arq:result:a",
+            "jobq:dlq:q",
+            "jobq:dlq:q:index",
+            "jobq:next:a",
+        ],
+        ["a", "res", 60000, "t1", "entry", 5000, 100, 600000, DEP_PREFIXES],
+        0,
+        before={
+            "q": Z({"a": 1}),
+            "arq:in-progress:a": "t1",
+            "jobq:next:a": "b d ",
+            "jobq:wait:b": H({"n": "1", "q": "q2", "p": "0", "c": "0"}),
+            "jobq:wait:d": H({"n": "1", "q": "q2", "p": "0", "c": "1"}),
+        },
+        after={
+            "jobq:wait:b": H({"n": str(1 + CANCELLED), "q": "q2", "p": "0", "c": "0", "cause": "a"}),
+            "jobq:wait:d": None,
+            "q2": Z({"d": 5000}),
+            "jobq:next:a": "b ",
+            "arq:result:a": "res",
+        },
+    ),
+    # enqueue_after: queue; id, envelope, ttl, priority, deps, prefixes, now, continue
+    Case(
+        "enqueue_after",
+        "met-dependencies-queue-the-job-at-once",
+        ["q"],
+        ["j", "env", 60000, 0, '["a"]', AFTER_PREFIXES, 5000, "0"],
+        "queued",
+        before={"arq:result:a": '{"v":1,"d":{"s":true,"r":1}}'},
+        after={"q": Z({"j": 5000}), "arq:job:j": "env", "jobq:wait:j": None},
+    ),
+    Case(
+        "enqueue_after",
+        "a-pending-dependency-blocks-it-a-failed-one-cancels-it",
+        ["q"],
+        ["j", "env", 60000, 0, '["a", "f"]', AFTER_PREFIXES, 5000, "0"],
+        "cancelled",
+        before={"arq:job:a": "e", "arq:result:f": '{"v":1,"d":{"s":false,"r":{}}}'},
+        after={
+            "q": None,
+            "arq:job:j": "env",
+            "jobq:wait:j": H({"n": str(2 + CANCELLED), "q": "q", "p": "0", "c": "0", "cause": "f"}),
+            "jobq:next:a": "j ",
+            "jobq:next:f": "j ",
+        },
+    ),
+    Case(
+        "enqueue_after",
+        "an-unknown-dependency-is-refused-and-nothing-written",
+        ["q"],
+        ["j", "env", 60000, 0, '["nope"]', AFTER_PREFIXES, 5000, "0"],
+        Failure("JOBQ_UNKNOWN_DEPENDENCY nope"),
+        after={"arq:job:j": None, "jobq:wait:j": None},
+    ),
+    # workflow_stage, workflow_activate: a chord of two members
+    Case(
+        "workflow_stage",
+        "a-round-writes-envelopes-blocked-records-and-lists-and-queues-nothing",
+        ["jobq:wf:w"],
+        [
+            _jobs(
+                "w.0.0.0",
+                "q",
+                "e1",
+                "0",
+                "0",
+                "w.0.1 ",
+                "w.0.0.1",
+                "q",
+                "e2",
+                "0",
+                "0",
+                "w.0.1 ",
+                "w.0.1",
+                "q",
+                "e3",
+                "2",
+                "0",
+                "",
+            ),
+            60000,
+            STAGE_PREFIXES,
+            1,
+            "tok",
+            '{"tree":"{}"}',
+            "0",
+        ],
+        3,
+        after={
+            "q": None,
+            "arq:job:w.0.0.0": "e1",
+            "jobq:next:w.0.0.0": "w.0.1 ",
+            "jobq:wait:w.0.1": H({"n": "2", "q": "q", "p": "0", "c": "0"}),
+            "jobq:wf:w": H({"token": "tok", "state": "staging", "rounds": "1", "tree": "{}"}),
+        },
+    ),
+    Case(
+        "workflow_activate",
+        "activation-queues-the-first-steps-once",
+        ["jobq:wf:w"],
+        ["tok", 1, '["q", "w.0.0.0", 0, "q", "w.0.0.1", 0]', 5000, "jobq:marker:"],
+        1,
+        before={"jobq:wf:w": H({"token": "tok", "state": "staging", "rounds": "1"})},
+        after={
+            "q": Z({"w.0.0.0": 5000, "w.0.0.1": 5000}),
+            "jobq:wf:w": H({"token": "tok", "state": "running", "rounds": "1", "started": "5000"}),
+        },
+    ),
+    Case(
+        "workflow_activate",
+        "a-missing-round-queues-nothing",
+        ["jobq:wf:w"],
+        ["tok", 2, '["q", "w.0.0.0", 0]', 5000, "jobq:marker:"],
+        Failure("JOBQ_WORKFLOW_INCOMPLETE"),
+        before={"jobq:wf:w": H({"token": "tok", "state": "staging", "rounds": "1"})},
+        after={"q": None},
     ),
 ]
 

@@ -19,6 +19,7 @@ if _typing.TYPE_CHECKING:
     from worker.client.results import JobInfo, JobResult
     from worker.client.stats import QueueStats, queue_stats
     from worker.client.sync import SyncClient, SyncJobHandle
+    from worker.client.workflow_status import StepState, WorkflowHandle, WorkflowState, WorkflowStatus
     from worker.errors import (
         ConflictingArguments,
         CorruptDeadLetter,
@@ -30,6 +31,7 @@ if _typing.TYPE_CHECKING:
         InvalidPolicy,
         InvalidQueueName,
         JobAborted,
+        JobCancelled,
         JobExpired,
         JobFailed,
         JobNotFound,
@@ -63,6 +65,7 @@ if _typing.TYPE_CHECKING:
     from worker.taskdef.registry import TaskRegistry as Registry  # noqa: F401 (deprecated: at run time it warns)
     from worker.taskdef.requests import JobRequest, job_requests
     from worker.taskdef.services import Resource, resource
+    from worker.taskdef.workflow import StepOutcome, WorkflowDefinitionError, chain, chord, group, step
 
 #: Where each public name is defined (a submodule of this package), grouped as ``__all__`` is.
 _SOURCES: dict[str, str] = {
@@ -94,6 +97,15 @@ _SOURCES: dict[str, str] = {
     "SyncJobHandle": "client.sync",
     "TERMINAL_STATUSES": "states",
     "job_requests": "taskdef.requests",
+    "chain": "taskdef.workflow",
+    "chord": "taskdef.workflow",
+    "group": "taskdef.workflow",
+    "step": "taskdef.workflow",
+    "StepOutcome": "taskdef.workflow",
+    "StepState": "client.workflow_status",
+    "WorkflowHandle": "client.workflow_status",
+    "WorkflowState": "client.workflow_status",
+    "WorkflowStatus": "client.workflow_status",
     # operators and tools
     "DeadLetter": "client.dead_letters",
     "DeadLetterFilter": "client.dead_letters",
@@ -120,6 +132,7 @@ _SOURCES: dict[str, str] = {
     "InvalidPolicy": "errors",
     "InvalidQueueName": "errors",
     "JobAborted": "errors",
+    "JobCancelled": "errors",
     "JobExpired": "errors",
     "JobFailed": "errors",
     "JobNotFound": "errors",
@@ -137,6 +150,7 @@ _SOURCES: dict[str, str] = {
     "TaskDefinitionError": "errors",
     "UnknownTaskError": "errors",
     "UnsafeRedisError": "errors",
+    "WorkflowDefinitionError": "taskdef.workflow",
 }
 
 #: Old names kept one release (until jobq 0.3): each use warns with a DeprecationWarning naming the new one.
@@ -160,6 +174,19 @@ __all__ += [
     "SyncClient",
     "SyncJobHandle",
     "job_requests",
+]
+# For producers: workflows (README, "Workflows").
+__all__ += [
+    "StepOutcome",
+    "StepState",
+    "WorkflowDefinitionError",
+    "WorkflowHandle",
+    "WorkflowState",
+    "WorkflowStatus",
+    "chain",
+    "chord",
+    "group",
+    "step",
 ]
 # For operators and tools: settings, queues, dead letters, envelopes, webhooks.
 __all__ += [
@@ -190,6 +217,7 @@ __all__ += [
     "InvalidPolicy",
     "InvalidQueueName",
     "JobAborted",
+    "JobCancelled",
     "JobExpired",
     "JobFailed",
     "JobNotFound",

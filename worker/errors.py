@@ -160,6 +160,16 @@ class InvalidQueueName(InvalidJobOptions):
     """A queue name is empty, not a string, too long, has control characters, or collides with jobq's keys."""
 
 
+class JobCancelled(JobqError):
+    """Waited for a job that will not run: a job it depends on failed for good (``cancelled_by`` names it).
+
+    A replay of that job that succeeds resumes it (``jobq dlq replay``)."""
+
+    def __init__(self, message: str, *, cancelled_by: str) -> None:
+        super().__init__(message)
+        self.cancelled_by = cancelled_by
+
+
 class PermanentError(JobqError):
     """Raise from a task when retrying cannot help (bad input, a 404, a refused request).
 

@@ -67,6 +67,8 @@ class JobStatus(StrEnum):
     DEFERRED = "deferred"  #: queued, its time to run has not come yet
     QUEUED = "queued"  #: queued and due; waiting for a free worker
     WAITING = "waiting"  #: due, but parked until a slot of its task's concurrency limit frees
+    BLOCKED = "blocked"  #: waits for the jobs it depends on (depends_on, a workflow step); in no queue yet
+    CANCELLED = "cancelled"  #: a job it depends on failed for good; a replay of that job that succeeds resumes it
     IN_PROGRESS = "in_progress"  #: a worker is running a try
     RETRYING = "retrying"  #: a try failed; waiting for the next one
     SUCCEEDED = "succeeded"  #: finished; the result is stored

@@ -69,6 +69,10 @@ class EnqueueWriter:
         await self.index(queue)
         return created
 
+    async def permissions(self, queue: str) -> None:
+        """Once per queue: refuse to write what no worker with this client's ACL user could claim."""
+        await self._permissions.ensure(queue)
+
     async def index(self, queue: str) -> None:
         """Once per queue, after a write it accepted: list it in the queues index (stats show the queues that
         have jobs but no worker)."""

@@ -12,8 +12,9 @@ from worker.client.abort import request_abort
 from worker.client.dead_letters import DeadLetter
 from worker.client.results import JobInfo, JobResult, at
 from worker.deprecations import renamed_argument
-from worker.errors import JobFailed, JobNotFound, ResultTimeout, SerializationError
-from worker.protocol.keys import JobKeys, dead_letter_store
+from worker.errors import JobCancelled, JobFailed, JobNotFound, ResultTimeout, SerializationError
+from worker.protocol.dependencies import Blocked
+from worker.protocol.keys import JobKeys, dead_letter_store, wait_key
 from worker.protocol.priority import QueueScore
 from worker.protocol.serialization import EnvelopeCodec
 from worker.protocol.waiting import is_waiting
@@ -121,13 +122,18 @@ class JobHandle(Generic[R]):
             pipe.hgetall(k.meta)
             pipe.get(k.job)
             pipe.get(k.retry)
-            raw_result, running, score, meta, envelope, started = await pipe.execute()
+            pipe.hmget(wait_key(self.job_id), ["n", "cause"])
+            raw_result, running, score, meta, envelope, started, (n, cause) = await pipe.execute()
         if raw_result is not None:
             return self._finished_info(self._decode(raw_result))
         failures = int(meta.get(b"failures", 0))
+        blocked = Blocked.of(n, cause) if score is None and not running else None
+        status = self._open_status(bool(running), score, failures)
+        if blocked is not None:
+            status = JobStatus.BLOCKED if blocked.cancelled_by is None else JobStatus.CANCELLED
         info = JobInfo(
             job_id=self.job_id,
-            status=self._open_status(bool(running), score, failures),
+            status=status,
             tries=failures + (1 if running else 0),
             interruptions=max(0, int(started or 0) - failures - (1 if running else 0)),
             scheduled_at=at(QueueScore.of(score).due_ms) if score is not None else None,
@@ -186,7 +192,8 @@ class JobHandle(Generic[R]):
         """Wait until the job has finished and return it, whatever its outcome.
 
         Raises :class:`ResultTimeout` after ``timeout_s`` seconds, and :class:`JobNotFound` when the
-        job is neither queued, running, finished with a stored result, nor a dead letter.
+        job is neither queued, running, blocked, finished with a stored result, nor a dead letter, and
+        :class:`JobCancelled` when a job it depends on failed for good.
         ``timeout`` is the deprecated spelling of ``timeout_s`` (it warns; gone in jobq 0.3).
         """
         if timeout is not None:
@@ -199,10 +206,18 @@ class JobHandle(Generic[R]):
                 pipe.get(k.result)
                 pipe.exists(k.in_progress)
                 pipe.zscore(k.queue, k.job_id)
-                raw, running, score = await pipe.execute()
+                pipe.hmget(wait_key(self.job_id), ["n", "cause"])
+                raw, running, score, (n, cause) = await pipe.execute()
             if raw is not None:
                 return self._decode(raw)
-            if not running and score is None:
+            blocked = Blocked.of(n, cause) if not running and score is None else None
+            if blocked is not None and blocked.cancelled_by is not None:
+                raise JobCancelled(
+                    f"job {self.job_id} was cancelled: job {blocked.cancelled_by}, which it depends on, failed for "
+                    f"good (a replay of it that succeeds resumes this one)",
+                    cancelled_by=blocked.cancelled_by,
+                )
+            if not running and score is None and blocked is None:
                 entry = await self._dead_letter()
                 if entry is not None:
                     return cast(JobResult[R], JobResult.from_dead_letter(entry))

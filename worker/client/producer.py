@@ -23,22 +23,27 @@ from pydantic import BaseModel
 import worker.client.checks as checks
 from worker.client.checks import MAX_JOB_ID_LEN
 from worker.client.dedup_write import DedupPlan, DedupWriter, dedup_plan
+from worker.client.depends_write import MAX_DEPENDENCIES, write_after
 from worker.client.enqueue_write import EnqueueWriter, PreparedJob, record_ttl_ms
 from worker.client.handle import HandleContext, JobHandle
 from worker.client.pause import QueuePause, default_by, pause_queue, queue_pause, resume_queue
+from worker.client.workflow_status import WorkflowHandle
+from worker.client.workflows import WorkflowWriter, plan_workflow
 from worker.deprecations import renamed_argument
-from worker.errors import EnvelopeTooLarge
+from worker.errors import EnvelopeTooLarge, InvalidJobOptions
 from worker.observability.metrics import Metrics
 from worker.observability.tracing import trace_headers
 from worker.protocol.connection import close_redis, codec_for, create_redis
 from worker.protocol.enqueue_script import GIVEN_ID, RANDOM_ID
 from worker.protocol.keys import check_queue_name
 from worker.protocol.records import job_record
+from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
 from worker.settings import JobqSettings
 from worker.states import JobStatus
 from worker.taskdef.registry import TaskDef, TaskRegistry
 from worker.taskdef.requests import Delay, JobRequest, job_requests
+from worker.taskdef.workflow import Node
 
 #: Jobs written per pipelined round trip by :meth:`Client.enqueue_many`.
 BATCH_CHUNK = 1000
@@ -79,6 +84,9 @@ class Client:
         self._max_envelope = settings.max_envelope_bytes
         self._queues_ok = {settings.queue_name}  # names already checked (the hot path checks each once)
         self._handle_ctx = HandleContext(self.redis, self._codec, clock, round(settings.result_ttl_s * 1000))
+        self._workflows = WorkflowWriter(
+            Scripts.of(self.redis), self._codec, max_envelope_bytes=self._max_envelope, queue_of=self._queue
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -172,6 +180,7 @@ class Client:
         timeout: float | None = None,
         priority: int | None = None,
         dedup_key: str | None = None,
+        depends_on: Iterable[str | JobHandle[Any]] | None = None,
     ) -> JobHandle[R]: ...
     @overload
     async def enqueue(
@@ -187,6 +196,7 @@ class Client:
         timeout: float | None = None,
         priority: int | None = None,
         dedup_key: str | None = None,
+        depends_on: Iterable[str | JobHandle[Any]] | None = None,
     ) -> JobHandle[Any]: ...
     async def enqueue(
         self,
@@ -201,6 +211,7 @@ class Client:
         timeout: float | None = None,
         priority: int | None = None,
         dedup_key: str | None = None,
+        depends_on: Iterable[str | JobHandle[Any]] | None = None,
     ) -> JobHandle[Any]:
         """Validate ``payload`` against the task's model and enqueue one job.
 
@@ -217,6 +228,9 @@ class Client:
         A job of a task with a dedup mode (``@task(dedup=...)``) may be dropped or merged into the job holding
         its key (``created == False``, ``deduplicated`` says which, ``job_id`` is that job's); ``dedup_key`` is
         its key instead of the one the mode computes from the payload (README, "Deduplication").
+        ``depends_on`` (job ids or handles, at most 1,000) makes the job wait, in no queue, until every one of them
+        has succeeded (status ``blocked``); when one fails for good the job is ``cancelled``, and a replay of that
+        one that succeeds resumes it (README, "Workflows").
         """
         if timeout is not None:
             timeout_s = renamed_argument("Client.enqueue", "timeout", timeout, "timeout_s", timeout_s)
@@ -224,6 +238,8 @@ class Client:
             task, payload, job_id, defer_by, defer_until, timeout_s, queue, priority=priority, dedup_key=dedup_key
         )
         prepared = self._prepare(request, now_ms=self._now_ms(), trace=trace_headers())
+        if depends_on is not None:
+            return await self._write_after(prepared, request, depends_on)
         if prepared.dedup is not None:
             return await self._write_deduplicated(prepared, prepared.dedup)
         (created,) = await self._writer.write([prepared])
@@ -255,6 +271,66 @@ class Client:
         for i, plan in deduplicated:
             handles[i] = await self._write_deduplicated(prepared[i], plan)
         return handles
+
+    async def _write_after(
+        self, prepared: PreparedJob, request: JobRequest, depends_on: Iterable[str | JobHandle[Any]]
+    ) -> JobHandle[Any]:
+        if isinstance(depends_on, str):
+            raise InvalidJobOptions(
+                "depends_on must be a list of job ids or handles, not one string", field="depends_on"
+            )
+        ids = [d.job_id if isinstance(d, JobHandle) else checks.check_job_id(d, " in depends_on") for d in depends_on]
+        if not ids or len(ids) > MAX_DEPENDENCIES:
+            raise InvalidJobOptions(
+                f"depends_on must name 1 to {MAX_DEPENDENCIES} jobs, got {len(ids)}", field="depends_on"
+            )
+        if prepared.dedup is not None or prepared.fair_key or request.defer_by is not None or request.defer_until:
+            raise InvalidJobOptions(
+                "depends_on does not combine with a dedup mode, fair_by, defer_by or defer_until", field="depends_on"
+            )
+        await self._writer.permissions(prepared.queue)
+        status = await write_after(self.redis, prepared, list(dict.fromkeys(ids)))
+        await self._writer.index(prepared.queue)
+        return self._handle(prepared, status is not None)
+
+    async def enqueue_workflow(
+        self, workflow: Node, *, workflow_id: str | None = None, on_failure: str = "stop"
+    ) -> WorkflowHandle:
+        """Enqueue a workflow (a :func:`~worker.chain`, :func:`~worker.group`, :func:`~worker.chord` or one step),
+        atomically: every step is written, or none runs.
+
+        Raises :class:`~worker.WorkflowDefinitionError` when a step cannot take what comes before it, and the
+        enqueue's errors (a payload, an option, a taken ``workflow_id``) before anything runs. ``on_failure``:
+        ``"stop"`` (a step that fails for good cancels what waits on it) or ``"continue"`` (the steps after it run,
+        and each one's input is the outcomes ``{"ok": ..., "value" | "error": ...}`` of the steps before it).
+        """
+        if on_failure not in ("stop", "continue"):
+            raise InvalidJobOptions(f"on_failure must be 'stop' or 'continue', got {on_failure!r}", field="on_failure")
+        wf_id = checks.random_job_id() if workflow_id is None else checks.check_job_id(workflow_id, " (workflow_id)")
+        planned = plan_workflow(workflow, wf_id, outcomes=on_failure == "continue")
+        now_ms, trace = self._now_ms(), trace_headers()
+        ttl_ms = self._expires_ms + self._handle_ctx.result_ttl_ms
+        outcomes = on_failure == "continue"
+        encoded = [
+            self._workflows.encode(wf_id, s, now_ms=now_ms, keep_ms=ttl_ms, outcomes=outcomes, trace=trace)
+            for s in planned.steps
+        ]
+        for queue in dict.fromkeys(e.queue for e in encoded):
+            await self._writer.permissions(queue)
+        await self._workflows.write(planned, encoded, ttl_ms=ttl_ms, now_ms=now_ms, on_failure=on_failure)
+        for queue in dict.fromkeys(e.queue for e in encoded):
+            await self._writer.index(queue)
+        if self.metrics is not None:
+            for e in encoded:
+                self.metrics.job_enqueued(e.queue, e.planned.step.task.name)
+        queue_of = {e.planned.job_id: e.queue for e in encoded}
+        last = [self._new_handle(s.job_id, queue_of[s.job_id], s.step.task, created=True) for s in planned.last]
+        return WorkflowHandle(wf_id, self._handle_ctx, last, self.job)
+
+    def workflow(self, workflow_id: str) -> WorkflowHandle:
+        """A handle to an enqueued workflow (its last steps are read from its record by :meth:`WorkflowHandle.load`,
+        or by its first :meth:`~WorkflowHandle.wait`)."""
+        return WorkflowHandle(workflow_id, self._handle_ctx, [], self.job)
 
     def _handle(self, prepared: PreparedJob, created: bool) -> JobHandle[Any]:
         if created and self.metrics is not None:

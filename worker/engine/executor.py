@@ -25,12 +25,13 @@ from worker.engine.local_slots import LocalSlots
 from worker.engine.middleware import MiddlewareChain
 from worker.engine.outcomes import TryEnds
 from worker.engine.services import WorkerServices
+from worker.engine.step_inputs import step_args
 from worker.engine.try_handle import TryHandle
 from worker.engine.try_records import ExecutionConfig, TryJob, bare_job, decoded_job, refusal
 from worker.errors import JobQuarantined, SerializationError, UnknownTaskError
 from worker.observability.metrics import Metrics
 from worker.policy import RandomDraw, RetryPolicy, resolve_timeout_s
-from worker.protocol.options import JobOptions
+from worker.protocol.options import JobOptions, StepInputs
 from worker.protocol.redis_retry import TRANSIENT
 from worker.protocol.serialization import EnvelopeCodec
 from worker.states import Outcome
@@ -166,6 +167,12 @@ class JobExecutor:
         """Release a claimed job that this worker will not run after all (uncharged)."""
         await self._recorder.give_back(self._recorder.keys(job_id), token)
 
+    async def _take_inputs(self, job: TryJob, inputs: StepInputs) -> None:
+        """A workflow step: its payload gets the results of the steps before it; its result is kept for those after."""
+        job.keep_result_ms = inputs.keep_ms
+        if inputs.results is not None:
+            job.args = await step_args(self._recorder.redis, self._codec, inputs, job.args)
+
     async def _attempt(self, try_: TryHandle, job: TryJob, task_def: TaskDef[Any, Any], policy: RetryPolicy) -> Outcome:
         kwargs = dict(job.kwargs)
         options = JobOptions.pop_from(kwargs)
@@ -191,6 +198,8 @@ class JobExecutor:
         # once its slots are taken: a job that waits for one has not started a try.
         queue = self._config.queue_name
         try:
+            if options.workflow is not None:
+                await self._take_inputs(job, options.workflow)
             payload = task_def.payload_from_call(job.args, kwargs)
             rate_wait_ms, rate = try_.claim.rate_wait_ms, task_def.rate_limit
             if rate_wait_ms is not None and rate is not None and not rate.claimed_key_holds(payload, options.rate_key):

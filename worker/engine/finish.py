@@ -22,11 +22,13 @@ from arq.connections import ArqRedis
 from worker.engine.finish_batch import FinishBatcher
 from worker.engine.limiter import Gate
 from worker.errors import CorruptJobRecord
+from worker.protocol.dependencies import DEP_PREFIXES
 from worker.protocol.keys import (
     JobKeys,
     dead_letter_index,
     dead_letter_store,
     marker_key,
+    next_key,
     waiting_gates_key,
     waiting_key,
 )
@@ -116,22 +118,25 @@ class TryRecorder:
     def _finish_keys(self, k: JobKeys) -> list[str]:
         return [k.queue, k.job, k.retry, k.in_progress, k.meta, k.abort, k.result]
 
-    async def finish(self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int) -> None:
-        """The job is over (succeeded or aborted): store its result, remove every trace of it.
+    async def finish(
+        self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int, *, aborted: bool = False
+    ) -> None:
+        """The job is over (succeeded or aborted): store its result, remove every trace of it; release the jobs
+        waiting on it (or, ``aborted``, cancel them).
 
         Written together with the other jobs that end in the same loop iteration (one round trip).
         """
-        if not await self.batcher.finish(k.job_id, token, result, result_ttl_ms):
+        if not await self.batcher.finish(k.job_id, token, result, result_ttl_ms, aborted=aborted):
             raise LeaseLost(f"finish of job {k.job_id}")
 
     async def dead_letter(
         self, k: JobKeys, token: str, result: bytes | None, result_ttl_ms: int, entry: bytes, now_ms: int
     ) -> int:
         """Move the job to the dead letters atomically; return how many old entries were dropped."""
-        keys = [*self._finish_keys(k), dead_letter_store(self.queue), dead_letter_index(self.queue)]
+        keys = [*self._finish_keys(k), dead_letter_store(self.queue), dead_letter_index(self.queue), next_key(k.job_id)]
         args = [
             k.job_id, result or b"", result_ttl_ms if result else 0, token,
-            entry, now_ms, self._bounds.max_entries, self._bounds.retention_ms,
+            entry, now_ms, self._bounds.max_entries, self._bounds.retention_ms, DEP_PREFIXES,
         ]  # fmt: skip
         return int(await self._run(self._dead_letter, f"dead letter of job {k.job_id}", keys, args))
 

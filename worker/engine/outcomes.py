@@ -65,7 +65,8 @@ class TryEnds:
     async def succeeded(self, try_: TryHandle, job: TryJob, task_def: TaskDef[Any, Any], result: bytes) -> Outcome:
         """The task returned: its result is written with the other ends of this loop iteration."""
         try_.end()
-        ending = self._recorder.batcher.submit(job.keys.job_id, job.token, result, self.result_ttl_ms(task_def))
+        ttl_ms = max(self.result_ttl_ms(task_def), job.keep_result_ms)
+        ending = self._recorder.batcher.submit(job.keys.job_id, job.token, result, ttl_ms)
         # Not shielded: a cancellation here cancels only this future; the batch still writes the end.
         if not await ending:
             raise LeaseLost(f"finish of job {job.keys.job_id}")
@@ -124,7 +125,7 @@ class TryEnds:
         try_.end()
         error = JobAborted(f"job {job.keys.job_id} was aborted on request")
         result = self._failure_result(job, error, Outcome.ABORTED)
-        await self._recorder.finish(job.keys, job.token, result, self.result_ttl_ms(None))
+        await self._recorder.finish(job.keys, job.token, result, self.result_ttl_ms(None), aborted=True)
         return self.ended(job, Outcome.ABORTED, error=error)
 
     async def dead_letter(
@@ -143,9 +144,8 @@ class TryEnds:
         entry = dead_letter_entry(job, self._config.queue_name, error, now_ms)
         result = self._failure_result(job, exc, Outcome.DEAD_LETTERED)
         task_def = self._registry.get(job.task) if job.task in self._registry else None
-        dropped = await self._recorder.dead_letter(
-            job.keys, job.token, result, self.result_ttl_ms(task_def), entry, now_ms
-        )
+        ttl_ms = max(self.result_ttl_ms(task_def), job.keep_result_ms)
+        dropped = await self._recorder.dead_letter(job.keys, job.token, result, ttl_ms, entry, now_ms)
         detail = f"{failure}: {error['type']}: {error['message']} ({reason})"
         if dropped:
             detail += f"; the dead-letter store was full or old: {dropped} entries dropped"

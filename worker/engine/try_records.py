@@ -50,6 +50,7 @@ class TryJob:
     interruptions: int
     due_ms: int | None = None  #: when the job became due (its score when claimed), if known
     priority: int = 0  #: the job's priority (from its envelope's options)
+    keep_result_ms: int = 0  #: a workflow step's: its result is kept at least this long (the next steps read it)
     failure: Outcome | None = None  #: set at the try's end: FAILED or TIMED_OUT when it failed
     detail: str = ""  #: set at the try's end: what its log line says about it
 

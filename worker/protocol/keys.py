@@ -20,12 +20,16 @@ __all__ = [
     "ABORT_PREFIX",
     "DEDUP_PREFIX",
     "DONE_PREFIX",
+    "MARKER_PREFIX",
     "MAX_QUEUE_NAME_LEN",
     "META_PREFIX",
+    "NEXT_PREFIX",
     "RATE_PREFIX",
     "RESERVED_QUEUE_PREFIXES",
     "RESERVED_QUEUE_SUFFIXES",
+    "WAIT_PREFIX",
     "WORKERS_INDEX",
+    "WORKFLOW_PREFIX",
     "JobKeys",
     "check_queue_name",
     "cron_ledger_key",
@@ -36,14 +40,17 @@ __all__ = [
     "limit_key",
     "marker_key",
     "marker_timer_key",
+    "next_key",
     "paused_key",
     "queue_name_problem",
     "rate_key",
     "supervisor_key",
+    "wait_key",
     "waiting_gates_key",
     "waiting_key",
     "waiting_prefix",
     "worker_key",
+    "workflow_key",
 ]
 
 # arq's per-job key prefixes (``arq.constants``), spelled out so that this module loads neither arq nor
@@ -117,10 +124,39 @@ def dedup_lock_key(task: str, key: str) -> str:
     return f"{DEDUP_PREFIX}{task}:{key}"
 
 
+#: The family of the jobs that wait for others (see :func:`wait_key`).
+WAIT_PREFIX = "jobq:wait:"
+#: The family of the lists of the jobs waiting on one (see :func:`next_key`).
+NEXT_PREFIX = "jobq:next:"
+#: The family of workflow records (see :func:`workflow_key`).
+WORKFLOW_PREFIX = "jobq:wf:"
+
+
+def wait_key(job_id: str) -> str:
+    """Hash of a job that waits for other jobs and is in no queue yet (``depends_on``, a workflow step): how many
+    it still waits for, its queue and priority, what cancelled it; see ``worker/protocol/lua/includes/deps.lua``."""
+    return WAIT_PREFIX + job_id
+
+
+def next_key(job_id: str) -> str:
+    """String of the ids of the jobs waiting on ``job_id``, each followed by a space (read once by its end)."""
+    return NEXT_PREFIX + job_id
+
+
+def workflow_key(workflow_id: str) -> str:
+    """Hash recording one workflow: its state (``staging`` until every step is written, then ``running``), its
+    tree of steps (JSON), its ``on_failure`` policy and when it started."""
+    return WORKFLOW_PREFIX + workflow_id
+
+
+#: What a queue's name is appended to for its marker (see :func:`marker_key`).
+MARKER_PREFIX = "jobq:marker:"
+
+
 def marker_key(queue: str) -> str:
     """The sorted set idle workers of ``queue`` block on (one member, scored by when to look next; see
     ``worker/protocol/lua/includes/marker.lua``); ``<marker>:timer`` holds the due time a worker waits for."""
-    return f"jobq:marker:{queue}"
+    return MARKER_PREFIX + queue
 
 
 def marker_timer_key(queue: str) -> str:

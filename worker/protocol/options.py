@@ -14,6 +14,50 @@ OPTIONS_KWARG = "_jobq"
 
 
 @dataclass(frozen=True, slots=True)
+class StepInputs:
+    """What a workflow step takes from the steps before it (its options' ``wf``; see worker.client.workflows).
+
+    ``results`` names the steps whose results make its input: one id, or a (nested) list of ids for a group's
+    list; ``None`` when the step has its own payload. ``into`` is the payload field that input goes into
+    (``None``: the input is the payload). ``keep_ms``: how long its own result is kept at least (the steps after
+    it read it). ``outcomes``: each input is ``{"ok": ..., "value" | "error": ...}`` (on_failure="continue").
+    """
+
+    workflow_id: str
+    results: str | list[Any] | None = None
+    into: str | None = None
+    keep_ms: int = 0
+    outcomes: bool = False
+
+    @classmethod
+    def parse(cls, raw: object) -> StepInputs | None:
+        """The inputs from the option's JSON value, or ``None`` when it is not a well-formed one."""
+        if not isinstance(raw, dict) or type(raw.get("id")) is not str:
+            return None
+        results, into, keep = raw.get("from"), raw.get("into"), raw.get("keep")
+        if not (results is None or isinstance(results, str | list)):
+            return None
+        return cls(
+            raw["id"],
+            results,
+            into if type(into) is str else None,
+            keep if type(keep) is int and keep > 0 else 0,
+            raw.get("outcomes") is True,
+        )
+
+    def as_option(self) -> dict[str, Any]:
+        """The option's JSON value."""
+        option: dict[str, Any] = {"id": self.workflow_id, "keep": self.keep_ms}
+        if self.results is not None:
+            option["from"] = self.results
+        if self.into is not None:
+            option["into"] = self.into
+        if self.outcomes:
+            option["outcomes"] = True
+        return option
+
+
+@dataclass(frozen=True, slots=True)
 class JobOptions:
     """Per-job options set at enqueue, carried in the reserved ``_jobq`` keyword argument."""
 
@@ -23,6 +67,7 @@ class JobOptions:
     #: The key of the task's ``RateLimit`` the producer found for the payload, read by the claim (see
     #: worker.engine.claim_limits); the worker checks it is the key it finds itself.
     rate_key: str | None = None
+    workflow: StepInputs | None = None  #: a workflow step's inputs (``wf``)
 
     @classmethod
     def pop_from(cls, kwargs: dict[str, Any]) -> JobOptions:
@@ -43,7 +88,11 @@ class JobOptions:
         if type(rate_key) is not str:
             rate_key = None
         return cls(
-            timeout_s=None if timeout is None else float(timeout), trace=trace, priority=priority, rate_key=rate_key
+            timeout_s=None if timeout is None else float(timeout),
+            trace=trace,
+            priority=priority,
+            rate_key=rate_key,
+            workflow=StepInputs.parse(raw.get("wf")) if "wf" in raw else None,
         )
 
 

@@ -88,6 +88,13 @@ class TaskDef(Generic[P, R]):
             self.name, [("(payload)", f"expected one positional payload object, got {len(args)} arguments")]
         )
 
+    def step(self, payload: Any = None, *, into: str | None = None, **options: Any) -> Any:
+        """A workflow step of this task (:func:`worker.step`): its payload, or the previous result (``into``: into
+        that field of the given payload); ``options``: ``priority``, ``queue``, ``timeout_s``."""
+        from worker.taskdef.workflow import step  # here: workflow.py imports this module
+
+        return step(self, payload, into=into, **options)
+
     def retry_policy(self, default: RetryPolicy) -> RetryPolicy:
         """This task's retry policy: its own, else ``default``; ``max_tries`` on the task wins.
 

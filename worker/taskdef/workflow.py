@@ -1,7 +1,7 @@
 """Workflow definitions: steps, chains, groups and chords, type-checked when they are built (issue 17).
 
-This module only describes a workflow and checks it; enqueueing one is not built yet (see
-docs/workflows-design.md), so nothing here is exported from :mod:`worker` until it is.
+This module describes a workflow and checks it; :meth:`worker.Client.enqueue_workflow` enqueues one (see
+worker.client.workflows and docs/workflows-design.md).
 
 - :func:`step` names a task and its payload. With no payload the step receives the previous result (a chain's
   previous node, a chord's group) as its payload; with ``into="field"`` the previous result goes into that
@@ -35,6 +35,7 @@ __all__ = [
     "Group",
     "Node",
     "Step",
+    "StepOutcome",
     "WorkflowDefinitionError",
     "chain",
     "check",
@@ -46,6 +47,15 @@ __all__ = [
 
 class WorkflowDefinitionError(TaskDefinitionError, ValueError):
     """A workflow cannot run as built: the message names the steps (and the field) that do not fit."""
+
+
+class StepOutcome(BaseModel):
+    """What a step hands on in a workflow enqueued with ``on_failure="continue"``: whether it succeeded, and its
+    value or its error (``{"type", "message", "traceback"}``)."""
+
+    ok: bool
+    value: Any = None
+    error: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +124,7 @@ def chain(*nodes: Node) -> Chain:
     if not nodes:
         raise WorkflowDefinitionError("a chain needs at least one step")
     built = Chain(tuple(nodes))
-    _check(built, _OPEN)
+    _check_built(built)
     return built
 
 
@@ -131,8 +141,23 @@ def group(*nodes: Node | Iterable[Node]) -> Group:
 def chord(header: Group | Iterable[Node], callback: Step) -> Chord:
     """``header`` in parallel, then ``callback`` once with the list of its results; checked now."""
     built = Chord(header if isinstance(header, Group) else group(header), callback)
-    _check(built, _OPEN)
+    _check_built(built)
     return built
+
+
+def _check_built(built: Node) -> None:
+    """The check as a chain or chord is built, not knowing yet whether its workflow continues past failures: it
+    must fit one way (the enqueue checks the whole workflow the way it runs)."""
+    try:
+        _check(built, _OPEN)
+    except WorkflowDefinitionError:
+        try:
+            _check(built, _OPEN, True)
+        except WorkflowDefinitionError:
+            pass
+        else:
+            return
+        raise
 
 
 # --- the check ------------------------------------------------------------------------------------------
@@ -151,24 +176,26 @@ class _Results:
 _OPEN = _Results("what comes before it")
 
 
-def check(node: Node) -> None:
-    """Check a whole workflow: every step can take what comes before it, and the first steps have payloads."""
-    _check(node, None)
+def check(node: Node, *, outcomes: bool = False) -> None:
+    """Check a whole workflow: every step can take what comes before it, and the first steps have payloads.
+
+    ``outcomes``: the workflow continues past failures, so each step hands on a :class:`StepOutcome`."""
+    _check(node, None, outcomes)
 
 
-def _check(node: Node, before: _Results | None) -> _Results:
+def _check(node: Node, before: _Results | None, outcomes: bool = False) -> _Results:
     """Check every step of ``node`` against ``before``; return what ``node`` hands on."""
     if isinstance(node, Step):
         _check_step(node, before)
-        return _Results(node.label, _return_type(node.task))
+        return _Results(node.label, StepOutcome if outcomes else _return_type(node.task))
     if isinstance(node, Chain):
         for member in node.nodes:
-            before = _check(member, before)
+            before = _check(member, before, outcomes)
         assert before is not None
         return before
     if isinstance(node, Group):
-        return _Results("a group", members=tuple(_check(member, before) for member in node.nodes))
-    return _check(node.callback, _check(node.header, before))
+        return _Results("a group", members=tuple(_check(member, before, outcomes) for member in node.nodes))
+    return _check(node.callback, _check(node.header, before, outcomes), outcomes)
 
 
 def _check_step(s: Step, before: _Results | None) -> None:

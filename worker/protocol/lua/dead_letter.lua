@@ -20,6 +20,13 @@
     ARGV[6]  now           now (ms)
     ARGV[7]  max_entries   the most dead letters the queue keeps
     ARGV[8]  retention_ms  how long they are kept (ms)
+    KEYS[10] next_key      optional: the jobs waiting on this one (jobq:next:<id>; includes/deps.lua)
+    ARGV[9]  dep_prefixes  with KEYS[10]: dependents (jobq:next:), blocked job (jobq:wait:), marker
+                           (jobq:marker:), as one JSON array
+
+  The jobs waiting on this one are cancelled, and what waits on them (those that continue past a failure
+  count it as done instead); the list keeps the cancelled ones, so that a replay of this job that succeeds
+  resumes them.
 
   Output:
     the number of old entries dropped; -1 (lease lost: nothing written); or a text naming a store of
@@ -30,9 +37,13 @@ local queue_key, job_key, retry_key, lease_key = KEYS[1], KEYS[2], KEYS[3], KEYS
 local meta_key, abort_key, result_key, store_key, index_key = KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local job_id, result, result_ttl, token, entry = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local now, max_entries, retention_ms = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local next_key, dep_prefixes = KEYS[10], ARGV[9] and cjson.decode(ARGV[9]) or nil
 
 --- @include "records"
 --- @include "trim_dead_letters"
+--- @include "priority"
+--- @include "marker"
+--- @include "deps"
 
 if redis.pcall('GET', lease_key) ~= token then
   if redis.pcall('HGET', store_key, job_id) == entry then return 0 end
@@ -49,5 +60,11 @@ redis.call('ZREM', queue_key, job_id)
 redis.call('DEL', job_key, retry_key, lease_key, meta_key, abort_key)
 if result_ttl > 0 then
   redis.call('SET', result_key, result, 'PX', result_ttl)
+end
+local waiting = next_key and dep_prefixes and redis.call('GET', next_key)
+if waiting then
+  local p = dep_prefixes
+  local kept = cancel_dependents(waiting, job_id, p[2], p[1], p[3], now)
+  if kept == '' then redis.call('DEL', next_key) else redis.call('SET', next_key, kept, 'KEEPTTL') end
 end
 return trim_dead_letters(store_key, index_key, now, retention_ms, max_entries)
