@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel
 
 from worker import JobContext, PermanentError, task
@@ -56,3 +58,17 @@ async def tally(ctx: JobContext, payload: Outcomes) -> dict[str, int]:
 @task(timeout_s=5)
 async def report(ctx: JobContext, payload: Number) -> str:
     return f"report {payload.value}"
+
+
+@task(timeout_s=5)
+async def slow_produce(ctx: JobContext, payload: Number) -> int:
+    await asyncio.sleep(0.05)
+    return payload.value
+
+
+@task(timeout_s=30)
+async def collect(ctx: JobContext, payload: Numbers) -> dict[str, int]:
+    """A chord's callback that counts its own runs (key ``wfprobe:<label>``): exactly once, or a test fails."""
+    runs = await ctx.redis.incr(f"wfprobe:{payload.label}")
+    ordered = payload.values == sorted(payload.values)
+    return {"runs": int(runs), "count": len(payload.values), "sum": sum(payload.values), "in_order": int(ordered)}

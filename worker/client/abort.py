@@ -14,7 +14,8 @@ from typing import Any
 from arq.connections import ArqRedis
 
 from worker.errors import JobAborted, SerializationError
-from worker.protocol.keys import JobKeys
+from worker.protocol.dependencies import DEP_PREFIXES
+from worker.protocol.keys import JobKeys, next_key, wait_key
 from worker.protocol.records import result_record
 from worker.protocol.scripts import Scripts
 from worker.protocol.serialization import EnvelopeCodec
@@ -50,7 +51,10 @@ async def request_abort(
     envelope = await redis.get(keys.job)
     result = aborted_result(codec, keys.job_id, keys.queue, envelope, now_ms)
     answer = await Scripts.of(redis)["abort"](  # worker/protocol/lua/abort.lua
-        [keys.queue, keys.job, keys.in_progress, keys.result, keys.abort, keys.retry, keys.meta],
-        [keys.job_id, result, result_ttl_ms, ABORT_MARKER_TTL_MS],
-    )
+        [
+            keys.queue, keys.job, keys.in_progress, keys.result, keys.abort, keys.retry, keys.meta,
+            next_key(keys.job_id), wait_key(keys.job_id),
+        ],
+        [keys.job_id, result, result_ttl_ms, ABORT_MARKER_TTL_MS, DEP_PREFIXES, now_ms],
+    )  # fmt: skip
     return _STATUS.get(answer if isinstance(answer, bytes) else str(answer).encode())

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ class StepState:
     task: str
     status: JobStatus
     cancelled_by: str | None = None
+    queue: str | None = None  #: its queue (None: read from a record that does not say)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +80,13 @@ class WorkflowStatus:
         raise KeyError(job_id)
 
 
-def _tree_steps(tree: dict[str, Any], into: list[tuple[str, str]]) -> list[tuple[str, str]]:
+Named = tuple[str, str, str | None]  # a step's job id, task and queue
+
+
+def _tree_steps(tree: dict[str, Any], into: list[Named]) -> list[Named]:
     if tree.get("k") == "step":
-        into.append((str(tree["id"]), str(tree.get("t", "?"))))
+        queue = tree.get("q")
+        into.append((str(tree["id"]), str(tree.get("t", "?")), queue if isinstance(queue, str) else None))
     else:
         for member in tree.get("n", []):
             _tree_steps(member, into)
@@ -152,9 +157,9 @@ class WorkflowHandle:
             int(created) if created else None,
         )
 
-    async def _read_round(self, named: list[tuple[str, str]]) -> list[StepState]:
+    async def _read_round(self, named: list[Named]) -> list[StepState]:
         async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id, _ in named:
+            for job_id, _, _ in named:
                 k = JobKeys(job_id, "")
                 pipe.get(k.result)
                 pipe.exists(k.in_progress)
@@ -162,9 +167,10 @@ class WorkflowHandle:
                 pipe.exists(k.job)
             replies = await pipe.execute()
         states = []
-        for i, (job_id, task) in enumerate(named):
+        for i, (job_id, task, queue) in enumerate(named):
             raw, running, (n, cause), exists = replies[4 * i : 4 * i + 4]
-            states.append(self._step_state(job_id, task, raw, bool(running), Blocked.of(n, cause), bool(exists)))
+            state = self._step_state(job_id, task, raw, bool(running), Blocked.of(n, cause), bool(exists))
+            states.append(replace(state, queue=queue))
         return states
 
     def _step_state(
@@ -187,6 +193,18 @@ class WorkflowHandle:
             return StepState(job_id, task, JobStatus.BLOCKED)
         return StepState(job_id, task, JobStatus.QUEUED if exists else JobStatus.NOT_FOUND)
 
+    async def abort(self) -> int:
+        """Abort the workflow: its running steps are cancelled by their workers, its queued and blocked steps are
+        removed (their results say ``aborted``), and what waits on them is cancelled. Returns how many steps it
+        stopped; ended steps keep their outcome."""
+        stopped = 0
+        for s in (await self.status()).steps:
+            if s.status in _ENDED or s.status is JobStatus.CANCELLED:
+                continue
+            after = await self.job(s.job_id, s.queue).abort()
+            stopped += after in (JobStatus.ABORTED, JobStatus.IN_PROGRESS)
+        return stopped
+
     async def wait(self, timeout_s: float | None = None, *, poll_s: float = 0.25) -> WorkflowStatus:
         """Wait until nothing more of the workflow runs (it succeeded, or failed), and return its status.
 
@@ -197,7 +215,9 @@ class WorkflowHandle:
         if not self.last:
             await self.load()
         while True:
-            watched = await self._read_round([(h.job_id, h.task.name if h.task else "?") for h in self.last])
+            watched = await self._read_round(
+                [(h.job_id, h.task.name if h.task else "?", h.queue_name) for h in self.last]
+            )
             if all(s.status in _ENDED for s in watched):
                 status = await self.status()
                 if status.state is not WorkflowState.RUNNING:
