@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from redis.exceptions import NoPermissionError
+
 from worker.client.abort import request_abort
 from worker.client.dead_letters import DeadLetter
 from worker.client.results import JobInfo, JobResult, at
@@ -112,6 +114,17 @@ class JobHandle(Generic[R]):
         raw = await cast("Awaitable[bytes | None]", self._redis.hget(dead_letter_store(self.queue_name), self.job_id))
         return None if raw is None else DeadLetter.from_json(raw)
 
+    async def _blocked(self) -> Blocked | None:
+        """The job's record while it waits for other jobs (read only for a job in no queue and not running); none
+        for a Redis user whose ACL predates the dependency keys (it cannot have written any)."""
+        try:
+            n, cause = await cast(
+                "Awaitable[list[bytes | None]]", self._redis.hmget(wait_key(self.job_id), ["n", "cause"])
+            )
+        except NoPermissionError:
+            return None
+        return Blocked.of(n, cause)
+
     async def status(self) -> JobInfo:
         """The job's status, tries, timestamps, last error and progress, read in one round trip."""
         k = self._keys
@@ -122,12 +135,11 @@ class JobHandle(Generic[R]):
             pipe.hgetall(k.meta)
             pipe.get(k.job)
             pipe.get(k.retry)
-            pipe.hmget(wait_key(self.job_id), ["n", "cause"])
-            raw_result, running, score, meta, envelope, started, (n, cause) = await pipe.execute()
+            raw_result, running, score, meta, envelope, started = await pipe.execute()
         if raw_result is not None:
             return self._finished_info(self._decode(raw_result))
         failures = int(meta.get(b"failures", 0))
-        blocked = Blocked.of(n, cause) if score is None and not running else None
+        blocked = await self._blocked() if score is None and not running and envelope is not None else None
         status = self._open_status(bool(running), score, failures)
         if blocked is not None:
             status = JobStatus.BLOCKED if blocked.cancelled_by is None else JobStatus.CANCELLED
@@ -206,11 +218,10 @@ class JobHandle(Generic[R]):
                 pipe.get(k.result)
                 pipe.exists(k.in_progress)
                 pipe.zscore(k.queue, k.job_id)
-                pipe.hmget(wait_key(self.job_id), ["n", "cause"])
-                raw, running, score, (n, cause) = await pipe.execute()
+                raw, running, score = await pipe.execute()
             if raw is not None:
                 return self._decode(raw)
-            blocked = Blocked.of(n, cause) if not running and score is None else None
+            blocked = await self._blocked() if not running and score is None else None
             if blocked is not None and blocked.cancelled_by is not None:
                 raise JobCancelled(
                     f"job {self.job_id} was cancelled: job {blocked.cancelled_by}, which it depends on, failed for "

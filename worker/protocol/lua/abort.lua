@@ -37,8 +37,8 @@ local dep_prefixes, now = ARGV[5] and cjson.decode(ARGV[5]) or nil, tonumber(ARG
 --- @include "deps"
 
 local function cancel_waiting()
-  local waiting = next_key and dep_prefixes and redis.call('GET', next_key)
-  if waiting then
+  local waiting = next_key and dep_prefixes and redis.pcall('GET', next_key)  -- pcall'd: an older ACL
+  if type(waiting) == 'string' then
     local p = dep_prefixes
     cancel_dependents(waiting, job_id, p[2], p[1], p[3], now)
     redis.call('DEL', next_key)
@@ -50,7 +50,7 @@ if redis.call('EXISTS', lease_key) == 1 then
   redis.call('SET', abort_key, '1', 'PX', marker_ttl)
   return 'running'
 end
-local blocked = wait_key and redis.call('EXISTS', wait_key) == 1
+local blocked = wait_key and redis.pcall('EXISTS', wait_key) == 1  -- pcall'd: an ACL without jobq:wait:*
 if blocked or redis.call('ZSCORE', queue_key, job_id) then
   if blocked then redis.call('DEL', wait_key) else redis.call('ZREM', queue_key, job_id) end
   cancel_waiting()

@@ -61,8 +61,8 @@ redis.call('DEL', job_key, retry_key, lease_key, meta_key, abort_key)
 if result_ttl > 0 then
   redis.call('SET', result_key, result, 'PX', result_ttl)
 end
-local waiting = next_key and dep_prefixes and redis.call('GET', next_key)
-if waiting then
+local waiting = next_key and dep_prefixes and redis.pcall('GET', next_key)  -- pcall'd: an ACL without jobq:next:*
+if type(waiting) == 'string' then
   local p = dep_prefixes
   local kept = cancel_dependents(waiting, job_id, p[2], p[1], p[3], now)
   if kept == '' then redis.call('DEL', next_key) else redis.call('SET', next_key, kept, 'KEEPTTL') end
