@@ -1269,24 +1269,86 @@ CASES = [
     ),
     Case(
         "workflow_activate",
-        "activation-queues-the-first-steps-once",
-        ["jobq:wf:w"],
-        ["tok", 1, '["q", "w.0.0.0", 0, "q", "w.0.0.1", 0]', 5000, "jobq:marker:"],
+        "activation-queues-the-first-steps-once-and-indexes-the-workflow",
+        ["jobq:wf:w", "jobq:workflows"],
+        ["tok", 1, '["q", "w.0.0.0", 0, "q", "w.0.0.1", 0]', 5000, "jobq:marker:", "w", 60000, 2],
         1,
-        before={"jobq:wf:w": H({"token": "tok", "state": "staging", "rounds": "1"})},
+        before={
+            "jobq:wf:w": H({"token": "tok", "state": "staging", "rounds": "1"}),
+            "jobq:workflows": Z({"old": 1000, "older": 500}),
+        },
         after={
             "q": Z({"w.0.0.0": 5000, "w.0.0.1": 5000}),
             "jobq:wf:w": H({"token": "tok", "state": "running", "rounds": "1", "started": "5000"}),
+            "jobq:workflows": Z({"old": 1000, "w": 5000}),
         },
     ),
     Case(
         "workflow_activate",
         "a-missing-round-queues-nothing",
-        ["jobq:wf:w"],
-        ["tok", 2, '["q", "w.0.0.0", 0]', 5000, "jobq:marker:"],
+        ["jobq:wf:w", "jobq:workflows"],
+        ["tok", 2, '["q", "w.0.0.0", 0]', 5000, "jobq:marker:", "w", 60000, 10000],
         Failure("JOBQ_WORKFLOW_INCOMPLETE"),
         before={"jobq:wf:w": H({"token": "tok", "state": "staging", "rounds": "1"})},
-        after={"q": None},
+        after={"q": None, "jobq:workflows": None},
+    ),
+    # workflow_end
+    Case(
+        "workflow_end",
+        "the-last-of-the-last-steps-completes-the-workflow-once",
+        ["jobq:wf:w"],
+        ["done", "w.1", 7000],
+        1,
+        before={"jobq:wf:w": H({"state": "running", "left": "1"})},
+        after={
+            "jobq:wf:w": H(
+                {"state": "running", "left": "0", "done:w.1": "7000", "ended": "succeeded", "ended_ms": "7000"}
+            )
+        },
+    ),
+    Case(
+        "workflow_end",
+        "a-second-send-of-a-last-step-counts-nothing",
+        ["jobq:wf:w"],
+        ["done", "w.1", 7000],
+        0,
+        before={"jobq:wf:w": H({"state": "running", "left": "1", "done:w.1": "6000"})},
+        after={"jobq:wf:w": H({"state": "running", "left": "1", "done:w.1": "6000"})},
+    ),
+    Case(
+        "workflow_end",
+        "a-last-step-with-others-left-only-counts-down",
+        ["jobq:wf:w"],
+        ["done", "w.1", 7000],
+        0,
+        before={"jobq:wf:w": H({"state": "running", "left": "2"})},
+        after={"jobq:wf:w": H({"state": "running", "left": "1", "done:w.1": "7000"})},
+    ),
+    Case(
+        "workflow_end",
+        "the-first-failure-fails-the-workflow-the-second-not",
+        ["jobq:wf:w"],
+        ["failed", "w.2", 7000],
+        0,
+        before={"jobq:wf:w": H({"state": "running", "failed": "w.1", "ended": "failed", "ended_ms": "6000"})},
+        after={"jobq:wf:w": H({"state": "running", "failed": "w.1", "ended": "failed", "ended_ms": "6000"})},
+    ),
+    Case(
+        "workflow_end",
+        "a-failure-fails-the-workflow",
+        ["jobq:wf:w"],
+        ["failed", "w.1", 7000],
+        1,
+        before={"jobq:wf:w": H({"state": "running"})},
+        after={"jobq:wf:w": H({"state": "running", "failed": "w.1", "ended": "failed", "ended_ms": "7000"})},
+    ),
+    Case(
+        "workflow_end",
+        "an-expired-record-is-not-written",
+        ["jobq:wf:w"],
+        ["done", "w.1", 7000],
+        0,
+        after={"jobq:wf:w": None},
     ),
 ]
 

@@ -19,6 +19,7 @@ if _typing.TYPE_CHECKING:
     from worker.client.results import JobInfo, JobResult
     from worker.client.stats import QueueStats, queue_stats
     from worker.client.sync import SyncClient, SyncJobHandle
+    from worker.client.workflow_list import WorkflowSummary
     from worker.client.workflow_status import StepState, WorkflowHandle, WorkflowState, WorkflowStatus
     from worker.errors import (
         ConflictingArguments,
@@ -106,6 +107,7 @@ _SOURCES: dict[str, str] = {
     "WorkflowHandle": "client.workflow_status",
     "WorkflowState": "client.workflow_status",
     "WorkflowStatus": "client.workflow_status",
+    "WorkflowSummary": "client.workflow_list",
     # operators and tools
     "DeadLetter": "client.dead_letters",
     "DeadLetterFilter": "client.dead_letters",
@@ -183,6 +185,7 @@ __all__ += [
     "WorkflowHandle",
     "WorkflowState",
     "WorkflowStatus",
+    "WorkflowSummary",
     "chain",
     "chord",
     "group",

@@ -85,7 +85,8 @@ async def test_metrics_are_served_next_to_the_probes(harness: Harness) -> None:
 
 def exposition(registry: CollectorRegistry) -> list[str]:
     """The exposition's lines, the ``_created`` timestamps masked (they differ between two registries)."""
-    return [re.sub(r"(_created\{.*\}) \S+$", r"\1 T", line) for line in generate_latest(registry).decode().splitlines()]
+    lines = generate_latest(registry).decode().splitlines()
+    return [re.sub(r"(_created(?:\{.*\})?) \S+$", r"\1 T", line) for line in lines]
 
 
 def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
@@ -103,6 +104,9 @@ def reference() -> tuple[CollectorRegistry, dict[str, Any]]:
         "parked": ("jobq_jobs_parked", "Jobs parked to wait for a concurrency slot (not tries).", job),
         "deduplicated": ("jobq_jobs_deduplicated", "Enqueues a dedup mode dropped or merged.", dedup),
         "rate_limited": ("jobq_rate_limited", "Jobs parked over a rate limit.", ("task", "limit")),
+        "workflows_started": ("jobq_workflows_started", "Workflows enqueued by this process.", ()),
+        "workflows_completed": ("jobq_workflows_completed", "Workflows a step of this worker's completed.", ()),
+        "workflows_failed": ("jobq_workflows_failed", "Workflows a step of this worker's failed first.", ()),
     }
     made: dict[str, Any] = {key: Counter(*spec, registry=r) for key, spec in counters.items()}
     made["duration"] = Histogram(
@@ -179,6 +183,12 @@ def test_tallied_tries_export_what_prometheus_client_would() -> None:
                 outcome_of_dedup = ("dropped", "replaced")[i % 2]
                 tallied.job_deduplicated(task, "debounce", outcome_of_dedup)
                 direct["deduplicated"].labels(task, "debounce", outcome_of_dedup).inc()
+            if i % 11 == 0:
+                tallied.workflow_started()
+                direct["workflows_started"].inc()
+                ended = ("completed", "failed")[i % 2]
+                tallied.workflow_ended(ended)
+                direct[f"workflows_{ended}"].inc()
 
     assert exposition(tallied.registry) == exposition(registry)  # nothing counted yet: the same HELP and TYPE
     run(0, 100)

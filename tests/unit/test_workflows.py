@@ -95,6 +95,8 @@ async def test_a_failed_step_cancels_its_dependents_and_a_replay_after_the_fix_c
     with pytest.raises(JobCancelled) as cancelled_error:
         await wf.last[0].wait(timeout_s=1)
     assert cancelled_error.value.cancelled_by == "f1.0.0.0.1"
+    [listed] = await h.client.workflows()
+    assert (listed.workflow_id, listed.state, listed.steps) == ("f1", WorkflowState.FAILED, 5)
 
     wt.BROKEN.clear()  # the fix
     assert await dlq(h).replay("f1.0.0.0.1")
@@ -102,6 +104,27 @@ async def test_a_failed_step_cancels_its_dependents_and_a_replay_after_the_fix_c
     assert await wf.job("f1.0.0.1").result(timeout_s=1) == 6
     assert await wf.last[0].result(timeout_s=1) == "report 0"
     assert (await wf.status()).state is WorkflowState.SUCCEEDED
+    assert [w.state for w in await h.client.workflows()] == [WorkflowState.SUCCEEDED]
+
+
+async def test_the_list_shows_the_newest_workflows_first_and_their_ends(h: Harness) -> None:
+    for n in range(3):
+        await h.client.enqueue_workflow(
+            group([step(wt.produce, {"value": n}), step(wt.produce, {"value": 9})]), workflow_id=f"g{n}"
+        )
+        h.clock.advance(1)
+    listed = await h.client.workflows(limit=2)
+    assert [(w.workflow_id, w.state, w.steps) for w in listed] == [
+        ("g2", WorkflowState.RUNNING, 2),
+        ("g1", WorkflowState.RUNNING, 2),
+    ]
+    await drain(h)
+    assert [w.state for w in await h.client.workflows()] == [WorkflowState.SUCCEEDED] * 3
+    await h.redis.delete("jobq:wf:g0")  # expired: dropped from the index by the reader that finds it gone
+    assert [w.workflow_id for w in await h.client.workflows()] == ["g2", "g1"]
+    assert await h.redis.zcard("jobq:workflows") == 2
+    with pytest.raises(InvalidJobOptions, match="limit"):
+        await h.client.workflows(limit=0)
 
 
 async def test_on_failure_continue_hands_the_callback_every_outcome(h: Harness) -> None:

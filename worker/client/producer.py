@@ -27,6 +27,7 @@ from worker.client.depends_write import MAX_DEPENDENCIES, write_after
 from worker.client.enqueue_write import EnqueueWriter, PreparedJob, record_ttl_ms
 from worker.client.handle import HandleContext, JobHandle
 from worker.client.pause import QueuePause, default_by, pause_queue, queue_pause, resume_queue
+from worker.client.workflow_list import WorkflowSummary, list_workflows
 from worker.client.workflow_status import WorkflowHandle
 from worker.client.workflows import WorkflowWriter, plan_workflow
 from worker.deprecations import renamed_argument
@@ -321,6 +322,7 @@ class Client:
         for queue in dict.fromkeys(e.queue for e in encoded):
             await self._writer.index(queue)
         if self.metrics is not None:
+            self.metrics.workflow_started()
             for e in encoded:
                 self.metrics.job_enqueued(e.queue, e.planned.step.task.name)
         queue_of = {e.planned.job_id: e.queue for e in encoded}
@@ -331,6 +333,11 @@ class Client:
         """A handle to an enqueued workflow (its last steps are read from its record by :meth:`WorkflowHandle.load`,
         or by its first :meth:`~WorkflowHandle.wait`)."""
         return WorkflowHandle(workflow_id, self._handle_ctx, [], self.job)
+
+    async def workflows(self, limit: int = 50) -> list[WorkflowSummary]:
+        """The workflows enqueued most recently (newest first, at most ``limit``; the index keeps the newest
+        10,000 whose records have not expired), each with its state as its record says."""
+        return await list_workflows(self._handle_ctx.redis, limit)
 
     def _handle(self, prepared: PreparedJob, created: bool) -> JobHandle[Any]:
         if created and self.metrics is not None:

@@ -22,7 +22,15 @@ from redis.exceptions import ResponseError
 import worker.client.checks as checks
 from worker.errors import EnvelopeTooLarge, InvalidJobOptions
 from worker.protocol.dependencies import dependents_list
-from worker.protocol.keys import MARKER_PREFIX, NEXT_PREFIX, WAIT_PREFIX, job_key_prefix, workflow_key
+from worker.protocol.keys import (
+    MARKER_PREFIX,
+    NEXT_PREFIX,
+    WAIT_PREFIX,
+    WORKFLOWS_KEPT,
+    WORKFLOWS_KEY,
+    job_key_prefix,
+    workflow_key,
+)
 from worker.protocol.options import StepInputs
 from worker.protocol.records import job_record
 from worker.protocol.scripts import Scripts
@@ -178,7 +186,8 @@ class WorkflowWriter:
             options["priority"] = priority
         if trace:
             options["trace"] = trace
-        options["wf"] = StepInputs(workflow_id, planned.results, s.into, keep_ms, outcomes).as_option()
+        last, stop = not planned.dependents, not outcomes
+        options["wf"] = StepInputs(workflow_id, planned.results, s.into, keep_ms, outcomes, last, stop).as_option()
         queue = self._queue_of(s.options.get("queue", task_def.queue), at)
         planned.shown["q"] = queue
         envelope = job_record(task_def.name, payload, now_ms, options)
@@ -200,6 +209,7 @@ class WorkflowWriter:
             "tree": orjson.dumps(workflow.tree).decode(),
             "last": orjson.dumps([[s.job_id, s.step.task.name, s.shown.get("q")] for s in workflow.last]).decode(),
             "steps": len(encoded),
+            "left": len(workflow.last),  # the last steps not succeeded yet (worker/protocol/lua/workflow_end.lua)
             "on_failure": on_failure,
             "created": now_ms,
         }
@@ -227,7 +237,8 @@ class WorkflowWriter:
             [f for e in encoded if not e.planned.waits_for for f in (e.queue, e.planned.job_id, e.priority)]
         )
         try:
-            await self._activate([key], [token, rounds, roots, now_ms, MARKER_PREFIX])
+            args = [token, rounds, roots, now_ms, MARKER_PREFIX, workflow.workflow_id, ttl_ms, WORKFLOWS_KEPT]
+            await self._activate([key, WORKFLOWS_KEY], args)
         except ResponseError as exc:
             raise _refusal(exc, workflow.workflow_id) from None
 

@@ -170,6 +170,7 @@ class JobExecutor:
     async def _take_inputs(self, job: TryJob, inputs: StepInputs) -> None:
         """A workflow step: its payload gets the results of the steps before it; its result is kept for those after."""
         job.keep_result_ms = inputs.keep_ms
+        job.workflow = inputs
         if inputs.results is not None:
             job.args = await step_args(self._recorder.redis, self._codec, inputs, job.args)
 
@@ -192,6 +193,7 @@ class JobExecutor:
             clock=self._clock,
             worker_id=self._config.worker_id,
             services=self.services,
+            workflow_id=None if options.workflow is None else options.workflow.workflow_id,
         )
         # Each end is marked on the handle before its shielded write is even scheduled: from then on an
         # abort or a lost lease no longer cancels the try (see TryHandle.cancel). The try begins (its hooks run)

@@ -28,6 +28,7 @@ from worker.engine.limiter import NoFreeSlot
 from worker.engine.middleware import MiddlewareChain
 from worker.engine.try_handle import TryHandle, cancelled_outcome
 from worker.engine.try_records import ExecutionConfig, TryJob, dead_letter_entry, result_body
+from worker.engine.workflow_progress import WorkflowProgress
 from worker.errors import JobAborted, PermanentError
 from worker.policy import RandomDraw, RetryPolicy, decide
 from worker.protocol.serialization import EnvelopeCodec, error_to_dict
@@ -58,6 +59,7 @@ class TryEnds:
         self._recorder = recorder
         self._clock = clock
         self._draw = draw
+        self._workflows = WorkflowProgress(recorder.redis)
 
     def _now_ms(self) -> int:
         return round(self._clock() * 1000)
@@ -70,6 +72,8 @@ class TryEnds:
         # Not shielded: a cancellation here cancels only this future; the batch still writes the end.
         if not await ending:
             raise LeaseLost(f"finish of job {job.keys.job_id}")
+        if job.workflow is not None:
+            await self._workflows.succeeded(job, self._now_ms())
         return self.ended(job, Outcome.SUCCEEDED)
 
     async def cancelled(self, try_: TryHandle, job: TryJob) -> Outcome:
@@ -126,6 +130,8 @@ class TryEnds:
         error = JobAborted(f"job {job.keys.job_id} was aborted on request")
         result = self._failure_result(job, error, Outcome.ABORTED)
         await self._recorder.finish(job.keys, job.token, result, self.result_ttl_ms(None), aborted=True)
+        if job.workflow is not None:
+            await self._workflows.failed(job, self._now_ms())
         return self.ended(job, Outcome.ABORTED, error=error)
 
     async def dead_letter(
@@ -146,6 +152,8 @@ class TryEnds:
         task_def = self._registry.get(job.task) if job.task in self._registry else None
         ttl_ms = max(self.result_ttl_ms(task_def), job.keep_result_ms)
         dropped = await self._recorder.dead_letter(job.keys, job.token, result, ttl_ms, entry, now_ms)
+        if job.workflow is not None:
+            await self._workflows.failed(job, now_ms)
         detail = f"{failure}: {error['type']}: {error['message']} ({reason})"
         if dropped:
             detail += f"; the dead-letter store was full or old: {dropped} entries dropped"

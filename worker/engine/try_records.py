@@ -11,6 +11,7 @@ from worker.engine.finish import StartedTry
 from worker.errors import CorruptJobRecord, EnvelopeTooLarge, JobExpired, SerializationError
 from worker.policy import RetryPolicy
 from worker.protocol.keys import JobKeys
+from worker.protocol.options import StepInputs
 from worker.protocol.records import result_record
 from worker.states import Outcome
 
@@ -51,6 +52,8 @@ class TryJob:
     due_ms: int | None = None  #: when the job became due (its score when claimed), if known
     priority: int = 0  #: the job's priority (from its envelope's options)
     keep_result_ms: int = 0  #: a workflow step's: its result is kept at least this long (the next steps read it)
+    workflow: StepInputs | None = None  #: a workflow step's place in its workflow (from its options)
+    workflow_event: str | None = None  #: set at the try's end: "completed" or "failed" when it ended its workflow
     failure: Outcome | None = None  #: set at the try's end: FAILED or TIMED_OUT when it failed
     detail: str = ""  #: set at the try's end: what its log line says about it
 

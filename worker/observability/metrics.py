@@ -211,6 +211,11 @@ class Metrics:
         interrupted = _Counter("jobq_jobs_interrupted", "Tries cut short by shutdown.", _JOB)
         self._parked = _Counter("jobq_jobs_parked", "Jobs parked to wait for a concurrency slot (not tries).", _JOB)
         self._rate_limited = _Counter("jobq_rate_limited", "Jobs parked over a rate limit.", ("task", "limit"))
+        self._workflows_started = _Counter("jobq_workflows_started", "Workflows enqueued by this process.", ())
+        self._workflows_ended = {
+            "completed": _Counter("jobq_workflows_completed", "Workflows a step of this worker's completed.", ()),
+            "failed": _Counter("jobq_workflows_failed", "Workflows a step of this worker's failed first.", ()),
+        }
         self._duration = _Histogram(
             "jobq_job_duration_seconds", "Duration of tries.", (*_JOB, "outcome"), DURATION_BUCKETS
         )
@@ -218,8 +223,13 @@ class Metrics:
             "jobq_job_pickup_latency_seconds", "Wait between due and started.", _JOB, LATENCY_BUCKETS
         )
         counters = (self._enqueued, self._started, self._succeeded, self._failed, retried, dead_lettered, aborted)
-        later = (self._deduplicated, self._rate_limited, self._duration, self._pickup)
-        tallied = (*counters, interrupted, self._parked, *later)
+        workflows: tuple[_Counter, ...] = (self._workflows_started, *self._workflows_ended.values())
+        for unlabelled in workflows:
+            unlabelled.tally()  # exported at 0 from the start, as a prometheus_client counter without labels
+        later: tuple[_Counter | _Histogram, ...] = (
+            self._deduplicated, self._rate_limited, *workflows, self._duration, self._pickup,
+        )  # fmt: skip
+        tallied: tuple[_Counter | _Histogram, ...] = (*counters, interrupted, self._parked, *later)
         r.register(_TallyCollector(tallied))
         self.ready = Gauge("jobq_queue_ready_jobs", "Due jobs waiting for a worker.", ("queue",), registry=r)
         self.deferred_jobs = Gauge("jobq_queue_deferred_jobs", "Jobs not due yet.", ("queue",), registry=r)
@@ -307,6 +317,14 @@ class Metrics:
     def job_enqueued(self, queue: str, task: str) -> None:
         """A producer in this process created a job."""
         self._enqueued.tally(queue, task).total += 1
+
+    def workflow_started(self) -> None:
+        """A producer in this process enqueued a workflow."""
+        self._workflows_started.tally().total += 1
+
+    def workflow_ended(self, outcome: str) -> None:
+        """A step this worker ended completed its workflow (``"completed"``) or failed it first (``"failed"``)."""
+        self._workflows_ended[outcome].tally().total += 1
 
     def job_deduplicated(self, task: str, mode: str, outcome: str) -> None:
         """A producer in this process enqueued a job its task's dedup ``mode`` dropped or merged (``outcome``)."""

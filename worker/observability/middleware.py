@@ -31,6 +31,8 @@ class MetricsMiddleware(Middleware):
     def after_try(self, info: TryInfo, outcome: Outcome, error: BaseException | None, duration_s: float) -> None:
         if outcome is not Outcome.LEASE_LOST:  # the try's new owner counts it
             self.metrics.try_ended(info.queue, info.task, outcome, info.failure, duration_s)
+            if info.workflow_event is not None:
+                self.metrics.workflow_ended(info.workflow_event)
 
 
 class TryLogMiddleware(Middleware):

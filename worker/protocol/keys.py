@@ -29,6 +29,8 @@ __all__ = [
     "RESERVED_QUEUE_SUFFIXES",
     "WAIT_PREFIX",
     "WORKERS_INDEX",
+    "WORKFLOWS_KEPT",
+    "WORKFLOWS_KEY",
     "WORKFLOW_PREFIX",
     "JobKeys",
     "check_queue_name",
@@ -147,6 +149,13 @@ def workflow_key(workflow_id: str) -> str:
     """Hash recording one workflow: its state (``staging`` until every step is written, then ``running``), its
     tree of steps (JSON), its ``on_failure`` policy and when it started."""
     return WORKFLOW_PREFIX + workflow_id
+
+
+#: Sorted set of the workflows enqueued (member: workflow id, score: when it was activated, ms); the newest
+#: :data:`WORKFLOWS_KEPT` are kept, and a member whose record expired is dropped by the reader that finds it.
+WORKFLOWS_KEY = "jobq:workflows"
+#: How many workflows the index keeps at most.
+WORKFLOWS_KEPT = 10_000
 
 
 #: What a queue's name is appended to for its marker (see :func:`marker_key`).

@@ -28,6 +28,8 @@ class StepInputs:
     into: str | None = None
     keep_ms: int = 0
     outcomes: bool = False
+    last: bool = False
+    stop: bool = False
 
     @classmethod
     def parse(cls, raw: object) -> StepInputs | None:
@@ -43,6 +45,8 @@ class StepInputs:
             into if type(into) is str else None,
             keep if type(keep) is int and keep > 0 else 0,
             raw.get("outcomes") is True,
+            raw.get("end") is True,
+            raw.get("stop") is True,
         )
 
     def as_option(self) -> dict[str, Any]:
@@ -54,6 +58,10 @@ class StepInputs:
             option["into"] = self.into
         if self.outcomes:
             option["outcomes"] = True
+        if self.last:
+            option["end"] = True
+        if self.stop:
+            option["stop"] = True
         return option
 
 

@@ -37,7 +37,8 @@ __all__ = [
 ScriptName = Literal[
     "abort", "claim", "dead_letter", "dead_letter_trim", "enqueue", "enqueue_after", "enqueue_dedup", "finish_many",
     "give_back", "limit_acquire", "limit_release", "limit_renew", "park", "pause", "permission_probe",
-    "rate_acquire", "release", "renew_leases", "retry", "unpark", "workflow_activate", "workflow_stage",
+    "rate_acquire", "release", "renew_leases", "retry", "unpark", "workflow_activate", "workflow_end",
+    "workflow_stage",
 ]  # fmt: skip
 #: Every script, by the name of its file.
 SCRIPT_NAMES: tuple[ScriptName, ...] = get_args(ScriptName)

@@ -56,6 +56,11 @@ class TryInfo(Protocol):
         """When this try started (Unix time, ms)."""
 
     @property
+    def workflow_event(self) -> str | None:
+        """Set at a workflow step's end: ``"completed"`` when it completed its workflow, ``"failed"`` when it was the
+        first to fail it for good; else ``None``."""
+
+    @property
     def due_ms(self) -> int | None:
         """When the job became due (Unix time, ms), when the worker knows it: ``started_ms - due_ms`` is its wait."""
 

@@ -5,11 +5,15 @@
 
   Input:
     KEYS[1]  record_key  the workflow's record (jobq:wf:<workflow id>)
+    KEYS[2]  index_key   the index of workflows (jobq:workflows: sorted set, by activation time)
     ARGV[1]  token       the enqueue's token (as staged)
     ARGV[2]  rounds      how many rounds were staged
     ARGV[3]  roots       one JSON array, 3 fields per first step: queue, id, priority
     ARGV[4]  now         the client's time (ms): the first steps' score
     ARGV[5]  marker_prefix  what a queue's name is appended to for its marker (jobq:marker:)
+    ARGV[6]  workflow_id the workflow's id (its member in the index)
+    ARGV[7]  ttl_ms      how long the workflow's keys live: the index lives at least as long
+    ARGV[8]  kept        how many workflows the index keeps (the oldest beyond are dropped)
 
   Keys built here: the queues of the first steps and their markers (on a Redis Cluster they would need the
   workflow's hash tag).
@@ -21,6 +25,7 @@
 local record_key = KEYS[1]
 local token, rounds, roots = ARGV[1], tonumber(ARGV[2]), cjson.decode(ARGV[3])
 local now, marker_prefix = tonumber(ARGV[4]), ARGV[5]
+local index_key, workflow_id, ttl_ms, kept = KEYS[2], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 
 --- @include "priority"
 --- @include "marker"
@@ -29,6 +34,9 @@ local record = redis.call('HMGET', record_key, 'token', 'rounds', 'state')
 if record[1] ~= token or tonumber(record[2]) ~= rounds then return redis.error_reply('JOBQ_WORKFLOW_INCOMPLETE') end
 if record[3] == 'running' then return 1 end
 redis.call('HSET', record_key, 'state', 'running', 'started', now)
+redis.call('ZADD', index_key, now, workflow_id)
+redis.call('ZREMRANGEBYRANK', index_key, 0, -kept - 1)
+if redis.call('PTTL', index_key) < ttl_ms then redis.call('PEXPIRE', index_key, ttl_ms) end
 local by_queue, queues = {}, {}
 for i = 1, #roots, 3 do
   local queue = roots[i]
