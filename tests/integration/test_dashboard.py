@@ -95,3 +95,54 @@ async def test_dashboard_shows_live_numbers_and_replays_a_dead_letter(settings: 
             assert (tmp_path / "dashboard.png").stat().st_size > 10_000
             await pause_and_resume_from_the_page(page, client, settings.queue_name)
             await browser.close()
+
+
+async def test_dashboard_shows_a_workflows_steps_with_their_states(settings: JobqSettings, tmp_path: Path) -> None:
+    """A real workflow run by a real worker: two members succeed, a step dead-letters, the one after it is
+    cancelled; the page lists the workflow and draws its steps with those states."""
+    if shutil.which("chromium") is None:
+        pytest.fail("chromium is not installed; `make test` installs the Debian package chromium")
+    from playwright.async_api import async_playwright
+
+    from worker import WorkflowState, chain, group, step
+
+    workflow_id = f"wf-{uuid.uuid4().hex[:8]}"
+    with live_system(settings, tmp_path) as api_url:
+        async with async_playwright() as p, Client(settings) as client:
+            add, permanent = client.registry.get("add"), client.registry.get("permanent")
+            flow = chain(
+                group(step(add, {"a": 1, "b": 1}), step(add, {"a": 2, "b": 2})),
+                step(permanent, {"note": "dashboard"}),
+                step(add, {"a": 3, "b": 3}),
+            )
+            handle = await client.enqueue_workflow(flow, workflow_id=workflow_id)
+            status = await handle.wait(timeout_s=30)
+            assert status.state is WorkflowState.FAILED
+            expected = {s.job_id: s.status.value for s in status.steps}
+            assert sorted(expected.values()) == ["cancelled", "dead_lettered", "succeeded", "succeeded"]
+
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = await browser.new_page(viewport={"width": 1400, "height": 1100})
+            await page.goto(f"{api_url}/dashboard#token={TOKEN}")
+            row = page.locator(f"[data-testid=workflow-row][data-workflow='{workflow_id}']")
+            await row.wait_for(timeout=15_000)
+            assert "failed" in (await row.text_content() or "")
+            await row.locator("button[data-testid=workflow-open]").click()
+            steps = page.locator("[data-testid=workflow-step]")
+            await page.wait_for_function(
+                "document.querySelectorAll('[data-testid=workflow-step]').length === 4", timeout=15_000
+            )
+            shown = {}
+            for i in range(await steps.count()):
+                item = steps.nth(i)
+                shown[await item.get_attribute("data-job")] = await item.get_attribute("data-status")
+                assert (await item.get_attribute("data-status") or "x") in (await item.text_content() or "")
+            assert shown == expected
+            assert "failed" in (await page.text_content("[data-testid=workflow-state]") or "")
+            counts = await page.text_content("[data-testid=workflow-counts]") or ""
+            for part in ("2 succeeded", "1 dead_lettered", "1 cancelled"):
+                assert part in counts
+            tree = await page.text_content("[data-testid=workflow-tree]") or ""
+            assert "group of 2" in tree  # drawn as a tree: the chain's group, then its steps
+            await page.screenshot(path=str(tmp_path / "workflow.png"), full_page=True)
+            await browser.close()

@@ -31,7 +31,7 @@ async def keys(h: Harness) -> list[bytes]:
 def protected_routes() -> list[tuple[str, str]]:
     app = create_app(None, Metrics(), token=TOKEN)  # type: ignore[arg-type]  # routes only; never served
     found = {
-        (route.method.lower(), route.resource.canonical.replace("{job_id}", "x"))
+        (route.method.lower(), route.resource.canonical.replace("{job_id}", "x").replace("{workflow_id}", "x"))
         for route in app.router.routes()
         if route.resource is not None
         and route.resource.canonical.startswith("/v1/")
@@ -41,7 +41,7 @@ def protected_routes() -> list[tuple[str, str]]:
 
 
 def test_every_v1_route_is_protected() -> None:
-    assert len(protected_routes()) == 16  # a route added later is covered by the parametrised test below
+    assert len(protected_routes()) == 20  # a route added later is covered by the parametrised test below
 
 
 @pytest.mark.parametrize(("method", "path"), protected_routes())

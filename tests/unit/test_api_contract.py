@@ -27,6 +27,7 @@ METHODS = ("get", "put", "post", "delete", "patch")
 BODIES: dict[str, dict[str, Any]] = {
     "EnqueueBody": {"task": "add", "payload": {"a": 1, "b": 2}},
     "DeadLetterSelection": {"all": True, "confirm": True},
+    "WorkflowBody": {"workflow": {"chain": [{"task": "add", "payload": {"a": 1, "b": 2}}]}},
 }
 #: Fields whose values are further restricted than their schema says (a registered task name): only the
 #: refusals of values outside the documented bounds are checked.
@@ -53,7 +54,7 @@ def operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]
 
 
 def concrete(path: str) -> str:
-    return path.replace("{job_id}", "c1")
+    return path.replace("{job_id}", "c1").replace("{workflow_id}", "w1")
 
 
 def body_of(op: dict[str, Any]) -> dict[str, Any] | None:

@@ -49,7 +49,11 @@ def test_every_api_route_is_in_the_readme() -> None:
     from worker.taskdef.registry import TaskRegistry
 
     section = README.split("## HTTP API", 1)[1].split("\n## ", 1)[0]
-    paths = {p.replace("{job_id}", "{id}") for p in openapi_document(TaskRegistry())["paths"] if p.startswith("/v1/")}
+    paths = {
+        p.replace("{job_id}", "{id}").replace("{workflow_id}", "{id}")
+        for p in openapi_document(TaskRegistry())["paths"]
+        if p.startswith("/v1/")
+    }
     assert len(paths) >= 10
     assert {p for p in paths if p not in section} == set()
 

@@ -17,6 +17,7 @@ import worker.cli.dlq as cli_dlq
 import worker.cli.jobs as cli_jobs
 import worker.cli.ops as cli_ops
 import worker.cli.queues as cli_queues
+import worker.cli.workflows as cli_workflows
 from worker.cli.common import Modules, NoCwd, cli_settings, fail, run, task_settings, with_client
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def _options(
 app.add_typer(cli_jobs.app, name="job")
 app.add_typer(cli_dlq.app, name="dlq")
 app.add_typer(cli_queues.app, name="queue")
+app.add_typer(cli_workflows.app, name="workflow")
 app.command()(cli_ops.enqueue)
 app.command()(cli_ops.stats)
 app.command()(cli_ops.api)

@@ -1,14 +1,16 @@
 """The HTTP API (``jobq api``): enqueue from any language, inspect and abort jobs, queue stats, pause and
-resume queues, dead letters, the dashboard, and an OpenAPI document at ``/openapi.json``.
+resume queues, dead letters, workflows (:mod:`worker.http.workflow_routes`), the dashboard, and an OpenAPI
+document at ``/openapi.json``.
 
 Every ``/v1`` route needs ``Authorization: Bearer <JOBQ_API_TOKEN>``; ``/dashboard``, ``/openapi.json``,
 ``/livez`` and ``/metrics`` are open. Errors are JSON ``{"error": ..., "fields": [{"field", "message"}]}``:
-401 without a valid token, 400 for a body that is not JSON, 404 for an unknown job or dead letter, 405
-for a method the path does not have, 408 for a body that does not arrive in time, 409 for a replay whose
-job id is taken or a queue name whose key holds something else, 413 for a body over 8 MiB, 422 for
-invalid input (nothing is written), 500 naming the permission when Redis's ACL refuses the API's user
-one jobq needs, 503 when Redis is unreachable or refuses the command. The OpenAPI
-document lists each route's answers and bounds; ``tests/unit/test_api_contract.py`` holds them to it.
+401 without a valid token, 400 for a body that is not JSON, 404 for an unknown job, dead letter or
+workflow, 405 for a method the path does not have, 408 for a body that does not arrive in time, 409 for a
+replay whose job id is taken, a workflow id that is taken or a queue name whose key holds something else,
+413 for a body over 8 MiB, 422 for invalid input (nothing is written), 500 naming the permission when
+Redis's ACL refuses the API's user one jobq needs, 503 when Redis is unreachable or refuses the command.
+The OpenAPI document lists each route's answers and bounds; ``tests/unit/test_api_contract.py`` holds
+them to it.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from worker.http.requests import (
     seconds,
 )
 from worker.http.responses import json_out
+from worker.http.workflow_routes import add_workflow_routes
 from worker.observability.metrics import CONTENT_TYPE_LATEST, Metrics
 from worker.policy import resolve_timeout_s
 from worker.states import JobStatus
@@ -239,4 +242,5 @@ def create_app(client: Client, metrics_: Metrics, *, token: str | None) -> web.A
     r.add_get("/v1/dead-letters/{job_id}", dead_letter)
     r.add_post("/v1/dead-letters/{job_id}/replay", replay_one)
     r.add_delete("/v1/dead-letters/{job_id}", purge_one)
+    add_workflow_routes(r)
     return app

@@ -24,14 +24,22 @@ from worker.http.models import (
     StatsOut,
     TaskOut,
 )
-from worker.http.requests import DEAD_LETTER_LIMIT, MAX_BODY_DEPTH, RUNNING_LIMIT, WAIT_BOUNDS_S
+from worker.http.requests import DEAD_LETTER_LIMIT, MAX_BODY_DEPTH, RUNNING_LIMIT, WAIT_BOUNDS_S, WORKFLOW_LIMIT
+from worker.http.workflow_models import (
+    WorkflowAbortOut,
+    WorkflowBody,
+    WorkflowEnqueuedOut,
+    WorkflowOut,
+    WorkflowSummaryOut,
+)
 from worker.protocol.keys import MAX_QUEUE_NAME_LEN
 from worker.taskdef.registry import TaskRegistry
 
 REF = "#/components/schemas/{model}"
 _MODELS: list[type[BaseModel]] = [
     AbortOut, CountOut, DeadLetterOut, DeadLetterSelection, EnqueueBody, EnqueuedOut, ErrorOut, JobOut, PauseBody,
-    PauseOut, ResultOut, RunningOut, StatsOut, TaskOut,
+    PauseOut, ResultOut, RunningOut, StatsOut, TaskOut, WorkflowAbortOut, WorkflowBody, WorkflowEnqueuedOut,
+    WorkflowOut, WorkflowSummaryOut,
 ]  # fmt: skip
 
 
@@ -75,6 +83,8 @@ WRONG_TYPE = {
     "409": _answer("The queue's Redis key (or one of the job's) holds another type of value.", _ref(ErrorOut))
 }
 NOT_FOUND = {"404": _answer("No such job or dead letter.", _ref(ErrorOut))}
+NO_WORKFLOW = {"404": _answer("No such workflow (unknown, expired, or its enqueue did not finish).", _ref(ErrorOut))}
+WORKFLOW_ID = _param("workflow_id", "path", "The workflow's id.")
 QUEUE = _param(
     "queue",
     "query",
@@ -190,6 +200,31 @@ def _paths() -> dict[str, Any]:
              "409": _answer("A job with this id is queued already, the entry is corrupt or keeps no envelope, "
                             "or the queue's key holds another type.",
                             _ref(ErrorOut))}, params=job)},
+        **_workflow_paths(),
+    }  # fmt: skip
+
+
+def _workflow_paths() -> dict[str, Any]:
+    return {
+        "/v1/workflows": {
+            "post": _op(
+                "Enqueue a workflow: a tree of steps (`{\"task\", \"payload\"}`), chains, groups and chords. "
+                "Every step is written, or none; a refusal names the field by its path, e.g. "
+                "`workflow.chain.1.payload.value`.",
+                {"201": _answer("Enqueued.", _ref(WorkflowEnqueuedOut)),
+                 "409": _answer("The workflow id (or a step's job id) is taken; nothing was written.", _ref(ErrorOut))},
+                body=WorkflowBody),
+            "get": _op("The workflows enqueued most recently, newest first.",
+                       {"200": _answer("Workflows.", _array(WorkflowSummaryOut))}, params=[_limit(WORKFLOW_LIMIT)]),
+        },
+        "/v1/workflows/{workflow_id}": {"get": _op(
+            "A workflow's state, every step's status (in tree order), the counts per status and its tree.",
+            {"200": _answer("The workflow.", _ref(WorkflowOut)), **NO_WORKFLOW}, params=[WORKFLOW_ID])},
+        "/v1/workflows/{workflow_id}/abort": {"post": _op(
+            "Abort a workflow: its running steps are cancelled by their workers, its queued and blocked ones removed; "
+            "ended steps keep their outcome.",
+            {"200": _answer("How many steps it stopped.", _ref(WorkflowAbortOut)), **NO_WORKFLOW},
+            params=[WORKFLOW_ID])},
     }  # fmt: skip
 
 
@@ -202,7 +237,8 @@ def openapi_document(registry: TaskRegistry) -> dict[str, Any]:
         "info": {
             "title": "jobq API",
             "version": "1",
-            "description": "Enqueue jobs from any language, inspect and abort them, and manage dead letters. "
+            "description": "Enqueue jobs and workflows from any language, inspect and abort them, and manage dead "
+            "letters. "
             "Every /v1 route needs `Authorization: Bearer <JOBQ_API_TOKEN>`. Errors are `ErrorOut` objects; "
             f"request bodies may nest objects and arrays at most {MAX_BODY_DEPTH} levels deep (the body is one).",
         },

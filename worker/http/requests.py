@@ -30,6 +30,7 @@ MAX_BODY_DEPTH = 100
 WAIT_BOUNDS_S = (0.0, 60.0)
 RUNNING_LIMIT = (1, 500)
 DEAD_LETTER_LIMIT = (1, 1000)
+WORKFLOW_LIMIT = (1, 1000)
 #: Numbers in a query as JSON writes them (ASCII digits only: Python's float() and int() take more).
 NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 INTEGER = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
