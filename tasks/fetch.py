@@ -1,14 +1,14 @@
-"""Fetching URLs: many at once inside one job, or a crawl that fans out one job per URL and fans in.
+"""Fetching URLs: many at once inside one job, or a crawl that runs one job per URL, then a summary.
 
 ``fetch_many`` runs the requests concurrently with ``asyncio.gather``, at most ``per_host`` at a time
 per host (a semaphore each), every request under its own timeout and response-size cap.
 
-``crawl`` enqueues one ``fetch_page`` job per URL (job ids ``<crawl id>:<n>``); across the whole fleet
-at most :data:`CRAWL_PER_HOST` of them run per host at once (a distributed limit). Each page records
-its final result (success, or the error of its last try) in ``jobq:crawl:<crawl id>:results``; whichever
-page sees the last result arrive enqueues ``crawl_summary`` under the fixed id ``<crawl id>:summary``,
-which aggregates. Retried pages record only their final result, and a page re-run after a crash finds
-its result already recorded, so the summary always counts each URL once.
+A crawl is a workflow (:func:`crawl_workflow`): a chord of one ``fetch_page`` step per URL, then
+``crawl_summary`` once with every page's outcome, in the URL order. It is enqueued atomically and with
+``on_failure="continue"``, so a page that fails for good (dead-lettered) still lets the summary run and
+count it as failed; the fan-in is the workflow engine's, exactly once. Across the whole fleet at most
+:data:`CRAWL_PER_HOST` pages run per host at once (a distributed limit). The ``crawl`` task enqueues
+that workflow from inside a job, under the crawl job's own id as the workflow id.
 """
 
 from __future__ import annotations
@@ -17,20 +17,31 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Awaitable
-from typing import cast
+from collections.abc import Sequence
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import aiohttp
-import orjson
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, Field, HttpUrl, model_validator
 
 from tasks.http import http_session
-from worker import JobContext, JobRequest, Limit, PermanentError, RetryPolicy, task
+from worker import (
+    InvalidJobOptions,
+    JobContext,
+    Limit,
+    PermanentError,
+    RetryPolicy,
+    StepOutcome,
+    chord,
+    group,
+    step,
+    task,
+)
 
 CHUNK_BYTES = 64 * 1024
 CRAWL_PER_HOST = 4
-CRAWL_KEEP_S = 7 * 86400
+#: How a crawl's workflow must be enqueued: a page that fails for good still lets the summary run.
+CRAWL_ON_FAILURE = "continue"
 
 
 class FetchResult(BaseModel):
@@ -117,7 +128,7 @@ async def fetch_many(ctx: JobContext, payload: FetchManyIn) -> FetchManyOut:
     return FetchManyOut(results=list(await asyncio.gather(*(limited(u) for u in urls))))
 
 
-# --- crawl: fan-out, fan-in ---------------------------------------------------------------------
+# --- crawl: a workflow, a chord of pages then a summary -------------------------------------------
 
 
 class CrawlIn(BaseModel):
@@ -129,7 +140,7 @@ class CrawlIn(BaseModel):
 
 
 class CrawlOut(BaseModel):
-    """The crawl started: how many page jobs, and the job id whose result will be the summary."""
+    """The crawl started: its workflow's id (the crawl job's id), how many pages, and the summary's job id."""
 
     crawl_id: str
     pages: int
@@ -139,16 +150,22 @@ class CrawlOut(BaseModel):
 class PageIn(BaseModel):
     """One page of a crawl."""
 
-    crawl_id: str
     url: HttpUrl
     timeout_s: float
     max_bytes: int
 
 
 class SummaryIn(BaseModel):
-    """Which crawl to summarise."""
+    """The crawl's URLs and, in the same order, each page's outcome (its :class:`FetchResult`, or its error)."""
 
-    crawl_id: str
+    urls: list[str]
+    pages: list[StepOutcome]
+
+    @model_validator(mode="after")
+    def _one_outcome_per_url(self) -> Self:
+        if len(self.pages) != len(self.urls):
+            raise ValueError(f"pages has {len(self.pages)} outcomes for {len(self.urls)} urls")
+        return self
 
 
 class CrawlSummary(BaseModel):
@@ -163,29 +180,46 @@ class CrawlSummary(BaseModel):
     failures: list[FetchResult]
 
 
-def _results_key(crawl_id: str) -> str:
-    return f"jobq:crawl:{crawl_id}:results"
+def crawl_workflow(
+    urls: Sequence[str], *, timeout_s: float = 10.0, max_bytes: int = 1024 * 1024
+) -> Any:  # a worker.chord(...): worker does not export its type
+    """A crawl of ``urls`` as a workflow: enqueue it with
+    ``client.enqueue_workflow(crawl_workflow(urls), on_failure=CRAWL_ON_FAILURE)``; the result of its last step
+    (``handle.last[0]``) is the :class:`CrawlSummary`. Raises :class:`~worker.InvalidPayload` for bad URLs or limits.
+    """
+    return _crawl_chord(crawl.validate({"urls": list(urls), "timeout_s": timeout_s, "max_bytes": max_bytes}))
 
 
-def _total_key(crawl_id: str) -> str:
-    return f"jobq:crawl:{crawl_id}:total"
+def _crawl_chord(payload: CrawlIn) -> Any:
+    pages = (
+        step(fetch_page, PageIn(url=url, timeout_s=payload.timeout_s, max_bytes=payload.max_bytes))
+        for url in payload.urls
+    )
+    return chord(group(pages), step(crawl_summary, {"urls": [str(u) for u in payload.urls]}, into="pages"))
+
+
+def _summary_step_id(crawl_id: str) -> str:
+    """The job id of the summary of the crawl enqueued as workflow ``crawl_id`` (the chord's callback, path 0.1)."""
+    return f"{crawl_id}.0.1"
 
 
 @task(timeout_s=120, max_tries=3)
 async def crawl(ctx: JobContext, payload: CrawlIn) -> CrawlOut:
-    """Fan out one ``fetch_page`` job per URL (idempotent: a re-run enqueues nothing twice)."""
+    """Enqueue the crawl's workflow under this job's id: a re-run of this job (after a crash, or a reply lost)
+    is refused the id and enqueues nothing twice. (A run that died between the staging and the activation of the
+    workflow leaves it staged, so a re-run is refused too and the crawl never starts; it expires with its keys.)"""
     crawl_id = ctx.job_id
-    await ctx.redis.set(_total_key(crawl_id), len(payload.urls), ex=CRAWL_KEEP_S)
-    pages = [
-        JobRequest(
-            fetch_page,
-            PageIn(crawl_id=crawl_id, url=url, timeout_s=payload.timeout_s, max_bytes=payload.max_bytes),
-            job_id=f"{crawl_id}:{n}",
-        )
-        for n, url in enumerate(payload.urls)
-    ]
-    await ctx.enqueue_many(pages)
-    return CrawlOut(crawl_id=crawl_id, pages=len(payload.urls), summary_job_id=f"{crawl_id}:summary")
+    try:
+        started = await ctx.enqueue_workflow(_crawl_chord(payload), workflow_id=crawl_id, on_failure=CRAWL_ON_FAILURE)
+    except InvalidJobOptions as exc:
+        if exc.field != "workflow_id":
+            raise
+        if ctx.attempt == 1:  # the id is another workflow's: retrying would take it for this crawl's
+            raise PermanentError(f"crawl {crawl_id}: {exc}") from None
+        summary_job_id = _summary_step_id(crawl_id)  # an earlier run of this job enqueued it
+    else:
+        summary_job_id = started.last[0].job_id
+    return CrawlOut(crawl_id=crawl_id, pages=len(payload.urls), summary_job_id=summary_job_id)
 
 
 class PageRetryable(Exception):
@@ -198,44 +232,43 @@ class PageRetryable(Exception):
     retry=RetryPolicy(max_tries=4, backoff_base_s=1, backoff_max_s=60, retry_on=(PageRetryable,)),
 )
 async def fetch_page(ctx: JobContext, payload: PageIn) -> FetchResult:
-    """Fetch one page of a crawl and record its final result for the summary."""
+    """Fetch one page of a crawl. A server's answer is the page's result, whatever its status (a 4xx at once, a
+    5xx once the tries are spent); a page with no answer on its last try fails for good (dead-lettered)."""
     session = await ctx.resource(http_session)
     result = await fetch_one(session, str(payload.url), timeout_s=payload.timeout_s, max_bytes=payload.max_bytes)
     retryable = result.error is not None or (result.status is not None and result.status >= 500)
     if retryable and not ctx.is_last_try:
         raise PageRetryable(result.error or f"server answered {result.status}")
-    await _record(ctx, payload.crawl_id, result)
-    if result.error is not None or (result.status is not None and result.status >= 400):
-        raise PermanentError(result.error or f"server answered {result.status}")
+    if result.error is not None:
+        raise PermanentError(result.error)
     return result
 
 
-async def _record(ctx: JobContext, crawl_id: str, result: FetchResult) -> None:
-    """Record a page's final result (once), and enqueue the summary when it was the last one missing."""
-    results, total = _results_key(crawl_id), _total_key(crawl_id)
-    async with ctx.redis.pipeline(transaction=True) as pipe:
-        pipe.hsetnx(results, result.url, result.model_dump_json())
-        pipe.expire(results, CRAWL_KEEP_S)
-        pipe.hlen(results)
-        pipe.get(total)
-        _, _, recorded, expected = await pipe.execute()
-    if expected is not None and recorded >= int(expected):
-        await ctx.enqueue(crawl_summary, SummaryIn(crawl_id=crawl_id), job_id=f"{crawl_id}:summary")
+def _page_result(url: str, outcome: StepOutcome) -> FetchResult:
+    """A page's result: what its step returned, or (it failed for good) its error."""
+    if outcome.ok:
+        return FetchResult.model_validate(outcome.value)
+    error = outcome.error or {}
+    message = str(error.get("message") or error.get("type") or "failed")
+    return FetchResult(url=url, status=None, size=0, sha256=None, elapsed_ms=0.0, error=message)
+
+
+def page_ok(result: FetchResult) -> bool:
+    """Whether a crawled page counts as fetched: an answer below 400, read without error."""
+    return result.error is None and result.status is not None and result.status < 400
 
 
 @task(timeout_s=120, max_tries=3)
 async def crawl_summary(ctx: JobContext, payload: SummaryIn) -> CrawlSummary:
-    """Aggregate the recorded results of a finished crawl."""
-    raw = await cast("Awaitable[dict[bytes, bytes]]", ctx.redis.hgetall(_results_key(payload.crawl_id)))
-    results = [FetchResult.model_validate(orjson.loads(v)) for v in raw.values()]
-    ok = [r for r in results if r.error is None and r.status is not None and r.status < 400]
+    """Aggregate the outcomes of a finished crawl's pages (given in the URL order)."""
+    results = [_page_result(url, outcome) for url, outcome in zip(payload.urls, payload.pages, strict=True)]
+    failures = [r for r in results if not page_ok(r)]
     by_status: Counter[str] = Counter(str(r.status) if r.status is not None else "error" for r in results)
-    failures = sorted((r for r in results if r not in ok), key=lambda r: r.url)
     return CrawlSummary(
-        crawl_id=payload.crawl_id,
+        crawl_id=ctx.workflow_id or ctx.job_id,
         pages=len(results),
-        succeeded=len(ok),
-        failed=len(results) - len(ok),
+        succeeded=len(results) - len(failures),
+        failed=len(failures),
         bytes=sum(r.size for r in results),
         by_status=dict(sorted(by_status.items())),
         failures=failures,

@@ -5,15 +5,25 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.harness import reply
+from tasks.fetch import CRAWL_ON_FAILURE, CrawlIn, CrawlSummary, crawl, crawl_workflow
 from tests.unit.harness import Harness
-from worker import DeadLetterStore, JobStatus, Outcome
+from worker import (
+    DeadLetterStore,
+    InvalidPayload,
+    JobContext,
+    JobStatus,
+    Outcome,
+    PermanentError,
+    WorkflowDefinitionError,
+    WorkflowState,
+)
 
 BIG = bytes(range(256)) * 8192  # 2 MiB
 
@@ -101,7 +111,11 @@ async def test_errors_are_reported_per_url(h: Harness, sites: list[tuple[Site, s
     assert "ClientConnectorError" in refused.error
 
 
-async def run_until(h: Harness, done: Any, *, steps: int = 60) -> None:
+REFUSED = "http://127.0.0.1:9/nothing-listens-here"  # the discard port: connection refused
+
+
+async def run_until(h: Harness, done: Any, *, steps: int = 120) -> None:
+    """Run what is due, a second of the injected clock at a time (pages back off between tries)."""
     for _ in range(steps):
         await h.run_due()
         if await done():
@@ -110,31 +124,103 @@ async def run_until(h: Harness, done: Any, *, steps: int = 60) -> None:
     raise AssertionError("the crawl did not finish")
 
 
-async def test_crawl_fans_out_and_in_with_a_retried_and_a_failed_page(
+async def no_crawl_keys(h: Harness) -> bool:
+    """The old fan-in's counter and result list are gone for good: the workflow does the fan-in."""
+    return [k async for k in h.redis.scan_iter(match="jobq:crawl:*")] == []
+
+
+async def test_crawl_runs_a_workflow_counting_a_retried_a_404_and_a_refused_page(
     h: Harness, sites: list[tuple[Site, str]]
 ) -> None:
     sites[1][0].fail_first["flaky"] = 1  # 503 once, then fine
     urls = [f"{base}/p{i}" for i in range(5) for _, base in sites]
-    urls += [f"{sites[1][1]}/flaky", f"{sites[2][1]}/missing"]
-    crawl = await h.client.enqueue("crawl", {"urls": urls})
+    missing, flaky_url = f"{sites[2][1]}/missing", f"{sites[1][1]}/flaky"
+    urls += [flaky_url, missing, REFUSED]
+    started_job = await h.client.enqueue("crawl", {"urls": urls, "timeout_s": 2})
     await h.run_due()
-    started = await crawl.result(timeout_s=5)
-    assert started.pages == 22
+    started = await started_job.result(timeout_s=5)
+    assert (started.crawl_id, started.pages) == (started_job.job_id, 23)
+    wf = h.client.workflow(started.crawl_id)
     summary = h.client.job(started.summary_job_id, task="crawl_summary")
 
     async def finished() -> bool:
         return (await summary.status()).status is JobStatus.SUCCEEDED
 
     await run_until(h, finished)
-    result = (await summary.wait(timeout_s=1)).unwrap()
-    assert (result.pages, result.succeeded, result.failed) == (22, 21, 1)
-    assert result.by_status == {"200": 21, "404": 1}
-    assert [f.url for f in result.failures] == [f"{sites[2][1]}/missing"]
-    flaky = h.client.job(f"{crawl.job_id}:20")  # the 21st page
-    assert (await flaky.wait(timeout_s=1)).tries == 2  # retried once, counted once
-    missing = await h.client.job(f"{crawl.job_id}:21").wait(timeout_s=1)
-    assert missing.outcome is Outcome.DEAD_LETTERED
+    done = await summary.wait(timeout_s=1)
+    assert done.tries == 1  # one summary, run once
+    result = done.unwrap()
+    assert result.crawl_id == started.crawl_id
+    assert (result.pages, result.succeeded, result.failed) == (23, 21, 2)
+    assert result.by_status == {"200": 21, "404": 1, "error": 1}
+    assert [f.url for f in result.failures] == [missing, REFUSED]  # in the crawl's URL order
+    assert result.failures[0].status == 404
+    assert result.failures[1].error is not None
+    assert "ClientConnectorError" in result.failures[1].error
+    assert result.bytes == sum(len(f"page p{i}") for i in range(5)) * 4 + len("page flaky") + len("no")
+
+    status = await wf.status()
+    pages = [s for s in status.steps if s.task == "fetch_page"]
+    assert [s.task for s in status.steps].count("crawl_summary") == 1
+    assert len(pages) == 23
+    flaky = await h.client.job(pages[20].job_id).wait(timeout_s=1)
+    assert flaky.tries == 2  # retried once, counted once
+    answered_404 = await h.client.job(pages[21].job_id).wait(timeout_s=1)
+    assert answered_404.outcome is Outcome.SUCCEEDED  # the server's answer is the page's result
+    refused = await h.client.job(pages[22].job_id).wait(timeout_s=1)
+    assert (refused.outcome, refused.tries) == (Outcome.DEAD_LETTERED, 4)
     dlq = DeadLetterStore(h.redis, h.settings.queue_name, job_expires_s=60)
-    assert "server answered 404" in (await dlq.show(f"{crawl.job_id}:21")).message
-    # A page re-run after a crash records nothing twice: the summary job exists once.
-    assert await reply(h.redis.hlen(f"jobq:crawl:{crawl.job_id}:results")) == 22
+    assert "ClientConnectorError" in (await dlq.show(pages[22].job_id)).message
+    assert await no_crawl_keys(h)
+
+
+async def test_a_crawl_starts_from_the_workflow_helper_and_needs_on_failure_continue(
+    h: Harness, sites: list[tuple[Site, str]]
+) -> None:
+    urls = [f"{sites[0][1]}/a", REFUSED, f"{sites[3][1]}/b"]
+    with pytest.raises(WorkflowDefinitionError, match="pages"):
+        await h.client.enqueue_workflow(crawl_workflow(urls))  # a failed page would cancel the summary
+    wf = await h.client.enqueue_workflow(crawl_workflow(urls, timeout_s=2), on_failure=CRAWL_ON_FAILURE)
+    (summary,) = wf.last
+
+    async def finished() -> bool:
+        return (await summary.status()).status is JobStatus.SUCCEEDED
+
+    await run_until(h, finished)
+    result = await summary.result(timeout_s=1)
+    assert isinstance(result, CrawlSummary)
+    assert (result.crawl_id, result.pages, result.succeeded, result.failed) == (wf.workflow_id, 3, 2, 1)
+    assert [f.url for f in result.failures] == [REFUSED]
+    assert (await wf.wait(timeout_s=1, poll_s=0.01)).state is not WorkflowState.RUNNING
+
+
+async def test_the_workflow_helper_refuses_bad_urls_before_anything_is_written(h: Harness) -> None:
+    with pytest.raises(InvalidPayload, match="urls"):
+        crawl_workflow(["not a url"])
+    with pytest.raises(InvalidPayload, match="urls"):
+        crawl_workflow([])
+
+
+def crawl_ctx(h: Harness, job_id: str, *, try_number: int) -> JobContext:
+    return JobContext(
+        job_id, "crawl", try_number, 3, 0, datetime.now(UTC), 120.0, h.settings.queue_name, h.redis,
+        services=h.worker.executor.services,
+    )  # fmt: skip
+
+
+async def test_a_rerun_of_the_crawl_task_enqueues_nothing_twice(h: Harness, sites: list[tuple[Site, str]]) -> None:
+    payload = CrawlIn.model_validate({"urls": [f"{sites[0][1]}/a", f"{sites[0][1]}/b"]})
+    first = await crawl.fn(crawl_ctx(h, "crawl-1", try_number=1), payload)
+    again = await crawl.fn(crawl_ctx(h, "crawl-1", try_number=2), payload)  # its first try's reply was lost
+    assert again == first
+    wf = h.client.workflow("crawl-1")
+    assert await wf.load()
+    assert [j.job_id for j in wf.last] == [first.summary_job_id]
+    assert len((await wf.status()).steps) == 3
+
+
+async def test_a_crawl_whose_id_is_another_workflows_fails_for_good(h: Harness, sites: list[tuple[Site, str]]) -> None:
+    await h.client.enqueue_workflow(crawl_workflow([f"{sites[0][1]}/a"]), workflow_id="taken", on_failure="continue")
+    payload = CrawlIn.model_validate({"urls": [f"{sites[0][1]}/b"]})
+    with pytest.raises(PermanentError, match="taken"):
+        await crawl.fn(crawl_ctx(h, "taken", try_number=1), payload)

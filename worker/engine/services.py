@@ -10,10 +10,12 @@ from typing import Any, TypeVar, cast
 
 from worker.client.handle import JobHandle
 from worker.client.producer import Client
+from worker.client.workflow_status import WorkflowHandle
 from worker.settings import JobqSettings
 from worker.taskdef.registry import TaskDef
 from worker.taskdef.requests import JobRequest
 from worker.taskdef.services import Resource
+from worker.taskdef.workflow import Node
 
 T = TypeVar("T")
 
@@ -74,3 +76,9 @@ class WorkerServices:
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> list[JobHandle[Any]]:
         """Enqueue a batch (see :meth:`Client.enqueue_many`)."""
         return await self.client.enqueue_many(requests)
+
+    async def enqueue_workflow(
+        self, workflow: Node, *, workflow_id: str | None = None, on_failure: str = "stop"
+    ) -> WorkflowHandle:
+        """Enqueue a workflow, atomically (see :meth:`Client.enqueue_workflow`)."""
+        return await self.client.enqueue_workflow(workflow, workflow_id=workflow_id, on_failure=on_failure)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from worker.taskdef.registry import TaskDef
     from worker.taskdef.requests import JobRequest
     from worker.taskdef.services import Resource
+    from worker.taskdef.workflow import Node
 
 T = TypeVar("T")
 
@@ -33,6 +34,17 @@ class EnqueuedJob(Protocol):
 
     async def result(self, timeout_s: float | None = None, *, timeout: float | None = None) -> Any:
         """The job's value once it has finished (see :meth:`JobHandle.result`)."""
+        ...
+
+
+class EnqueuedWorkflow(Protocol):
+    """What ``ctx.enqueue_workflow`` returns: a :class:`~worker.client.workflow_status.WorkflowHandle`."""
+
+    workflow_id: str
+
+    @property
+    def last(self) -> Sequence[EnqueuedJob]:
+        """The handles of the steps nothing waits for (a chord's callback, a chain's last step), in tree order."""
         ...
 
 
@@ -55,6 +67,12 @@ class TaskServices(Protocol):
 
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> Sequence[EnqueuedJob]:
         """Enqueue a batch of jobs."""
+        ...
+
+    async def enqueue_workflow(
+        self, workflow: Node, *, workflow_id: str | None = None, on_failure: str = "stop"
+    ) -> EnqueuedWorkflow:
+        """Enqueue a workflow, atomically."""
         ...
 
 
@@ -81,6 +99,7 @@ class JobContext:
     clock: Callable[[], float] = field(default=time.time, repr=False)
     worker_id: str = ""  #: the worker running this try (``<host>:<pid>``)
     services: TaskServices | None = field(default=None, repr=False)
+    workflow_id: str | None = None  #: the workflow this job is a step of (``None``: it is not a step)
 
     @property
     def is_last_try(self) -> bool:
@@ -119,6 +138,16 @@ class JobContext:
     async def enqueue_many(self, requests: Iterable[JobRequest]) -> Sequence[EnqueuedJob]:
         """Enqueue a batch from this job in a few round trips; see :meth:`Client.enqueue_many`."""
         return await self._services().enqueue_many(requests)
+
+    async def enqueue_workflow(
+        self, workflow: Node, *, workflow_id: str | None = None, on_failure: str = "stop"
+    ) -> EnqueuedWorkflow:
+        """Enqueue a workflow from this job, atomically; same arguments as :meth:`Client.enqueue_workflow`.
+
+        A job may run more than once: give a ``workflow_id`` derived from :attr:`job_id`, so that a second run is
+        refused (:class:`~worker.InvalidJobOptions` naming ``workflow_id``) instead of starting the workflow twice.
+        """
+        return await self._services().enqueue_workflow(workflow, workflow_id=workflow_id, on_failure=on_failure)
 
     async def report_progress(self, fraction: float, message: str = "") -> None:
         """Publish how far the job has got (0.0 to 1.0) and what it is doing, for ``status()`` to show.
