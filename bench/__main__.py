@@ -16,7 +16,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import fleet, flow, measure, rate, startup
+from bench import fleet, flow, measure, rate, startup, workflows
 from bench.harness import PRODUCER_MEASUREMENTS, ROOT, SYSTEMS, Interrupt
 from bench.report import ROWS, Results, document, table
 from worker.process.embedded import EmbeddedRedis
@@ -35,6 +35,7 @@ MEASUREMENTS: dict[str, measure.Measurement] = {
     "imports": startup.imports,
     "flow": flow.flow,
     "rate": rate.rate,
+    "workflows": workflows.workflows,
 }
 RESULTS_MD = ROOT / "bench" / "RESULTS.md"
 

@@ -79,4 +79,15 @@ METHODS = {
     "same number of jobs of the same task without the limit through the same workers (run first). *Trickle*: a "
     "quarter as many jobs enqueued one at a time at 60/s (20 % over the rate, so each waits less than "
     "`JOBQ_RATE_HOLD_S` and is held in its worker), against the same trickle without the limit.",
+    "workflows": "jobq only. A chord of 10,000 (2,000 with `--quick`) `member` steps (a no-op returning its index) "
+    'and one `gather` callback taking their results `into="values"`, against the same 10,000 `member` jobs enqueued '
+    "as plain jobs by one `enqueue_many`. Each side: 2 worker processes (`JOBQ_MAX_JOBS=100`) started on a fresh "
+    "queue and ready, warmed up by 100 members (a chord, or plain jobs), then one timed run from just before the "
+    "jobs are built (`chord()`, which type-checks every step, or the `JobRequest` list) to the last end (the "
+    "callback's, or the last plain job's `ft` from the stored results); the "
+    "informative ratio runs from the first start instead. The callback counts its runs in Redis and checks it got "
+    "every result in the group's order: any other outcome fails the measurement. Commands: `INFO commandstats` "
+    "calls (Lua-internal ones included) over the timed run, the harness's waiting EXISTS calls left out, divided by "
+    "the number of jobs (the chord's staging and activation, its callback and the callback's read of every result "
+    "are charged to its members).",
 }

@@ -360,6 +360,53 @@ ROWS = [
         _at_most(2),
     ),
     Row("rate", "trickle_max_in_1s", "that trickle: most starts in any 1 s window", "", 0, "≤ 55", _at_most(55)),
+    Row(
+        "workflows",
+        "chord_s",
+        "chord of 10,000 no-op members, 2 worker processes: from building it to the callback's end",
+        "s",
+        2,
+        "—",
+        None,
+    ),
+    Row(
+        "workflows",
+        "plain_s",
+        "the same 10,000 as plain jobs (`enqueue_many`), 2 worker processes: from building them to the last end",
+        "s",
+        2,
+        "— (baseline)",
+        None,
+    ),
+    Row(
+        "workflows",
+        "time_ratio",
+        "chord: time to the callback / time to drain the plain jobs",
+        "x",
+        2,
+        "≤ 1.3x",
+        _at_most(1.3),
+    ),
+    Row(
+        "workflows",
+        "running_ratio",
+        "the same from the first start (the enqueue left out): chord / plain jobs",
+        "x",
+        2,
+        "— (informative)",
+        None,
+    ),
+    Row(
+        "workflows",
+        "member_cmds",
+        "chord: Redis commands per member (its enqueue, run and fan-in; the callback and its read included)",
+        "",
+        1,
+        "—",
+        None,
+    ),
+    Row("workflows", "plain_cmds", "plain jobs: Redis commands per job", "", 1, "— (baseline)", None),
+    Row("workflows", "cmds_ratio", "chord: commands per member / per plain job", "x", 2, "≤ 2x", _at_most(2)),
 ]
 
 
@@ -460,6 +507,17 @@ def _details(results: Results) -> list[str]:
                 "measured over the 1 s before the run)"
             )
             out.append(f"- {key} ({chosen.values[value]:.2f} {unit}{extra}): " + ", ".join(parts))
+    for key, samples in results.get("workflows", {}).items():
+        if not samples:
+            continue
+        chosen = sorted(samples, key=lambda s: s.values["cmds_ratio"])[len(samples) // 2]
+        out += ["", "## Workflow commands per job, by command (median repetition)", ""]
+        for side, figure, name in (
+            ("chord", "member_cmds", "chord, per member"),
+            ("plain", "plain_cmds", "plain jobs"),
+        ):
+            parts = [f"{cmd} {n:.2f}" for cmd, n in list(chosen.detail[f"{side}_breakdown"].items())[:14]]
+            out.append(f"- {key}, {name} ({chosen.values[figure]:.2f}): " + ", ".join(parts))
     return out
 
 
@@ -505,6 +563,7 @@ def document(
         "imports": "A task module's import",
         "flow": "Queues and flow control",
         "rate": "Rate limit",
+        "workflows": "Workflows",
     }
     for key, title in titles.items():
         lines += [f"- **{title}.** {methods[key]}"]

@@ -126,3 +126,30 @@ async def keyed_rated_mark(ctx: JobContext, payload: RunIn) -> None:
 async def unrated_mark(ctx: JobContext, payload: RunIn) -> None:
     """:func:`rated_mark` without the rate limit (the baseline of its Redis cost)."""
     await _push(ctx, f"bench:starts:{payload.run}", repr(time.time()))
+
+
+class IndexIn(BaseModel):
+    """:func:`member`'s payload: its place in the chord (or in the batch of plain jobs)."""
+
+    i: int
+
+
+@task
+async def member(ctx: JobContext, payload: IndexIn) -> int:
+    """A no-op chord member, and its twin as a plain job: it returns its index, so the callback can check order."""
+    return payload.i
+
+
+class GatherIn(BaseModel):
+    """:func:`gather`'s payload: the run it counts itself for, and the members' results."""
+
+    run: str
+    values: list[int] = Field(default_factory=list)
+
+
+@task(timeout_s=120)
+async def gather(ctx: JobContext, payload: GatherIn) -> dict[str, int]:
+    """A chord's callback: counts its own runs (``bench:callback:<run>``) and checks the results' order."""
+    runs = await cast("Awaitable[int]", ctx.redis.incr(f"bench:callback:{payload.run}"))
+    in_order = payload.values == list(range(len(payload.values)))
+    return {"runs": int(runs), "count": len(payload.values), "in_order": int(in_order)}

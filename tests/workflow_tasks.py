@@ -72,3 +72,16 @@ async def collect(ctx: JobContext, payload: Numbers) -> dict[str, int]:
     runs = await ctx.redis.incr(f"wfprobe:{payload.label}")
     ordered = payload.values == sorted(payload.values)
     return {"runs": int(runs), "count": len(payload.values), "sum": sum(payload.values), "in_order": int(ordered)}
+
+
+class Flaky(BaseModel):
+    value: int
+    label: str
+
+
+@task(timeout_s=5)
+async def fail_while_broken(ctx: JobContext, payload: Flaky) -> int:
+    """`maybe_fail` for worker processes: refuses its value while it is in the Redis set ``wfbroken:<label>``."""
+    if await ctx.redis.sismember(f"wfbroken:{payload.label}", str(payload.value)):  # type: ignore[misc]
+        raise PermanentError(f"value {payload.value} is broken")
+    return payload.value

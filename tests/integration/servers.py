@@ -1,4 +1,5 @@
-"""Extra redis-server processes for connection tests: TLS, ACL users and Sentinel."""
+"""Extra redis-server processes for connection and restart tests: TLS, ACL users, Sentinel, and an append-only
+server restartable on the same port and files."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import redis
 
 from worker.process.embedded import free_port
 from worker.process.processes import stop_process
@@ -46,3 +49,19 @@ def start_server(
         base += ["--save", "", "--appendonly", "no"]
     head = [str(config_file)] if config_file else []
     return ServerProcess([*head, *base, *[a.replace("{port}", str(port)) for a in args]], workdir, probe, port)
+
+
+def _ping(port: int) -> None:
+    r = redis.Redis(port=port)
+    try:
+        r.ping()
+    finally:
+        r.close()
+
+
+def start_aof_server(workdir: Path, port: int) -> ServerProcess:
+    """A redis-server on ``port`` with appendonly on (fsync always) keeping its files in ``workdir``: started again
+    with the same two, it comes back with every write it acknowledged."""
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir), "--save", ""]
+    args += ["--appendonly", "yes", "--appendfsync", "always"]
+    return ServerProcess(args, workdir, _ping, port)

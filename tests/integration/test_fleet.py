@@ -20,7 +20,7 @@ import redis
 
 from tests.harness import reply, sync_reply
 from tests.integration.harness import StartWorker, WorkerProcess
-from tests.integration.servers import ServerProcess
+from tests.integration.servers import ServerProcess, start_aof_server
 from worker import JobRequest
 from worker.client.producer import Client
 from worker.process.embedded import free_port
@@ -147,22 +147,9 @@ async def wait_for_line(worker: WorkerProcess, line: str, timeout_s: float) -> N
 def aof_redis(tmp_path: Path) -> Iterator[ServerProcess]:
     """A redis-server with appendonly on (fsync always), restartable on the same port and files."""
     port = free_port()
-    server = _start_aof(tmp_path, port)
+    server = start_aof_server(tmp_path, port)
     yield server
     server.stop()
-
-
-def _start_aof(workdir: Path, port: int) -> ServerProcess:
-    def probe(p: int) -> None:
-        r = redis.Redis(port=p)
-        try:
-            r.ping()
-        finally:
-            r.close()
-
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir), "--save", ""]
-    args += ["--appendonly", "yes", "--appendfsync", "always"]
-    return ServerProcess(args, workdir, probe, port)
 
 
 async def test_workers_survive_a_redis_restart_and_lose_nothing(
@@ -177,7 +164,7 @@ async def test_workers_survive_a_redis_restart_and_lose_nothing(
         await wait_until(lambda: _done_at_least(client, handles, 50), 20, "some jobs to finish")
         aof_redis.stop()  # SIGTERM: Redis shuts down cleanly, fsynced AOF on disk
         await asyncio.sleep(1.5)
-        restarted = _start_aof(tmp_path, aof_redis.port)
+        restarted = start_aof_server(tmp_path, aof_redis.port)
         try:
             await wait_until(lambda: _done_at_least(client, handles, 300), 60, "every job to finish")
             assert all(w.proc.poll() is None for w in workers)  # still alive

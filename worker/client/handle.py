@@ -127,6 +127,12 @@ class JobHandle(Generic[R]):
 
     async def status(self) -> JobInfo:
         """The job's status, tries, timestamps, last error and progress, read in one round trip."""
+        info = await self._status()
+        if info.status is JobStatus.NOT_FOUND and await self._moved_on():
+            info = await self._status()  # it left its blocked record between the reads: read it where it is now
+        return info
+
+    async def _status(self) -> JobInfo:
         k = self._keys
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.get(k.result)
@@ -200,6 +206,16 @@ class JobHandle(Generic[R]):
             return info
         return replace(info, task=body.get("f"), enqueued_at=at(body.get("et")))
 
+    async def _moved_on(self) -> bool:
+        """Whether the job has a result, a lease or a queue score now: read after its blocked record was found gone
+        (a dependency's end queues a blocked job, atomically, between the reads of the two)."""
+        k = self._keys
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.exists(k.result, k.in_progress)
+            pipe.zscore(k.queue, k.job_id)
+            present, score = await pipe.execute()
+        return bool(present) or score is not None
+
     async def wait(self, timeout_s: float | None = None, *, timeout: float | None = None) -> JobResult[R]:
         """Wait until the job has finished and return it, whatever its outcome.
 
@@ -228,6 +244,8 @@ class JobHandle(Generic[R]):
                     f"good (a replay of it that succeeds resumes this one)",
                     cancelled_by=blocked.cancelled_by,
                 )
+            if not running and score is None and blocked is None and await self._moved_on():
+                continue  # queued (or further) since the first read: it left its blocked record in between
             if not running and score is None and blocked is None:
                 entry = await self._dead_letter()
                 if entry is not None:

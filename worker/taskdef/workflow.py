@@ -18,8 +18,9 @@ not checked (its result is taken as ``Any``).
 
 from __future__ import annotations
 
+import functools
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import NoneType, UnionType
 from typing import Any, Union
@@ -230,8 +231,14 @@ def _check_step(s: Step, before: _Results | None) -> None:
 
 
 def _return_type(task: TaskDef[Any, Any]) -> Any:
+    return _declared_return(task.fn)
+
+
+@functools.lru_cache(maxsize=1024)
+def _declared_return(fn: Callable[..., Any]) -> Any:
+    """A task function's return annotation, resolved once per function (a 10,000-member group has one task)."""
     try:
-        return typing.get_type_hints(task.fn).get("return", Any)
+        return typing.get_type_hints(fn).get("return", Any)
     except Exception:  # an annotation that does not resolve: the result is not checked
         return Any
 
