@@ -134,7 +134,8 @@ def _check_step(s: Step, job_id: str) -> None:
     if s.task.dedup is not None or s.task.fair_by is not None:
         kind = "a dedup mode" if s.task.dedup is not None else "fair_by"
         raise WorkflowDefinitionError(f"{s.label}: a task with {kind} cannot be a workflow step")
-    checks.check_job_id(job_id, f" (the id of {s.label})")
+    if len(job_id) > checks.MAX_JOB_ID_LEN:  # the workflow id is checked; its steps add only digits and dots
+        checks.check_job_id(job_id, f" (the id of {s.label})")
 
 
 @dataclass(frozen=True, slots=True)
